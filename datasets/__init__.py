@@ -1,0 +1,1 @@
+"""Cityscapes labels, synthetic Cityscapes scenes, TFRecords and the tf.data pipeline."""

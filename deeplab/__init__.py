@@ -1,0 +1,1 @@
+"""DeepLabv3 segmentation core on TensorFlow 2 / Keras 3."""

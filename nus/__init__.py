@@ -1,0 +1,1 @@
+"""Non-uniform sampling near semantic boundaries (Marin et al., ICCV 2019)."""
