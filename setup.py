@@ -5,7 +5,7 @@ DEEPLAB_TF_PACKAGE="tensorflow[and-cuda]" before `pip install`; an environment t
 already has the full `tensorflow` distribution keeps it. Either way exactly one
 TensorFlow distribution is installed (a second one over tensorflow-cpu would shadow it).
 
-Extensions in nus/: `_interpolate` (no external libraries) is always built;
+Extensions in nus/: `_interpolate` and `_boundary` (no external libraries) are always built;
 `_ceres_targets` links the system Ceres Solver (Debian: libceres-dev) and is skipped
 with a message when Ceres headers are not found, so the package still installs.
 """
@@ -42,8 +42,12 @@ def _find_ceres_include():
 
 def _extensions():
   cxx_args = ["-O3", "-std=c++17"]
-  exts = [Extension("nus._interpolate", ["nus/_interpolate.pyx"], language="c++",
-                    extra_compile_args=cxx_args)]
+  exts = [
+      Extension("nus._interpolate", ["nus/_interpolate.pyx"], language="c++",
+                extra_compile_args=cxx_args),
+      Extension("nus._boundary", ["nus/_boundary.pyx", "nus/src/boundary.cc"], language="c++",
+                include_dirs=["nus/src"], extra_compile_args=cxx_args),
+  ]
   ceres_include = _find_ceres_include()
   if ceres_include is None:
     print("setup.py: Ceres headers not found; skipping nus._ceres_targets "
