@@ -1,0 +1,1 @@
+"""Backbones, heads and shared layers of the DeepLabv3 segmenter."""
