@@ -1,0 +1,247 @@
+"""Tests of nus.interpolation: the compiled rasteriser against scipy's griddata and an
+independent formula, the nearest-pixel fill, degenerate grids, and the TF-ops version."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import interpolate as scipy_interpolate
+from scipy import spatial
+
+from nus import interpolation, sampling
+from test_sampling import run_in_litert
+
+
+def _our_triangles(rows, cols):
+  """Vertex index triples of the grid triangles (diagonal (i, j)-(i+1, j+1))."""
+  cell = (np.arange(rows - 1)[:, None] * cols + np.arange(cols - 1)[None, :]).ravel()
+  return np.concatenate([np.stack([cell, cell + 1, cell + cols + 1], 1),
+                         np.stack([cell, cell + cols + 1, cell + cols], 1)])
+
+
+def _as_set(triangles):
+  return {tuple(t) for t in np.sort(triangles, axis=1)}
+
+
+def _pixels(height, width):
+  rows, cols = np.mgrid[:height, :width]
+  return np.stack([rows.ravel(), cols.ravel()], axis=-1).astype(np.float64)
+
+
+def _griddata(values, points, height, width):
+  """The seed's interpolation: griddata(linear) over all pixels, NaN outside the hull."""
+  channels = values.shape[-1]
+  result = scipy_interpolate.griddata(points.reshape(-1, 2), values.reshape(-1, channels),
+                                      _pixels(height, width), method="linear")
+  return result.reshape(height, width, channels)
+
+
+def _aux_like_locations(rng, batch, grid, size, jitter=0.3):
+  """[B, S, S, 2]: n x n grids, borders pinned, interior nodes moved by up to `jitter`
+  cells, upsampled bilinearly to S x S as the model does."""
+  coarse = sampling.uniform_locations(grid, grid).numpy()
+  coarse = coarse + rng.uniform(-jitter, jitter, (batch, grid, grid, 2)) / (grid - 1)
+  return sampling.upsample_locations(sampling.pin_borders(coarse), size).numpy()
+
+
+def test_equals_griddata_where_delaunay_picks_our_diagonals():
+  # Delaunay is free to split a cell along either diagonal, and the two piecewise-linear
+  # interpolants differ. Here every cell is sheared so that our diagonal is clearly the
+  # shorter one, which Delaunay then picks everywhere (checked below, so the premise
+  # cannot silently break); a smooth bump that vanishes on the border bends the grid
+  # without changing its straight-edged (convex) outline, so griddata's hull is the
+  # grid. Then the two must agree at every pixel of the hull.
+  rows, cols, height, width = 9, 12, 40, 64
+  u, v = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
+  bump = 0.8 * np.sin(np.pi * u) * np.sin(np.pi * v)
+  points = np.stack([4.3 + 30 * u + bump, 17.7 + 42 * v - 14 * u + bump], axis=-1)
+  assert _as_set(spatial.Delaunay(points.reshape(-1, 2)).simplices) == _as_set(
+      _our_triangles(rows, cols))
+
+  values = np.random.default_rng(0).normal(size=(rows, cols, 3)).astype(np.float32)
+  locations = points / [height - 1, width - 1]
+  ours = interpolation.interpolate(values, locations, (height, width))
+  reference = _griddata(values, points, height, width)
+  hull = ~np.isnan(reference[..., 0])
+  assert 500 < hull.sum() < height * width
+  np.testing.assert_allclose(ours[hull], reference[hull], atol=1e-4)
+
+
+def test_equals_griddata_on_shared_triangles_of_random_grids():
+  # A generic deformed grid: compare at every pixel whose Delaunay triangle is also
+  # one of ours (elsewhere the triangulations legitimately differ).
+  rng = np.random.default_rng(1)
+  height, width, size = 48, 96, 16
+  locations = _aux_like_locations(rng, 1, 6, size)[0]
+  values = rng.normal(size=(size, size, 4)).astype(np.float32)
+  points = locations * [height - 1, width - 1]
+  ours = interpolation.interpolate(values, locations, (height, width))
+  reference = _griddata(values, points, height, width)
+  assert not np.isnan(reference).any()  # pinned borders: the hull is the image
+
+  delaunay = spatial.Delaunay(points.reshape(-1, 2))
+  found = np.sort(delaunay.simplices[delaunay.find_simplex(_pixels(height, width))], axis=1)
+  triangles = _as_set(_our_triangles(size, size))
+  shared = np.array([tuple(t) in triangles for t in found])
+  shared = shared.reshape(height, width)
+  assert shared.mean() > 0.3
+  np.testing.assert_allclose(ours[shared], reference[shared], atol=1e-4)
+
+
+def test_every_pixel_on_edges_and_vertices_is_interpolated_once():
+  # A uniform 5 x 7 grid over 9 x 19 pixels puts pixel centres on vertices, on cell
+  # edges and on the diagonals; a missed pixel would take a neighbour's value instead.
+  # Reference: the piecewise-linear interpolant evaluated by formula.
+  rows, cols, height, width = 5, 7, 9, 19
+  values = np.random.default_rng(2).normal(size=(rows, cols, 2)).astype(np.float32)
+  locations = sampling.uniform_locations(rows, cols).numpy()
+  ours = interpolation.interpolate(values, locations, (height, width))
+
+  r, c = np.mgrid[:height, :width]
+  u, v = r * (rows - 1) / (height - 1), c * (cols - 1) / (width - 1)
+  i, j = np.minimum(u.astype(int), rows - 2), np.minimum(v.astype(int), cols - 2)
+  a, b = (u - i)[..., None], (v - j)[..., None]
+  upper = b >= a
+  third = np.where(upper, values[i, j + 1], values[i + 1, j])
+  high, low = np.maximum(a, b), np.minimum(a, b)
+  expected = (1 - high) * values[i, j] + (high - low) * third + low * values[i + 1, j + 1]
+  np.testing.assert_allclose(ours, expected, atol=1e-6)
+  # Samples on pixel centres are reproduced (up to the float32 rounding of locations).
+  np.testing.assert_allclose(ours[::2, ::3], values, atol=1e-6)
+
+
+def test_fills_outside_the_grid_with_the_nearest_covered_pixel():
+  # The grid spans the rectangle rows [3.4, 20.6] x columns [5.3, 40.7] (bent inside,
+  # straight edges), so exactly the pixel centres strictly inside it are covered.
+  rows, cols, height, width = 6, 8, 26, 48
+  u, v = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
+  bump = 1.5 * np.sin(np.pi * u) * np.sin(np.pi * v)
+  points = np.stack([3.4 + 17.2 * u + bump, 5.3 + 35.4 * v - bump], axis=-1)
+  values = np.random.default_rng(3).normal(size=(rows, cols, 3)).astype(np.float32)
+  ours = interpolation.interpolate(values, points / [height - 1, width - 1], (height, width))
+
+  r, c = np.mgrid[:height, :width]
+  covered = (r >= 4) & (r <= 20) & (c >= 6) & (c <= 40)
+  sources = np.argwhere(covered)
+  for y, x in np.argwhere(~covered):
+    distance = np.sum((sources - [y, x]) ** 2, axis=1)
+    nearest = sources[distance == distance.min()]  # all equally near covered pixels
+    assert any(np.array_equal(ours[y, x], ours[p, q]) for p, q in nearest), (y, x)
+
+
+@pytest.mark.parametrize("density", [0.002, 0.03, 0.5])
+def test_fill_copies_a_nearest_covered_pixel_for_any_coverage(density):
+  # The kernel's fill step alone, on scattered coverage (holes of every shape).
+  from nus import _interpolate
+  rng = np.random.default_rng(int(1000 * density))
+  height, width = 23, 31
+  covered = (rng.uniform(size=(height, width)) < density).astype(np.uint8)
+  covered[rng.integers(height), rng.integers(width)] = 1
+  out = rng.normal(size=(height, width, 2)).astype(np.float32)
+  before = out.copy()
+  grid = np.zeros((2, 2, 2), np.float32)  # unused: some pixel is covered
+  _interpolate.fill_uncovered(grid, np.zeros((2, 2, 2)), out, covered)
+  sources = np.argwhere(covered)
+  np.testing.assert_array_equal(out[covered == 1], before[covered == 1])
+  for y, x in np.argwhere(covered == 0):
+    distance = np.sum((sources - [y, x]) ** 2, axis=1)
+    nearest = sources[distance == distance.min()]
+    assert any(np.array_equal(out[y, x], before[p, q]) for p, q in nearest), (y, x)
+
+
+def test_batches_threads_and_bands_give_the_same_result(monkeypatch):
+  monkeypatch.setattr(interpolation, "_MIN_BAND_VALUES", 1)  # bands even for tiny images
+  rng = np.random.default_rng(4)
+  locations = _aux_like_locations(rng, 3, 5, 12)
+  values = rng.normal(size=(3, 12, 12, 5)).astype(np.float32)
+  singles = np.stack([interpolation.interpolate(values[b], locations[b], (30, 50),
+                                                num_threads=1) for b in range(3)])
+  assert singles.shape == (3, 30, 50, 5)
+  for threads in (1, 2, 7):
+    np.testing.assert_array_equal(
+        interpolation.interpolate(values, locations, (30, 50), num_threads=threads), singles)
+
+
+def test_collapsed_grids_do_not_crash():
+  rng = np.random.default_rng(5)
+  values = rng.normal(size=(4, 5, 2)).astype(np.float32)
+  # All samples on one point between pixel centres: no triangle has area; every pixel
+  # copies the sample that marks the nearest pixel last.
+  point = np.full((4, 5, 2), 0.53)
+  out = interpolation.interpolate(values, point, (9, 11))
+  np.testing.assert_array_equal(out, np.broadcast_to(values[-1, -1], out.shape))
+  # ... or on a pixel centre, which a (degenerate) border segment then writes.
+  out = interpolation.interpolate(values, np.full((4, 5, 2), 0.5), (9, 11))
+  assert np.any(np.all(values.reshape(-1, 2) == out[0, 0], axis=1))
+  np.testing.assert_array_equal(out, np.broadcast_to(out[0, 0], out.shape))
+  # All samples on one line between pixel rows: every pixel copies one of the samples.
+  line = sampling.uniform_locations(4, 5).numpy()
+  line[..., 0] = 0.53
+  out = interpolation.interpolate(values, line, (9, 11))
+  flat = values.reshape(-1, 2)
+  assert all(np.any(np.all(flat == pixel, axis=1)) for pixel in out.reshape(-1, 2))
+
+
+def test_folded_grids_stay_within_the_sample_values():
+  rng = np.random.default_rng(6)
+  locations = _aux_like_locations(rng, 1, 5, 10)[0]
+  locations[[3, 6]] = locations[[6, 3]]  # two rows swapped: the grid folds over itself
+  locations[:, [2, 7]] = locations[:, [7, 2]]
+  values = rng.normal(size=(10, 10, 3)).astype(np.float32)
+  out = interpolation.interpolate(values, locations, (40, 60))
+  assert np.isfinite(out).all()
+  # Every pixel is a convex combination of samples (or a copy of a pixel that is).
+  tolerance = 1e-5
+  assert (out >= values.min(axis=(0, 1)) - tolerance).all()
+  assert (out <= values.max(axis=(0, 1)) + tolerance).all()
+
+
+@pytest.mark.parametrize("values_shape, locations_shape, out_size, message", [
+    ((4, 4, 3), (1, 4, 4, 2), (8, 8), "same rank"),
+    ((1, 4, 4, 3), (1, 4, 5, 2), (8, 8), "do not match"),
+    ((1, 1, 4, 3), (1, 1, 4, 2), (8, 8), "at least 2 x 2"),
+    ((1, 4, 4, 3), (1, 4, 4, 2), (0, 8), "out_size"),
+])
+def test_bad_shapes_are_rejected(values_shape, locations_shape, out_size, message):
+  with pytest.raises(ValueError, match=message):
+    interpolation.interpolate(np.zeros(values_shape), np.zeros(locations_shape), out_size)
+
+
+def test_non_finite_locations_are_rejected():
+  locations = sampling.uniform_locations(3, 3).numpy()
+  locations[1, 1, 0] = np.nan
+  with pytest.raises(ValueError, match="finite"):
+    interpolation.interpolate(np.zeros((3, 3, 1)), locations, (8, 8))
+
+
+def test_tf_ops_version_agrees_with_the_compiled_one():
+  rng = np.random.default_rng(7)
+  height, width, size = 48, 96, 24
+  locations = _aux_like_locations(rng, 2, 8, size)
+  values = rng.normal(size=(2, size, size, 5)).astype(np.float32)
+  compiled = interpolation.interpolate(values, locations, (height, width))
+  exported = interpolation.interpolate_tf(values, locations, (height, width)).numpy()
+  assert exported.shape == compiled.shape
+  agreement = np.mean(compiled.argmax(-1) == exported.argmax(-1))
+  close = np.mean(np.abs(compiled - exported).max(-1) < 1e-3)
+  assert agreement >= 0.999 and close >= 0.999, (agreement, close)
+
+
+def test_tf_ops_version_converts_to_tflite_builtins(tmp_path):
+  # Few Newton iterations keep the graph, and its conversion time, small; the grid is
+  # mild enough for them to converge.
+  size, height, width = 6, 16, 24
+
+  @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="values"),
+                                tf.TensorSpec([1, size, size, 2], tf.float32,
+                                              name="locations")])
+  def interpolate(values, locations):
+    return {"out": interpolation.interpolate_tf(values, locations, (height, width),
+                                                num_iterations=3)}
+
+  rng = np.random.default_rng(8)
+  values = rng.normal(size=(1, size, size, 3)).astype(np.float32)
+  locations = _aux_like_locations(rng, 1, 4, size, jitter=0.2).astype(np.float32)
+  result = run_in_litert(interpolate, {"values": values, "locations": locations},
+                         str(tmp_path))["out"]
+  np.testing.assert_allclose(result, interpolate(values, locations)["out"].numpy(), atol=1e-4)
+  np.testing.assert_allclose(result, interpolation.interpolate(values, locations, (height, width)),
+                             atol=1e-3)
