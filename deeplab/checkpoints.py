@@ -1,0 +1,126 @@
+"""Checkpoint files of a train logdir: which are complete, cleanup, atomic JSON files.
+
+Training saves with `tf.train.CheckpointManager(train_logdir, checkpoint_name="ckpt")`,
+numbering each checkpoint by its training step (`ckpt-<step>`). TF writes a checkpoint's
+data files first and its `.index` last, then names it in the `checkpoint` state file
+(written atomically); rotation deletes the `.index` before the data. So a checkpoint
+is complete exactly when the state file names it and its `.index` exists —
+`complete_checkpoints` is the one place that decides it.
+"""
+import dataclasses
+import json
+import os
+import re
+
+import tensorflow as tf
+
+CHECKPOINT_NAME = "ckpt"
+STATE_FILENAME = "checkpoint"
+# Written by training next to its checkpoints: the loop's settings, read by eval.
+TRAIN_CONFIG_FILENAME = "train_config.json"
+_STEP_PATTERN = re.compile(r"-(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class CheckpointInfo:
+  """A complete checkpoint: its training step and path prefix (no extension)."""
+  step: int
+  path: str
+
+
+def checkpoint_step(path):
+  """Training step of a checkpoint prefix such as `.../ckpt-1200`.
+
+  Raises:
+    ValueError: naming the path when it has no `-<number>` suffix.
+  """
+  match = _STEP_PATTERN.search(os.path.basename(path))
+  if match is None:
+    raise ValueError(f"checkpoint path {path!r} does not end in -<step>")
+  return int(match.group(1))
+
+
+def _named_checkpoints(directory):
+  """Prefixes the state file of `directory` names (absolute), or [] without one."""
+  if not tf.io.gfile.exists(os.path.join(directory, STATE_FILENAME)):
+    return []
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return []
+  paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+  return [p if os.path.isabs(p) else os.path.join(directory, p) for p in paths if p]
+
+
+def complete_checkpoints(directory):
+  """Complete checkpoints in `directory`, oldest step first.
+
+  Returns:
+    list of CheckpointInfo; empty when there is no directory or state file yet.
+  """
+  found = {}
+  for path in _named_checkpoints(directory):
+    if tf.io.gfile.exists(path + ".index"):
+      found[path] = CheckpointInfo(checkpoint_step(path), path)
+  return sorted(found.values())
+
+
+def is_complete(path):
+  """Whether the checkpoint prefix `path` is complete (see the module docstring)."""
+  return any(c.path == path for c in complete_checkpoints(os.path.dirname(path)))
+
+
+def latest_checkpoint(directory):
+  """The complete checkpoint with the highest step, or None."""
+  checkpoints = complete_checkpoints(directory)
+  return checkpoints[-1] if checkpoints else None
+
+
+def remove_unfinished(directory, checkpoint_name=CHECKPOINT_NAME):
+  """Deletes what a killed save left behind; call before training writes again.
+
+  That is the `<name>-N_temp` shard directories and `<name>-N` files (index or data)
+  of checkpoints the state file does not name.
+
+  Returns:
+    Sorted list of the deleted paths.
+  """
+  named = set(_named_checkpoints(directory))
+  removed = []
+  for path in tf.io.gfile.glob(os.path.join(directory, f"{checkpoint_name}-*")):
+    if "_temp" in os.path.basename(path):
+      tf.io.gfile.rmtree(path)
+      removed.append(path)
+      continue
+    prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
+    if prefix != path and prefix not in named:
+      tf.io.gfile.remove(path)
+      removed.append(path)
+  return sorted(removed)
+
+
+def write_json_atomic(path, data):
+  """Writes `data` as JSON to `path` via a temporary file and a rename.
+
+  Readers (eval, a watching process) never see a partial file.
+  """
+  directory = os.path.dirname(path)
+  if directory:
+    tf.io.gfile.makedirs(directory)
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(tmp, "w") as f:
+    f.write(json.dumps(data, indent=2, allow_nan=True))
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+  return path
+
+
+def read_json(path):
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def final_step(logdir):
+  """The step a training run in `logdir` stops at, or None before it wrote its config."""
+  path = os.path.join(logdir, TRAIN_CONFIG_FILENAME)
+  if not tf.io.gfile.exists(path):
+    return None
+  return int(read_json(path)["train"]["training_number_of_steps"])

@@ -1,0 +1,362 @@
+"""Evaluation: per-class IoU of checkpoints, once or watching a training run.
+
+Scores come from a streamed confusion matrix (deeplab.metrics) at the original label
+resolution, with cityscapesScripts' definitions, so they agree with its evaluation of
+the same predictions written as labelId PNGs (deeplab.vis). Each evaluated checkpoint
+gets `<eval_logdir>/ckpt-<step>.json` and TensorBoard summaries in eval_logdir.
+
+The watch loop evaluates each new complete checkpoint (deeplab.checkpoints) once, the
+newest first when several are waiting, and stops after the training run's final step.
+"""
+import dataclasses
+import os
+import re
+import time
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+from absl import logging
+
+from datasets import data_generator
+from datasets import preprocess
+from deeplab import checkpoints
+from deeplab import config as config_lib
+from deeplab import metrics
+from deeplab import model as model_lib
+from deeplab import summaries
+
+_RESULT_PATTERN = re.compile(r"^ckpt-(\d+)\.json$")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """What to evaluate, on which data, and how the watch loop waits."""
+  checkpoint_dir: str
+  eval_logdir: str
+  dataset_dir: str
+  eval_split: str = "val"
+  dataset: str = "cityscapes"
+  eval_crop_size: Optional[tuple] = None  # None: whole images
+  eval_scales: tuple = (1.0,)
+  add_flipped_images: bool = False
+  min_resize_value: Optional[int] = None
+  max_resize_value: Optional[int] = None
+  resize_factor: Optional[int] = None
+  max_number_of_evaluations: int = 0  # <= 0: no limit
+  eval_interval_secs: float = 300.0
+  eval_timeout_secs: float = 0.0  # <= 0: wait forever
+  once: bool = False
+
+
+class CheckpointGone(Exception):
+  """The checkpoint was deleted (rotated away) before it could be loaded."""
+
+
+def resolve_model_options(saved, from_flags, explicit_fields):
+  """The architecture to evaluate: the training run's, unless a flag says otherwise.
+
+  Args:
+    saved: ModelOptions from the run's model_config.json, or None when it has none.
+    from_flags: ModelOptions built from the command line flags (None: no flags).
+    explicit_fields: ModelOptions field names whose flags were set on the command line.
+
+  Returns:
+    ModelOptions; a warning is logged for each explicit flag that changes the saved
+    value.
+
+  Raises:
+    ValueError: neither a saved config nor flags.
+  """
+  if saved is None:
+    if from_flags is None:
+      raise ValueError(f"no {config_lib.CONFIG_FILENAME} and no architecture given")
+    logging.warning("No %s in the checkpoint directory; using the architecture flags.",
+                    config_lib.CONFIG_FILENAME)
+    return from_flags
+  overrides = {}
+  for name in sorted(explicit_fields):
+    value = getattr(from_flags, name)
+    if value != getattr(saved, name):
+      logging.warning("--%s=%r overrides the training run's %s=%r.", name, value, name,
+                      getattr(saved, name))
+      overrides[name] = value
+  return dataclasses.replace(saved, **overrides)
+
+
+def model_for_checkpoints(checkpoint_dir, flag_options=None, explicit_fields=()):
+  """Builds the model of a training run (model_config.json, explicit flags on top).
+
+  Call it once a checkpoint exists: training writes its config before its first
+  checkpoint.
+  """
+  try:
+    saved, _ = config_lib.load_config(checkpoint_dir)
+  except FileNotFoundError:
+    saved = None
+  return model_lib.build_model(resolve_model_options(saved, flag_options, explicit_fields))
+
+
+def restore_model(model, path):
+  """Loads the model part of a training checkpoint into `model`.
+
+  Raises:
+    CheckpointGone: the checkpoint's files disappeared (rotation) before loading.
+    ValueError: the checkpoint does not fit `model` (another architecture).
+  """
+  try:
+    status = tf.train.Checkpoint(model=model).restore(path)
+    status.expect_partial()  # the optimizer and input state are not needed here
+    status.assert_existing_objects_matched()
+  except (tf.errors.NotFoundError, tf.errors.DataLossError) as e:
+    if not tf.io.gfile.exists(path + ".index"):
+      raise CheckpointGone(path) from e
+    raise
+  except (ValueError, AssertionError) as e:
+    raise ValueError(f"checkpoint {path} does not fit the model being evaluated ("
+                     f"{str(e).splitlines()[0]}); check the architecture flags against the "
+                     f"training run's {config_lib.CONFIG_FILENAME}") from None
+
+
+def evaluated_steps(eval_logdir):
+  """Steps that already have a result JSON in eval_logdir (an earlier run's)."""
+  if not tf.io.gfile.isdir(eval_logdir):
+    return set()
+  return {int(m.group(1)) for m in map(_RESULT_PATTERN.match, tf.io.gfile.listdir(eval_logdir))
+          if m}
+
+
+def watch_checkpoints(checkpoint_dir, evaluate_fn, *, interval_secs, timeout_secs=0.0,
+                      max_evaluations=0, done_steps=(), sleep=time.sleep,
+                      clock=time.monotonic):
+  """Evaluates new complete checkpoints of `checkpoint_dir` as they appear.
+
+  Each checkpoint is evaluated at most once; when several are waiting the newest is
+  taken (the others would only delay it). The loop stops after evaluating the step
+  the training run ends at (from its train_config.json), after `max_evaluations`
+  (> 0), or when no new checkpoint came for `timeout_secs` (> 0).
+
+  Args:
+    checkpoint_dir: the train logdir.
+    evaluate_fn: (CheckpointInfo) -> anything; may raise CheckpointGone.
+    interval_secs: seconds between looks at the directory.
+    timeout_secs: stop after this long without a new checkpoint (<= 0: never).
+    max_evaluations: stop after this many evaluations (<= 0: no limit).
+    done_steps: steps evaluated before (by an earlier run); not evaluated again.
+    sleep, clock: injectable for tests.
+
+  Returns:
+    List of the steps evaluated, in order.
+  """
+  done = set(done_steps)
+  evaluated = []
+  final = checkpoints.final_step(checkpoint_dir)
+  if final is not None and final in done:
+    logging.info("Step %d, the training run's last, is already evaluated; nothing to do.",
+                 final)
+    return evaluated
+  logging.info("Watching %s for complete checkpoints (named in its '%s' file, with an "
+               ".index); each new one is evaluated once%s.", checkpoint_dir,
+               checkpoints.STATE_FILENAME,
+               f"; stopping after step {final}" if final is not None else "")
+  last_new = clock()
+  waiting_logged = False
+  while True:
+    pending = [c for c in checkpoints.complete_checkpoints(checkpoint_dir) if c.step not in done]
+    if pending:
+      target = pending[-1]
+      if len(pending) > 1:
+        logging.info("Skipping older checkpoints at steps %s for the newest, step %d.",
+                     [c.step for c in pending[:-1]], target.step)
+      done.update(c.step for c in pending)
+      last_new = clock()
+      waiting_logged = False
+      try:
+        evaluate_fn(target)
+      except CheckpointGone:
+        logging.warning("Checkpoint %s was removed (rotated away by training) before it "
+                        "was loaded; moving on.", target.path)
+        continue
+      evaluated.append(target.step)
+      final = checkpoints.final_step(checkpoint_dir)
+      if final is not None and target.step >= final:
+        logging.info("Evaluated step %d, the training run's last; done.", target.step)
+        return evaluated
+      if 0 < max_evaluations <= len(evaluated):
+        logging.info("Reached --max_number_of_evaluations=%d; done.", max_evaluations)
+        return evaluated
+      continue
+    if timeout_secs > 0 and clock() - last_new >= timeout_secs:
+      logging.info("No new checkpoint in %s for %.0f s (--eval_timeout_secs); done.",
+                   checkpoint_dir, timeout_secs)
+      return evaluated
+    if not waiting_logged:
+      newest = max(done) if done else None
+      logging.info("Waiting for a checkpoint %s in %s (looking every %.0f s).",
+                   f"newer than step {newest}" if newest is not None else "",
+                   checkpoint_dir, interval_secs)
+      waiting_logged = True
+    sleep(interval_secs)
+
+
+def make_eval_dataset(dataset_dir, split, dataset="cityscapes", crop_size=None,
+                      min_resize_value=None, max_resize_value=None, resize_factor=None):
+  """A split in file order, once, one example at a time (for eval and vis).
+
+  Each element: `image` float32 [H', W', 3] as the model sees it (resized to range when
+  asked, padded to `crop_size` when given), `original_image` uint8 [H, W, 3] and
+  `label` int32 [H, W, 1] at the original resolution, `valid_size` int32 [2] (the
+  image's extent inside the padding), `image_name`, `height`, `width`.
+  """
+  descriptor = data_generator.get_descriptor(dataset)
+  crop = crop_size or (None, None)
+  resize = dict(min_resize_value=min_resize_value, max_resize_value=max_resize_value,
+                resize_factor=resize_factor)
+
+  def parse(serialized):
+    sample = data_generator.decode_record(serialized)
+    image, _ = preprocess.preprocess_image_and_label(
+        sample["image"], sample["label"], crop[0], crop[1],
+        ignore_label=descriptor.ignore_label, is_training=False, **resize)
+    valid_size = tf.stack([sample["height"], sample["width"]])
+    if min_resize_value is not None or max_resize_value is not None:
+      valid_size = preprocess.resize_to_range_size(sample["height"], sample["width"],
+                                                   min_resize_value, max_resize_value,
+                                                   resize_factor)
+    sample.update(image=image, valid_size=valid_size,
+                  original_image=tf.cast(sample["image"], tf.uint8))
+    return sample
+
+  files = data_generator.record_files(dataset_dir, split)
+  return tf.data.TFRecordDataset(files).map(parse).prefetch(1)
+
+
+def make_predict_fn(model, eval_scales=(1.0,), add_flipped_images=False):
+  """tf.function: example of `make_eval_dataset` -> predicted train ids [H, W].
+
+  Predictions cover the original image: the padding is cropped away and, when the
+  input was resized, labels are resized back by nearest neighbour (align_corners, as
+  DeepLab's vis). Eval and vis both use it, so their predictions are the same.
+  """
+  @tf.function(reduce_retracing=True)
+  def predict(image, valid_size, height, width):
+    labels = model_lib.predict_labels(model, image[tf.newaxis], tuple(eval_scales),
+                                      add_flipped_images)
+    labels = labels[:, :valid_size[0], :valid_size[1], tf.newaxis]
+    labels = tf.raw_ops.ResizeNearestNeighbor(images=labels, size=tf.stack([height, width]),
+                                              align_corners=True)
+    return labels[0, :, :, 0]
+  return predict
+
+
+def evaluate_model(model, dataset, descriptor, eval_scales=(1.0,), add_flipped_images=False,
+                   description="eval"):
+  """Scores `model` on `make_eval_dataset` (deeplab.metrics.summarize + num_images)."""
+  predict = make_predict_fn(model, eval_scales, add_flipped_images)
+  stream = metrics.StreamingConfusionMatrix(descriptor.num_classes)
+  num_images = 0
+  for sample in tqdm.tqdm(dataset, desc=description, unit="image", leave=False):
+    predictions = predict(sample["image"], sample["valid_size"], sample["height"],
+                          sample["width"])
+    stream.update(sample["label"][..., 0], predictions, descriptor.ignore_label)
+    num_images += 1
+  summary = metrics.summarize(stream.matrix, descriptor.class_names)
+  summary["num_images"] = num_images
+  return summary
+
+
+def _confusion_image(matrix):
+  """Row-normalised confusion matrix as a grey uint8 image, 8 pixels per cell."""
+  matrix = np.asarray(matrix, np.float64)
+  rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+  grey = np.kron((rows * 255).round().astype(np.uint8), np.ones((8, 8), np.uint8))
+  return np.repeat(grey[None, ..., None], 3, axis=-1)
+
+
+def write_result(eval_logdir, writer, info, summary, extra):
+  """Writes the JSON of one evaluation and its TensorBoard summaries; returns the path."""
+  result = {"checkpoint": info.path, "step": info.step, **extra, **summary}
+  path = checkpoints.write_json_atomic(os.path.join(eval_logdir, f"ckpt-{info.step}.json"),
+                                       result)
+  with writer.as_default(step=info.step):
+    summaries.scalar("eval/miou", summary["miou"])
+    summaries.scalar("eval/pixel_accuracy", summary["pixel_accuracy"])
+    for name, iou in summary["per_class_iou"].items():
+      if iou is not None:
+        summaries.scalar(f"eval_class_iou/{name}", iou)
+    summaries.image("eval/confusion_matrix", _confusion_image(summary["confusion_matrix"]))
+  writer.flush()
+  return path
+
+
+def evaluate_checkpoints(eval_config, evaluate_fn):
+  """Calls `evaluate_fn(CheckpointInfo)` on the latest checkpoint (`once`) or on each
+  new one (the watch loop), as `eval_config` says.
+
+  Raises:
+    FileNotFoundError: `once` and no complete checkpoint in checkpoint_dir.
+  """
+  if eval_config.once:
+    latest = checkpoints.latest_checkpoint(eval_config.checkpoint_dir)
+    if latest is None:
+      raise FileNotFoundError(f"--checkpoint_dir={eval_config.checkpoint_dir}: no complete "
+                              "checkpoint to evaluate")
+    evaluate_fn(latest)
+  else:
+    watch_checkpoints(eval_config.checkpoint_dir, evaluate_fn,
+                      interval_secs=eval_config.eval_interval_secs,
+                      timeout_secs=eval_config.eval_timeout_secs,
+                      max_evaluations=eval_config.max_number_of_evaluations,
+                      done_steps=evaluated_steps(eval_config.eval_logdir))
+
+
+def run_evaluation(eval_config, flag_options=None, explicit_fields=()):
+  """Evaluates the checkpoints of a training run; what `python -m deeplab.eval` runs.
+
+  Args:
+    eval_config: EvalConfig.
+    flag_options: ModelOptions from architecture flags, used where the run has no
+      model_config.json or `explicit_fields` names them (see `resolve_model_options`).
+    explicit_fields: names of the ModelOptions fields set on the command line.
+
+  Returns:
+    {step: result dict} of the checkpoints evaluated by this call.
+
+  Raises:
+    FileNotFoundError: `once` and no complete checkpoint in checkpoint_dir.
+  """
+  descriptor = data_generator.get_descriptor(eval_config.dataset)
+  dataset = make_eval_dataset(eval_config.dataset_dir, eval_config.eval_split,
+                              eval_config.dataset, eval_config.eval_crop_size,
+                              eval_config.min_resize_value, eval_config.max_resize_value,
+                              eval_config.resize_factor)
+  tf.io.gfile.makedirs(eval_config.eval_logdir)
+  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
+  extra = {"eval_split": eval_config.eval_split, "eval_scales": list(eval_config.eval_scales),
+           "add_flipped_images": eval_config.add_flipped_images}
+  results = {}
+  models = []  # built at the first checkpoint, when the run's config surely exists
+
+  def evaluate(info):
+    start = time.monotonic()
+    logging.info("Evaluating %s (step %d) on %s/%s.", info.path, info.step,
+                 eval_config.dataset, eval_config.eval_split)
+    if not models:
+      models.append(model_for_checkpoints(eval_config.checkpoint_dir, flag_options,
+                                          explicit_fields))
+    model = models[0]
+    restore_model(model, info.path)
+    summary = evaluate_model(model, dataset, descriptor, eval_config.eval_scales,
+                             eval_config.add_flipped_images, description=f"step {info.step}")
+    path = write_result(eval_config.eval_logdir, writer, info, summary, extra)
+    logging.info("Step %d: mIoU %.4f over %d images (%.0f s), written to %s\n%s", info.step,
+                 summary["miou"], summary["num_images"], time.monotonic() - start, path,
+                 metrics.format_table(summary))
+    results[info.step] = summary
+
+  try:
+    evaluate_checkpoints(eval_config, evaluate)
+  finally:
+    writer.close()
+  return results

@@ -1,0 +1,111 @@
+"""Streaming confusion matrix and the scores derived from it (IoU, mIoU, pixel accuracy).
+
+The definitions follow cityscapesScripts' pixel-level evaluation: rows are ground truth,
+columns predictions; pixels with the ignore label are left out; a class whose IoU has
+a zero denominator (never labelled, never predicted) is NaN and does not enter the mean.
+Only the C x C matrix is kept between batches, so memory does not grow with the split.
+"""
+import numpy as np
+import tensorflow as tf
+
+
+def confusion_matrix(labels, predictions, num_classes, ignore_label=255):
+  """Confusion matrix of one batch.
+
+  Args:
+    labels: int tensor of train ids, any shape; `ignore_label` pixels are skipped.
+    predictions: int tensor of predicted train ids, same number of elements.
+    num_classes: C.
+    ignore_label: label value left out.
+
+  Returns:
+    int64 tensor [C, C]: entry (i, j) counts pixels labelled i and predicted j.
+  """
+  labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
+  predictions = tf.reshape(tf.cast(predictions, tf.int64), [-1])
+  keep = tf.not_equal(labels, ignore_label)
+  labels = tf.boolean_mask(labels, keep)
+  predictions = tf.boolean_mask(predictions, keep)
+  checks = [
+      tf.debugging.assert_less(labels, tf.cast(num_classes, tf.int64),
+                               message="label outside [0, num_classes) and not the ignore label"),
+      tf.debugging.assert_non_negative(labels, message="negative label"),
+      tf.debugging.assert_less(predictions, tf.cast(num_classes, tf.int64),
+                               message="prediction outside [0, num_classes)"),
+      tf.debugging.assert_non_negative(predictions, message="negative prediction"),
+  ]
+  with tf.control_dependencies(checks):
+    counts = tf.math.bincount(labels * num_classes + predictions, minlength=num_classes ** 2,
+                              maxlength=num_classes ** 2, dtype=tf.int64)
+  return tf.reshape(counts, [num_classes, num_classes])
+
+
+class StreamingConfusionMatrix:
+  """Accumulates per-batch confusion matrices (int64, on the host)."""
+
+  def __init__(self, num_classes):
+    self.num_classes = num_classes
+    self.matrix = np.zeros([num_classes, num_classes], np.int64)
+
+  def add(self, batch_matrix):
+    """Adds a [C, C] matrix from `confusion_matrix`."""
+    self.matrix += np.asarray(batch_matrix, np.int64)
+
+  def update(self, labels, predictions, ignore_label=255):
+    """Adds one batch of labels and predictions."""
+    self.add(confusion_matrix(labels, predictions, self.num_classes, ignore_label))
+
+
+def per_class_iou(matrix):
+  """IoU of each class: TP / (TP + FP + FN); NaN where the denominator is 0."""
+  matrix = np.asarray(matrix, np.int64)
+  true_positives = np.diag(matrix)
+  denominator = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positives
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(denominator > 0, true_positives / np.maximum(denominator, 1), np.nan)
+
+
+def mean_iou(matrix):
+  """Mean IoU over the classes with a defined IoU (NaN when none is)."""
+  ious = per_class_iou(matrix)
+  valid = ious[~np.isnan(ious)]
+  return float(valid.mean()) if valid.size else float("nan")
+
+
+def pixel_accuracy(matrix):
+  """Fraction of labelled pixels predicted correctly (NaN for an empty matrix)."""
+  matrix = np.asarray(matrix, np.int64)
+  total = matrix.sum()
+  return float(np.trace(matrix) / total) if total else float("nan")
+
+
+def summarize(matrix, class_names):
+  """Scores of a confusion matrix as a JSON-ready dict.
+
+  Returns:
+    {"miou", "pixel_accuracy", "per_class_iou": {name: IoU or None},
+     "num_pixels", "class_names", "confusion_matrix": nested lists}.
+  """
+  matrix = np.asarray(matrix, np.int64)
+  if len(class_names) != matrix.shape[0]:
+    raise ValueError(f"{len(class_names)} class names for a {matrix.shape[0]}-class matrix")
+  ious = per_class_iou(matrix)
+  return {
+      "miou": mean_iou(matrix),
+      "pixel_accuracy": pixel_accuracy(matrix),
+      "per_class_iou": {name: (None if np.isnan(iou) else float(iou))
+                        for name, iou in zip(class_names, ious)},
+      "num_pixels": int(matrix.sum()),
+      "class_names": list(class_names),
+      "confusion_matrix": matrix.tolist(),
+  }
+
+
+def format_table(summary):
+  """Per-class IoU table (as cityscapesScripts prints it) from a `summarize` dict."""
+  lines = [f"{'class':<15}{'IoU':>8}", "-" * 23]
+  for name, iou in summary["per_class_iou"].items():
+    lines.append(f"{name:<15}{'nan' if iou is None else f'{iou:.4f}':>8}")
+  lines += ["-" * 23, f"{'mIoU':<15}{summary['miou']:>8.4f}",
+            f"{'pixel accuracy':<15}{summary['pixel_accuracy']:>8.4f}"]
+  return "\n".join(lines)

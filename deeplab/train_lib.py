@@ -1,0 +1,537 @@
+"""Training: a custom `tf.distribute` loop with checkpoints, summaries and a progress bar.
+
+`train` knows nothing about segmentation: the caller injects how to build the model,
+the input pipeline and the loss (the NUS auxiliary net reuses it with an MSE loss).
+`train_segmentation` wires DeepLab's pieces into it.
+
+Distribution: the default strategy on one device, MirroredStrategy over several GPUs,
+MultiWorkerMirroredStrategy when TF_CONFIG names several workers. Each worker reads
+its own batches (global batch / workers) from a plain `tf.data` iterator, which can
+be checkpointed, and splits them over its local replicas. Gradients are summed over
+replicas, so each replica's loss is divided by the replica count.
+
+Checkpoints: `tf.train.Checkpoint(model=, optimizer=, step=, data=)` under
+`tf.train.CheckpointManager(train_logdir, checkpoint_name="ckpt")`, numbered by step.
+A restart resumes from the latest complete checkpoint (model, optimizer slots, step,
+and the input iterator when tf.data can save it); only a fresh run is initialised
+from a pretrained checkpoint.
+"""
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tqdm
+from absl import logging
+
+from datasets import cityscapes
+from datasets import data_generator
+from deeplab import checkpoint_import
+from deeplab import checkpoints
+from deeplab import config as config_lib
+from deeplab import losses
+from deeplab import model as model_lib
+from deeplab import summaries
+
+LEARNING_POLICIES = ("poly", "step")
+# Below this many images per replica, batch-norm statistics are too noisy to train.
+_MIN_BATCH_NORM_BATCH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """The training loop's settings (DeepLab's flag names and defaults)."""
+  train_logdir: str
+  training_number_of_steps: int
+  train_batch_size: int  # global: over all replicas and workers
+  base_learning_rate: float = 1e-4
+  learning_policy: str = "poly"
+  learning_power: float = 0.9
+  end_learning_rate: float = 0.0
+  learning_rate_decay_step: int = 2000
+  learning_rate_decay_factor: float = 0.1
+  slow_start_step: int = 0
+  slow_start_learning_rate: float = 1e-4
+  momentum: float = 0.9
+  weight_decay: float = 4e-5
+  fine_tune_batch_norm: bool = True
+  batch_norm_decay: Optional[float] = None  # None: the model's (DeepLab: 0.997)
+  save_interval_steps: int = 0  # 0: by time only
+  save_interval_secs: float = 1200.0  # 0: by steps only
+  max_to_keep: int = 5
+  save_summaries_secs: float = 600.0
+  save_summaries_images: bool = False
+  log_steps: int = 10
+  checkpoint_input_state: bool = True  # save the input position (and tf.data buffers)
+  seed: int = 0  # model initialisation and input shuffling
+
+  def __post_init__(self):
+    if self.training_number_of_steps < 1:
+      raise ValueError("--training_number_of_steps must be positive, got "
+                       f"{self.training_number_of_steps}")
+    if self.train_batch_size < 1:
+      raise ValueError(f"--train_batch_size must be positive, got {self.train_batch_size}")
+    if self.learning_policy not in LEARNING_POLICIES:
+      raise ValueError(f"--learning_policy={self.learning_policy!r}: expected one of "
+                       f"{LEARNING_POLICIES}")
+    if self.save_interval_steps < 0 or self.save_interval_secs < 0:
+      raise ValueError("--save_interval_steps and --save_interval_secs must be >= 0")
+    if self.max_to_keep < 1:
+      raise ValueError(f"--max_to_keep must be positive, got {self.max_to_keep}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Training input: where the TFRecords are and how they are augmented."""
+  dataset_dir: str
+  split: str = "train"
+  dataset: str = "cityscapes"
+  crop_size: tuple = (513, 513)
+  min_resize_value: Optional[int] = None
+  max_resize_value: Optional[int] = None
+  resize_factor: Optional[int] = None
+  min_scale_factor: float = 0.5
+  max_scale_factor: float = 2.0
+  scale_factor_step_size: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """The segmentation loss (see deeplab.losses)."""
+  loss_function: str = "sce"
+  top_k_percent_pixels: float = 1.0
+  hard_example_mining_step: int = 0
+  class_weights: Optional[tuple] = None
+
+
+@dataclasses.dataclass
+class TrainResult:
+  step: int
+  loss: Optional[float]  # last step's total loss (None when no step ran)
+  checkpoint: Optional[str]  # latest checkpoint path
+
+
+class DeepLabLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+  """DeepLab's learning rate: poly or step decay, a constant slow start before it."""
+
+  def __init__(self, config):
+    self.config = config
+
+  def __call__(self, step):
+    c = self.config
+    step = tf.cast(step, tf.float32)
+    if c.learning_policy == "poly":
+      progress = tf.minimum(step, c.training_number_of_steps) / c.training_number_of_steps
+      rate = ((c.base_learning_rate - c.end_learning_rate) * (1.0 - progress) ** c.learning_power
+              + c.end_learning_rate)
+    else:
+      rate = c.base_learning_rate * c.learning_rate_decay_factor ** tf.floor(
+          step / c.learning_rate_decay_step)
+    return tf.where(step < c.slow_start_step, c.slow_start_learning_rate, rate)
+
+  def get_config(self):
+    return dataclasses.asdict(self.config)
+
+
+def select_strategy():
+  """The strategy for this machine; call before any other TensorFlow work.
+
+  MultiWorkerMirroredStrategy when TF_CONFIG names more than one worker,
+  MirroredStrategy with several GPUs, else the default (one-device) strategy.
+  """
+  cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+  if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1:
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if len(tf.config.list_physical_devices("GPU")) > 1:
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+def _worker_position(strategy):
+  """(number of workers, this worker's index) under `strategy`."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+  if not spec:
+    return 1, 0
+  workers = spec.get("chief", []) + spec.get("worker", [])
+  index = resolver.task_id + (1 if resolver.task_type == "worker" and "chief" in spec else 0)
+  return len(workers), index
+
+
+def _flatten_layers(model):
+  return list(model._flatten_layers(include_self=False))  # pylint: disable=protected-access
+
+
+def set_batch_norm_decay(model, decay):
+  """Sets the moving-average decay of every batch norm layer.
+
+  DeepLab's 0.997 suits 10^4+ steps; in a short run the moving statistics lag the
+  weights so much that inference-mode predictions are poor.
+  """
+  for layer in _flatten_layers(model):
+    if isinstance(layer, keras.layers.BatchNormalization):
+      layer.momentum = decay
+
+
+def freeze_batch_norm(model):
+  """Batch norm in inference mode with fixed gamma/beta (`--fine_tune_batch_norm=false`).
+
+  Keras runs a non-trainable BatchNormalization layer with its moving statistics
+  even when called with training=True, as DeepLab does with is_training=False.
+  """
+  for layer in _flatten_layers(model):
+    if isinstance(layer, keras.layers.BatchNormalization):
+      layer.trainable = False
+
+
+def weight_decay_variables(model):
+  """Kernels that get L2 weight decay: every trainable kernel but depthwise ones.
+
+  DeepLab (slim) regularises convolution and fully connected weights, not depthwise
+  filters, biases or batch norm.
+  """
+  chosen = {}
+  for layer in _flatten_layers(model):
+    kernel = getattr(layer, "kernel", None)
+    if (kernel is not None and kernel.trainable
+        and not isinstance(layer, keras.layers.DepthwiseConv2D)):
+      chosen[id(kernel)] = kernel
+  return list(chosen.values())
+
+
+def _replica_batches(strategy, batch, num_local_replicas, worker_index):
+  """Splits this worker's batch over its local replicas (string features dropped)."""
+  if isinstance(batch, dict):
+    batch = {k: v for k, v in batch.items() if v.dtype != tf.string}
+
+  def value_fn(context):
+    local = context.replica_id_in_sync_group - worker_index * num_local_replicas
+    size = tf.shape(tf.nest.flatten(batch)[0])[0] // num_local_replicas
+    return tf.nest.map_structure(lambda t: t[local * size:(local + 1) * size], batch)
+  return strategy.experimental_distribute_values_from_function(value_fn)
+
+
+def _input_state_savable(dataset):
+  """Whether tf.data can save an iterator of `dataset` once it is running.
+
+  Input ops with hidden state (e.g. stateful random ops) cannot be saved; the probe
+  pulls one batch, as some ops only fail after they started.
+  """
+  probe = iter(dataset)
+  next(probe)
+  with tempfile.TemporaryDirectory() as tmp:
+    try:
+      tf.train.Checkpoint(data=probe).write(os.path.join(tmp, "probe"))
+    except (tf.errors.OpError, ValueError) as e:
+      logging.warning("The input position will not be checkpointed (tf.data cannot save "
+                      "this pipeline: %s); a resumed run restarts the input stream.",
+                      str(e).splitlines()[0])
+      return False
+  return True
+
+
+class _Timer:
+  """Fires once `interval` seconds passed since the last fire (never when interval <= 0)."""
+
+  def __init__(self, interval):
+    self.interval = interval
+    self.last = time.monotonic()
+
+  def due(self):
+    return self.interval > 0 and time.monotonic() - self.last >= self.interval
+
+  def reset(self):
+    self.last = time.monotonic()
+
+
+def _make_agree(strategy, num_workers):
+  """flag -> True on every worker when any worker says True.
+
+  Workers must take collective decisions (saving) together; time-based ones may differ.
+  """
+  if num_workers == 1:
+    return lambda flag: flag
+
+  @tf.function
+  def votes(flag):
+    counts = strategy.run(lambda: tf.cast(flag, tf.int32))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None)
+  return lambda flag: bool(votes(tf.constant(flag)) > 0)
+
+
+def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=None,
+          image_summary_fn=None, record=None):
+  """Trains to `config.training_number_of_steps`, resuming from train_logdir if possible.
+
+  Args:
+    config: TrainConfig.
+    build_model: () -> built keras.Model; called inside the strategy's scope.
+    dataset_fn: (batch_size, input_context) -> repeated tf.data.Dataset of batches of
+      `batch_size` (this worker's share of the global batch); `input_context`
+      (tf.distribute.InputContext) tells the worker's index for seeding or sharding.
+    loss_fn: (model, batch, step) -> scalar loss of one replica's batch (a mean over
+      its examples, without weight decay).
+    strategy: a tf.distribute strategy; `select_strategy()` when None.
+    init_fn: (model) -> None, initialises a fresh run (pretrained weights); not called
+      when a checkpoint is restored.
+    image_summary_fn: (model, batch) -> {name: uint8 [N, H, W, 3]} images written to
+      TensorBoard when `config.save_summaries_images`.
+    record: JSON-able dict stored next to the TrainConfig in train_config.json.
+
+  Returns:
+    TrainResult.
+
+  Raises:
+    FloatingPointError: the loss became NaN or Inf (names the step; the last
+      checkpoint written stays the last good one).
+  """
+  strategy = strategy or select_strategy()
+  keras.utils.set_random_seed(config.seed)
+  num_workers, worker_index = _worker_position(strategy)
+  num_replicas = strategy.num_replicas_in_sync
+  local_replicas = num_replicas // num_workers
+  if config.train_batch_size % num_replicas:
+    raise ValueError(f"--train_batch_size={config.train_batch_size} does not divide over "
+                     f"{num_replicas} replicas")
+  per_replica = config.train_batch_size // num_replicas
+  is_chief = strategy.extended.should_checkpoint
+  logging.info("Training on %d replica(s) (%s, %d worker(s)): %d images per step, %d per "
+               "replica.", num_replicas, type(strategy).__name__, num_workers,
+               config.train_batch_size, per_replica)
+  if config.fine_tune_batch_norm and per_replica < _MIN_BATCH_NORM_BATCH:
+    logging.warning("Batch norm is trained on %d image(s) per replica (< %d): its statistics "
+                    "will be noisy. Use a larger --train_batch_size or "
+                    "--fine_tune_batch_norm=false.", per_replica, _MIN_BATCH_NORM_BATCH)
+
+  logdir = config.train_logdir
+  # Other workers write their (required) copies where nobody reads them.
+  save_dir = logdir if is_chief else os.path.join(logdir, f"workertemp_{worker_index}")
+  tf.io.gfile.makedirs(save_dir)
+  if is_chief:
+    for path in checkpoints.remove_unfinished(logdir):
+      logging.info("Removed %s, left by an interrupted save.", path)
+    checkpoints.write_json_atomic(os.path.join(logdir, checkpoints.TRAIN_CONFIG_FILENAME),
+                                  {"train": dataclasses.asdict(config), **(record or {})})
+
+  with strategy.scope():
+    model = build_model()
+    if not config.fine_tune_batch_norm:
+      freeze_batch_norm(model)
+    elif config.batch_norm_decay is not None:
+      set_batch_norm_decay(model, config.batch_norm_decay)
+    schedule = DeepLabLearningRate(config)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum)
+    # Slots exist before a restore, so that it fills them instead of deferring.
+    optimizer.build(model.trainable_variables)
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+
+  input_context = tf.distribute.InputContext(num_input_pipelines=num_workers,
+                                             input_pipeline_id=worker_index,
+                                             num_replicas_in_sync=num_replicas)
+  dataset = dataset_fn(per_replica * local_replicas, input_context)
+  iterator = iter(dataset)
+  items = dict(model=model, optimizer=optimizer, step=step)
+  if config.checkpoint_input_state and _input_state_savable(dataset):
+    # tf.data saves the iterator with its buffers (shuffle, prefetch): exact resumes,
+    # bigger checkpoints.
+    items["data"] = iterator
+  checkpoint = tf.train.Checkpoint(**items)
+  manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=config.max_to_keep,
+                                       checkpoint_name=checkpoints.CHECKPOINT_NAME)
+
+  latest = checkpoints.latest_checkpoint(logdir)
+  if latest is not None:
+    checkpoint.restore(latest.path).expect_partial()
+    logging.info("Resumed from %s (step %d).", latest.path, int(step))
+  elif init_fn is not None:
+    init_fn(model)
+
+  decay_variables = weight_decay_variables(model) if config.weight_decay else []
+
+  def replica_step(batch):
+    with tf.GradientTape() as tape:
+      task_loss = tf.cast(loss_fn(model, batch, step), tf.float32)
+      regularization = tf.constant(0.0)
+      if decay_variables:
+        regularization = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in decay_variables])
+      scaled = (task_loss + regularization) / num_replicas
+    variables = model.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+    return task_loss, regularization
+
+  @tf.function
+  def train_step(batch):
+    task_loss, regularization = strategy.run(replica_step, args=(batch,))
+    mean = lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+    step.assign_add(1)
+    return mean(task_loss), mean(regularization)
+
+  agree = _make_agree(strategy, num_workers)
+  writer = tf.summary.create_file_writer(logdir) if is_chief else None
+  summary_timer, save_timer = _Timer(config.save_summaries_secs), _Timer(config.save_interval_secs)
+  total_steps = config.training_number_of_steps
+  start = int(step)
+  if start >= total_steps:
+    logging.info("Already trained to step %d (of %d); nothing to do.", start, total_steps)
+  bar = tqdm.tqdm(total=total_steps, initial=min(start, total_steps), unit="step",
+                  disable=not is_chief, dynamic_ncols=True)
+  pending = []  # (task, regularization) since the last summary
+  loss_value = None
+  try:
+    while int(step) < total_steps:
+      batch = next(iterator)
+      task_loss, regularization = train_step(
+          _replica_batches(strategy, batch, local_replicas, worker_index))
+      current = int(step)
+      task_loss, regularization = float(task_loss), float(regularization)
+      loss_value = task_loss + regularization
+      if not math.isfinite(loss_value):
+        raise FloatingPointError(
+            f"loss is {loss_value} at step {current} (task loss {task_loss}, "
+            f"regularization {regularization}); stopped without saving, the last good "
+            f"checkpoint is {checkpoints.latest_checkpoint(logdir)}")
+      pending.append((task_loss, regularization))
+      bar.update(1)
+      learning_rate = float(schedule(current - 1))  # the rate this step used
+      if current % max(config.log_steps, 1) == 0 or current == total_steps:
+        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{learning_rate:.3g}")
+        logging.info("step %d/%d: loss %.4f (task %.4f, regularization %.4f), lr %.4g",
+                     current, total_steps, loss_value, task_loss, regularization,
+                     learning_rate)
+      if is_chief and (summary_timer.due() or current in (start + 1, total_steps)):
+        _write_summaries(writer, current, pending, learning_rate, model, batch,
+                         image_summary_fn if config.save_summaries_images else None)
+        pending = []
+        summary_timer.reset()
+      by_steps = config.save_interval_steps and current % config.save_interval_steps == 0
+      if agree(bool(by_steps) or save_timer.due() or current == total_steps):
+        manager.save(checkpoint_number=current)
+        save_timer.reset()
+  finally:
+    bar.close()
+    if writer is not None:
+      writer.close()
+  if not is_chief:
+    tf.io.gfile.rmtree(save_dir)
+  latest = checkpoints.latest_checkpoint(logdir)
+  return TrainResult(step=int(step), loss=loss_value, checkpoint=latest and latest.path)
+
+
+def _write_summaries(writer, step, pending, learning_rate, model, batch, image_summary_fn):
+  with writer.as_default(step=step):
+    task, regularization = (float(np.mean(v)) for v in zip(*pending))
+    summaries.scalar("losses/total", task + regularization)
+    summaries.scalar("losses/task", task)
+    summaries.scalar("losses/regularization", regularization)
+    summaries.scalar("learning_rate", learning_rate)
+    if image_summary_fn is not None:
+      for name, images in image_summary_fn(model, batch).items():
+        summaries.image(name, images)
+  writer.flush()
+
+
+def segmentation_images(model, batch, max_images=3):
+  """TensorBoard images of a training batch: input, colourised label and prediction."""
+  images = batch["image"][:max_images]
+  predictions = model_lib.predict_labels(model, images).numpy()
+  labels = batch["label"][:max_images, ..., 0].numpy()
+  return {"image": tf.cast(tf.clip_by_value(images, 0, 255), tf.uint8),
+          "label": cityscapes.colorize(labels),
+          "prediction": cityscapes.colorize(predictions)}
+
+
+def _check_resumable(logdir, model_options):
+  """Refuses to resume a run whose saved architecture differs from `model_options`."""
+  if checkpoints.latest_checkpoint(logdir) is None:
+    return
+  saved, _ = config_lib.load_config(logdir)
+  if saved != model_options:
+    changed = [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(model_options, f.name)!r}"
+               for f in dataclasses.fields(saved)
+               if getattr(saved, f.name) != getattr(model_options, f.name)]
+    raise ValueError(f"--train_logdir={logdir} holds checkpoints of a different model "
+                     f"({'; '.join(changed)}); resume with the same flags or use a new "
+                     "--train_logdir")
+
+
+def training_dataset(data_config, batch_size, seed):
+  """The augmented, shuffled, repeated training split of `data_config`."""
+  return data_generator.Dataset(
+      data_config.dataset_dir, data_config.split, batch_size, data_config.crop_size,
+      min_resize_value=data_config.min_resize_value,
+      max_resize_value=data_config.max_resize_value,
+      resize_factor=data_config.resize_factor,
+      min_scale_factor=data_config.min_scale_factor,
+      max_scale_factor=data_config.max_scale_factor,
+      scale_factor_step_size=data_config.scale_factor_step_size,
+      is_training=True, should_shuffle=True, should_repeat=True, seed=seed,
+      dataset_name=data_config.dataset).get_dataset()
+
+
+def train_segmentation(model_options, train_config, data_config, loss_config=LossConfig(),
+                       *, tf_initial_checkpoint=None, initialize_last_layer=True,
+                       strategy=None, sampler=None, nus_checkpoint=None):
+  """Trains a DeepLabv3 segmenter; what `python -m deeplab.train` runs.
+
+  Writes model_config.json (the resolved ModelOptions, read by eval, vis and export)
+  and train_config.json to the train logdir, then runs `train`.
+
+  Args:
+    model_options: config.ModelOptions.
+    train_config: TrainConfig.
+    data_config: DataConfig.
+    loss_config: LossConfig.
+    tf_initial_checkpoint: optional checkpoint (TF1 DeepLab/slim or ours) that
+      initialises a fresh run.
+    initialize_last_layer: False keeps the logits layer out of that initialisation.
+    strategy: tf.distribute strategy; `select_strategy()` when None.
+    sampler: optional nus.pipeline.Sampler: the segmenter trains on the S x S images
+      (and labels) it samples from each batch (seed 000's --nus_preprocess).
+    nus_checkpoint: the aux net run the sampler uses, recorded for evaluation.
+
+  Returns:
+    TrainResult.
+  """
+  strategy = strategy or select_strategy()
+  descriptor = data_generator.get_descriptor(data_config.dataset)
+  if model_options.num_classes != descriptor.num_classes:
+    raise ValueError(f"--num_classes={model_options.num_classes} but dataset "
+                     f"{data_config.dataset} has {descriptor.num_classes} classes")
+  loss = losses.build_loss(loss_config.loss_function, descriptor.ignore_label,
+                           loss_config.class_weights, loss_config.top_k_percent_pixels,
+                           loss_config.hard_example_mining_step)
+  logdir = train_config.train_logdir
+  _check_resumable(logdir, model_options)
+  if strategy.extended.should_checkpoint:
+    config_lib.save_config(logdir, model_options, sampler and sampler.nus_options)
+
+  def dataset_fn(batch_size, input_context):
+    # Workers draw different shuffles and augmentations.
+    return training_dataset(data_config, batch_size,
+                            train_config.seed + input_context.input_pipeline_id)
+
+  def loss_fn(model, batch, step):
+    images, labels = batch["image"], batch["label"]
+    if sampler is not None:
+      images, labels, _ = sampler(images, labels)
+    logits = model_lib.upsample_logits(model(images, training=True), tf.shape(labels)[1:3])
+    return loss(labels, logits, step)
+
+  init_fn = None
+  if tf_initial_checkpoint:
+    def init_fn(model):
+      checkpoint_import.restore_initial_checkpoint(model, tf_initial_checkpoint,
+                                                   initialize_last_layer)
+
+  record = {"data": dataclasses.asdict(data_config), "loss": dataclasses.asdict(loss_config),
+            "tf_initial_checkpoint": tf_initial_checkpoint,
+            "initialize_last_layer": initialize_last_layer, "nus_checkpoint": nus_checkpoint}
+  return train(train_config, lambda: model_lib.build_model(model_options), dataset_fn, loss_fn,
+               strategy=strategy, init_fn=init_fn, image_summary_fn=segmentation_images,
+               record=record)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Trains DeepLabv3 with a ShuffleNetV2 backbone: seed 001's recipe (its README's
+# training command) through `python -m deeplab.train`.
+#
+#   bash scripts/train_shufflenetv2.sh            # CPU-sized run on synthetic Cityscapes
+#   DATASET_DIR=/data/cityscapes/tfrecord INIT_CHECKPOINT=./checkpoints/model.ckpt \
+#     bash scripts/train_shufflenetv2.sh          # seed 001's recipe on real Cityscapes
+#
+# Environment:
+#   DATASET_DIR      Cityscapes TFRecords: seed 001's settings (769x769 crops, batch 16,
+#                    120000 steps). Unset: synthetic Cityscapes in WORK_DIR (generated on
+#                    first use) with settings small enough for a CPU.
+#   WORK_DIR         where runs go (default runs/seed001).
+#   TRAIN_LOGDIR     checkpoints and summaries (default WORK_DIR/shufflenetv2[_dpc]/train).
+#   DPC=1            dense prediction cell head (seed 001's 71.3% model); else the basic
+#                    head (67.7%).
+#   INIT_CHECKPOINT  pretrained checkpoint for a fresh run, without its logits (the
+#                    seed's --initialize_last_layer=False); unset: from scratch.
+#   NUM_STEPS, BATCH_SIZE, CROP_SIZE ("H,W"), LEARNING_RATE, DEPTH_MULTIPLIER,
+#   MAX_RESIZE_VALUE, BN_DECAY      override the settings above.
+#   DRY_RUN=1        print the command instead of running it.
+# Extra arguments go to deeplab.train. Rerunning resumes from TRAIN_LOGDIR.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK_DIR=${WORK_DIR:-$REPO_ROOT/runs/seed001}
+DPC_JSON=dense_prediction_cell_branch5_top1_cityscapes.json
+RUN_NAME=shufflenetv2$([ "${DPC:-0}" = "1" ] && echo _dpc || true)
+TRAIN_LOGDIR=${TRAIN_LOGDIR:-$WORK_DIR/$RUN_NAME/train}
+
+ARGS=()
+if [ -z "${DATASET_DIR:-}" ]; then
+  DATASET_DIR="$WORK_DIR/synthetic/tfrecord"
+  # Half-resolution synthetic scenes (128x256) for a 2-core CPU; short runs need a faster
+  # batch-norm average than DeepLab's 0.997.
+  ARGS+=(--max_resize_value="${MAX_RESIZE_VALUE:-256}" --batch_norm_decay="${BN_DECAY:-0.9}"
+         --min_scale_factor=0.75 --max_scale_factor=1.5 --save_interval_secs=60
+         --save_summaries_secs=60 --log_steps=50)
+  NUM_STEPS=${NUM_STEPS:-1500}; BATCH_SIZE=${BATCH_SIZE:-8}; CROP_SIZE=${CROP_SIZE:-128,256}
+  LEARNING_RATE=${LEARNING_RATE:-0.05}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
+  if [ "${DRY_RUN:-0}" != "1" ] && [ ! -f "$DATASET_DIR/.complete" ]; then
+    source "$REPO_ROOT/scripts/setup_env.sh"
+    root="$WORK_DIR/synthetic/cityscapes"
+    rm -rf "$root" "$DATASET_DIR"
+    python -m datasets.synthetic --output_dir "$root" --seed 0
+    python -m datasets.build_cityscapes_data --cityscapes_root "$root" --output_dir "$DATASET_DIR"
+    touch "$DATASET_DIR/.complete"
+  fi
+else
+  NUM_STEPS=${NUM_STEPS:-120000}; BATCH_SIZE=${BATCH_SIZE:-16}; CROP_SIZE=${CROP_SIZE:-769,769}
+  LEARNING_RATE=${LEARNING_RATE:-0.001}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
+  if [ -n "${MAX_RESIZE_VALUE:-}" ]; then ARGS+=(--max_resize_value="$MAX_RESIZE_VALUE"); fi
+  if [ -n "${BN_DECAY:-}" ]; then ARGS+=(--batch_norm_decay="$BN_DECAY"); fi
+fi
+if [ "${DPC:-0}" = "1" ]; then
+  ARGS+=(--dense_prediction_cell_json="$REPO_ROOT/deeplab/core/$DPC_JSON")
+fi
+if [ -n "${INIT_CHECKPOINT:-}" ]; then
+  ARGS+=(--tf_initial_checkpoint="$INIT_CHECKPOINT" --initialize_last_layer=False)
+fi
+
+COMMAND=(python -m deeplab.train
+  --model_variant=shufflenet_v2
+  --depth_multiplier="$DEPTH_MULTIPLIER"
+  --training_number_of_steps="$NUM_STEPS"
+  --base_learning_rate="$LEARNING_RATE"
+  --fine_tune_batch_norm=True
+  --output_stride=16
+  --train_crop_size="$CROP_SIZE"
+  --train_batch_size="$BATCH_SIZE"
+  --dataset=cityscapes
+  --train_split=train
+  --dataset_dir="$DATASET_DIR"
+  --train_logdir="$TRAIN_LOGDIR"
+  --loss_function=sce
+  "${ARGS[@]}" "$@")
+echo "+ ${COMMAND[*]}"
+if [ "${DRY_RUN:-0}" != "1" ]; then
+  source "$REPO_ROOT/scripts/setup_env.sh"
+  cd "$REPO_ROOT"
+  "${COMMAND[@]}"
+fi
