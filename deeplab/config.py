@@ -53,7 +53,7 @@ class NusOptions:
   net_stride: int = 8
   depth_multiplier: float = 0.25
   target_classes: Optional[tuple] = (11, 12, 13, 14, 15, 16, 17, 18)
-  alpha: float = 0.25
+  alpha: float = 0.5
   alpha_weighting: str = "paper"
   preprocess: str = "net"
   sampling_size: int = 192

@@ -1,0 +1,57 @@
+"""The auxiliary sampling network of seed 000: where to sample an image.
+
+The seed built it with DeepLab's own logits path and two output channels, so it is a
+DeepLabModel here too: MobileNetV2 (depth multiplier 0.25) on a small bilinear resize
+of the image (64x64), output stride 8, giving an 8x8x2 map of offsets. Adding a
+learnable mean grid, initialised to the uniform grid, gives the sampling locations in
+the nus/ convention ([..., (y, x)] in [0, 1]).
+"""
+import keras
+import tensorflow as tf
+
+from deeplab import config as config_lib
+from deeplab import model as model_lib
+from nus import sampling
+
+
+def aux_model_options(nus_options):
+  """The DeepLab architecture of the aux net: 2 output channels (y, x offsets)."""
+  if nus_options.net_input_size % nus_options.net_stride:
+    raise ValueError(f"--nus_net_input_size={nus_options.net_input_size} must be a multiple "
+                     f"of --nus_net_stride={nus_options.net_stride}")
+  return config_lib.ModelOptions(model_variant="mobilenet_v2", num_classes=2,
+                                 output_stride=nus_options.net_stride,
+                                 depth_multiplier=nus_options.depth_multiplier)
+
+
+class SamplingNet(keras.Model):
+  """`net(images)` -> [B, n, n, 2] sampling locations; images are raw pixels 0..255."""
+
+  def __init__(self, nus_options, **kwargs):
+    super().__init__(**kwargs)
+    self.nus_options = nus_options
+    self.network = model_lib.DeepLabModel(aux_model_options(nus_options), name="network")
+    n = nus_options.grid_size
+    self.mean_locations = self.add_weight(
+        name="mean_locations", shape=(n, n, 2),
+        initializer=keras.initializers.Constant(sampling.uniform_locations(n, n).numpy()))
+
+  def call(self, images, training=False):
+    size = self.nus_options.net_input_size
+    small = tf.image.resize(tf.cast(images, tf.float32), (size, size), method="bilinear")
+    return self.mean_locations + self.network(small, training=training)
+
+  def checkpoint_items(self):
+    return {"aux_net": self}
+
+
+def build_sampling_net(nus_options):
+  """A SamplingNet with its variables created."""
+  net = SamplingNet(nus_options, name="sampling_net")
+  size = nus_options.net_input_size
+  net(tf.zeros([1, size, size, 3]), training=False)
+  # Zero offsets at the start: training begins from the uniform grid (the baseline),
+  # not from random offsets that batch norm in training mode would amplify.
+  for variable in net.network.logits.weights:
+    variable.assign(tf.zeros_like(variable))
+  return net

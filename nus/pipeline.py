@@ -1,0 +1,382 @@
+"""Non-uniform sampling end to end (seed 000), on top of the DeepLab core.
+
+- aux-net training data: each batch's labels give its boundary targets (nus.targets)
+  inside tf.data, one batched call per batch;
+- `Sampler`: the segmenter's S x S input, sampled at the aux net's locations or on the
+  uniform grid (the baseline), with TensorFlow ops inside the training step;
+- `predict_labels`: segmenter logits at the S x S sample points interpolated back to
+  every pixel of the original image (compiled kernel, or TF ops as exported);
+- the aux net's location MSE against the targets, beside the uniform grid's;
+- the runners behind `deeplab.train --nus_train` and `deeplab.eval --eval_type=nus`.
+"""
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+from absl import logging
+from PIL import Image
+
+from datasets import data_generator
+from deeplab import checkpoints
+from deeplab import config as config_lib
+from deeplab import eval_lib
+from deeplab import metrics
+from deeplab import model as model_lib
+from deeplab import summaries
+from deeplab import train_lib
+from nus import aux_net
+from nus import interpolation
+from nus import sampling
+from nus import targets as targets_lib
+
+INTERPOLATIONS = ("compiled", "tf")
+
+
+def add_sampling_targets(dataset, nus_options, ignore_label):
+  """Adds `targets` [B, n, n, 2] (Eq. 2 locations of each label) to a batched dataset."""
+  n = nus_options.grid_size
+
+  def add(batch):
+    batch = dict(batch)
+    batch["targets"] = targets_lib.sampling_targets_tf(
+        batch["label"][..., 0], (n, n), alpha=nus_options.alpha,
+        target_classes=nus_options.target_classes, ignore_label=ignore_label,
+        weighting=nus_options.alpha_weighting)
+    return batch
+
+  return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def locations_loss(locations, targets):
+  """Mean squared error over grid nodes and both coordinates."""
+  return tf.reduce_mean(tf.square(tf.cast(locations, tf.float32) - targets))
+
+
+def load_sampling_net(nus_checkpoint):
+  """Builds the aux net of a `--nus_train` run and restores its weights.
+
+  Args:
+    nus_checkpoint: the aux net's train logdir (its latest checkpoint is used) or one
+      checkpoint prefix in it; the architecture comes from that run's model_config.json.
+  """
+  if tf.io.gfile.isdir(nus_checkpoint):
+    latest = checkpoints.latest_checkpoint(nus_checkpoint)
+    if latest is None:
+      raise FileNotFoundError(f"--nus_checkpoint={nus_checkpoint}: no complete checkpoint")
+    logdir, path = nus_checkpoint, latest.path
+  else:
+    logdir, path = os.path.dirname(nus_checkpoint), nus_checkpoint
+  _, nus_options = config_lib.load_config(logdir)
+  if nus_options is None:
+    raise ValueError(f"--nus_checkpoint={nus_checkpoint} is not an aux net run "
+                     "(its model_config.json has no 'nus' section)")
+  net = aux_net.build_sampling_net(nus_options)
+  status = tf.train.Checkpoint(model=net).restore(path)
+  status.expect_partial()
+  status.assert_existing_objects_matched()
+  return net
+
+
+class Sampler:
+  """Where the segmenter looks: the aux net's grid, or the uniform grid.
+
+  Args:
+    nus_options: NusOptions (sampling_size, sampling_method, preprocess).
+    net: the aux SamplingNet for preprocess "net"; None for "uniform".
+  """
+
+  def __init__(self, nus_options, net=None):
+    if (nus_options.preprocess == "net") != (net is not None):
+      raise ValueError("--nus_preprocess=net needs the aux net (--nus_checkpoint); "
+                       "'uniform' takes none")
+    self.nus_options = nus_options
+    self.net = net
+
+  def grid(self, images):
+    """[B, n, n, 2] sampling locations for raw-pixel images."""
+    if self.net is not None:
+      return self.net(images, training=False)
+    n = self.nus_options.grid_size
+    return tf.broadcast_to(sampling.uniform_locations(n, n)[None],
+                           tf.stack([tf.shape(images)[0], n, n, 2]))
+
+  def __call__(self, images, labels=None):
+    """(S x S images, S x S labels or None, S x S locations), see nus.sampling.sample."""
+    return sampling.sample(images, labels, self.grid(images), self.nus_options.sampling_size,
+                           self.nus_options.sampling_method)
+
+
+def sampled_logits(model, sampler, images):
+  """Segmenter logits at the S x S sample points and those points' locations."""
+  sampled, _, locations = sampler(images)
+  size = sampler.nus_options.sampling_size
+  logits = model_lib.upsample_logits(model(sampled, training=False), (size, size))
+  return logits, locations
+
+
+def predict_labels(model, sampler, images, interpolation_method="compiled"):
+  """int32 labels [B, H, W] at the images' own resolution.
+
+  Args:
+    model: the segmenter (trained on sampled images).
+    sampler: Sampler.
+    images: [B, H, W, 3] raw pixels (a tensor with static H, W for "tf").
+    interpolation_method: "compiled" (nus._interpolate, numpy) or "tf" (TF ops).
+  """
+  if interpolation_method not in INTERPOLATIONS:
+    raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation_method!r}")
+  logits, locations = sampled_logits(model, sampler, images)
+  out_size = tuple(int(s) for s in images.shape[1:3])
+  if interpolation_method == "tf":
+    full = interpolation.interpolate_tf(logits, locations, out_size)
+    return tf.argmax(full, axis=-1, output_type=tf.int32)
+  full = interpolation.interpolate(logits.numpy(), locations.numpy(), out_size)
+  return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
+
+
+def evaluate_sampling_net(net, dataset):
+  """Location MSE of the aux net and of the uniform grid against the targets.
+
+  Args:
+    net: SamplingNet.
+    dataset: batches with `image` and `targets` (see add_sampling_targets).
+
+  Returns:
+    {"mse", "uniform_mse", "mse_ratio", "num_images"}.
+  """
+  n = net.nus_options.grid_size
+  uniform = sampling.uniform_locations(n, n)
+
+  @tf.function(reduce_retracing=True)
+  def squared_errors(images, targets):
+    predicted = net(images, training=False)
+    return (tf.reduce_sum(tf.square(predicted - targets)),
+            tf.reduce_sum(tf.square(uniform[None] - targets)))
+
+  net_sum = uniform_sum = 0.0
+  num_images = 0
+  for batch in dataset:
+    a, b = squared_errors(batch["image"], batch["targets"])
+    net_sum += float(a)
+    uniform_sum += float(b)
+    num_images += int(batch["targets"].shape[0])
+  if num_images == 0:
+    raise ValueError("no images to evaluate the aux net on")
+  count = num_images * n * n * 2
+  mse, uniform_mse = net_sum / count, uniform_sum / count
+  return {"mse": mse, "uniform_mse": uniform_mse, "mse_ratio": mse / uniform_mse,
+          "num_images": num_images}
+
+
+def draw_locations(image, locations, targets=None):
+  """The image with sampling locations (red) and targets (green) drawn as dots.
+
+  Args:
+    image: uint8 [H, W, 3].
+    locations: [n, m, 2] in [0, 1] (y, x).
+    targets: optional [n, m, 2].
+
+  Returns:
+    uint8 [H, W, 3].
+  """
+  canvas = np.array(image, dtype=np.uint8, copy=True)
+  height, width = canvas.shape[:2]
+  radius = max(1, min(height, width) // 128)
+  for points, colour in ((targets, (0, 255, 0)), (locations, (255, 0, 0))):
+    if points is None:
+      continue
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    rows = np.clip(np.rint(points[:, 0] * (height - 1)), 0, height - 1).astype(int)
+    cols = np.clip(np.rint(points[:, 1] * (width - 1)), 0, width - 1).astype(int)
+    for dy in range(-radius, radius + 1):
+      for dx in range(-radius, radius + 1):
+        canvas[np.clip(rows + dy, 0, height - 1), np.clip(cols + dx, 0, width - 1)] = colour
+  return canvas
+
+
+def location_images(net, batch, max_images=3):
+  """TensorBoard images: predicted locations (red) and targets (green) over the input."""
+  images = tf.cast(tf.clip_by_value(batch["image"][:max_images], 0, 255), tf.uint8).numpy()
+  predicted = net(batch["image"][:max_images], training=False).numpy()
+  targets = batch["targets"][:max_images].numpy()
+  return {"sampling_locations": np.stack([draw_locations(i, p, t) for i, p, t
+                                          in zip(images, predicted, targets)])}
+
+
+def train_sampling_net(nus_options, train_config, data_config, strategy=None):
+  """Trains the aux net with MSE against the Eq. 2 targets (`deeplab.train --nus_train`).
+
+  Writes model_config.json with the aux architecture and the NusOptions, so that
+  `--nus_checkpoint` can rebuild the net from the logdir alone.
+  """
+  strategy = strategy or train_lib.select_strategy()
+  descriptor = data_generator.get_descriptor(data_config.dataset)
+  if strategy.extended.should_checkpoint:
+    config_lib.save_config(train_config.train_logdir, aux_net.aux_model_options(nus_options),
+                           nus_options)
+
+  def dataset_fn(batch_size, input_context):
+    dataset = train_lib.training_dataset(data_config, batch_size,
+                                         train_config.seed + input_context.input_pipeline_id)
+    return add_sampling_targets(dataset, nus_options, descriptor.ignore_label)
+
+  def loss_fn(net, batch, step):
+    del step  # a constant loss
+    return locations_loss(net(batch["image"], training=True), batch["targets"])
+
+  record = {"data": dataclasses.asdict(data_config), "nus": dataclasses.asdict(nus_options)}
+  return train_lib.train(train_config, lambda: aux_net.build_sampling_net(nus_options),
+                         dataset_fn, loss_fn, strategy=strategy,
+                         image_summary_fn=location_images, record=record)
+
+
+def run_sampling_net_evaluation(eval_config):
+  """Location MSE of each aux net checkpoint, beside the uniform grid's (`--eval_type=nus`).
+
+  Writes `<eval_logdir>/ckpt-<step>.json`, TensorBoard scalars and a PNG of the
+  predicted locations and targets on the first image.
+
+  Returns:
+    {step: result dict} of the checkpoints evaluated by this call.
+  """
+  _, nus_options = config_lib.load_config(eval_config.checkpoint_dir)
+  if nus_options is None:
+    raise ValueError(f"--checkpoint_dir={eval_config.checkpoint_dir} is not an aux net run "
+                     "(--eval_type=nus evaluates runs of deeplab.train --nus_train)")
+  descriptor = data_generator.get_descriptor(eval_config.dataset)
+  dataset = add_sampling_targets(
+      data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size=1,
+                             dataset_name=eval_config.dataset).get_dataset(),
+      nus_options, descriptor.ignore_label).cache()
+  net = aux_net.build_sampling_net(nus_options)
+  tf.io.gfile.makedirs(eval_config.eval_logdir)
+  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
+  first = next(iter(dataset))
+  results = {}
+
+  def evaluate(info):
+    eval_lib.restore_model(net, info.path)
+    result = evaluate_sampling_net(net, dataset)
+    picture = location_images(net, first, max_images=1)["sampling_locations"]
+    Image.fromarray(picture[0]).save(
+        os.path.join(eval_config.eval_logdir, f"locations-{info.step}.png"))
+    checkpoints.write_json_atomic(
+        os.path.join(eval_config.eval_logdir, f"ckpt-{info.step}.json"),
+        {"checkpoint": info.path, "step": info.step, "eval_split": eval_config.eval_split,
+         **result})
+    with writer.as_default(step=info.step):
+      summaries.scalar("eval/location_mse", result["mse"])
+      summaries.scalar("eval/uniform_location_mse", result["uniform_mse"])
+      summaries.image("eval/sampling_locations", picture)
+    writer.flush()
+    logging.info("Step %d: location MSE %.6f, uniform grid %.6f (ratio %.3f) over %d images.",
+                 info.step, result["mse"], result["uniform_mse"], result["mse_ratio"],
+                 result["num_images"])
+    results[info.step] = result
+
+  try:
+    _evaluate_checkpoints(eval_config, evaluate)
+  finally:
+    writer.close()
+  return results
+
+
+def evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_method="compiled",
+                           description="eval"):
+  """mIoU of a segmenter on sampled images, scored at the original resolution.
+
+  Args:
+    dataset: batches of whole images (data_generator.Dataset, is_training=False, no crop
+      size): equal-sized images batch together, so batch sizes above 1 work.
+
+  Returns:
+    deeplab.metrics.summarize(...) plus num_images and seconds_per_image (prediction
+    including sampling and interpolation).
+  """
+  stream = metrics.StreamingConfusionMatrix(descriptor.num_classes)
+  num_images, seconds = 0, 0.0
+  for batch in tqdm.tqdm(dataset, desc=description, unit="batch", leave=False):
+    start = time.perf_counter()
+    predictions = predict_labels(model, sampler, batch["image"], interpolation_method)
+    seconds += time.perf_counter() - start
+    stream.update(batch["label"][..., 0], predictions, descriptor.ignore_label)
+    num_images += int(batch["image"].shape[0])
+  summary = metrics.summarize(stream.matrix, descriptor.class_names)
+  summary.update(num_images=num_images, seconds_per_image=seconds / max(num_images, 1))
+  return summary
+
+
+def run_nus_segmenter_evaluation(eval_config, nus_checkpoint=None, batch_size=1,
+                                 interpolation_method="compiled"):
+  """Evaluates the checkpoints of a segmenter trained with --nus_preprocess.
+
+  Args:
+    eval_config: deeplab.eval_lib.EvalConfig (eval_crop_size must be unset: scores are
+      taken at the original resolution).
+    nus_checkpoint: the aux net run; None takes the one the training run recorded.
+    batch_size: images per prediction batch.
+    interpolation_method: "compiled" or "tf".
+
+  Returns:
+    {step: result dict} of the checkpoints evaluated by this call.
+  """
+  model_options, nus_options = config_lib.load_config(eval_config.checkpoint_dir)
+  if nus_options is None:
+    raise ValueError(f"--checkpoint_dir={eval_config.checkpoint_dir} was not trained on "
+                     "sampled images (no 'nus' section in its model_config.json)")
+  if eval_config.eval_crop_size is not None:
+    raise ValueError("--eval_crop_size is not used with non-uniform sampling: images are "
+                     "scored whole, at their original resolution")
+  net = None
+  if nus_options.preprocess == "net":
+    nus_checkpoint = nus_checkpoint or checkpoints.read_json(os.path.join(
+        eval_config.checkpoint_dir, checkpoints.TRAIN_CONFIG_FILENAME)).get("nus_checkpoint")
+    if not nus_checkpoint:
+      raise ValueError("--nus_checkpoint is needed: the training run recorded none")
+    net = load_sampling_net(nus_checkpoint)
+  sampler = Sampler(nus_options, net)
+  descriptor = data_generator.get_descriptor(eval_config.dataset)
+  dataset = data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size,
+                                   dataset_name=eval_config.dataset).get_dataset()
+  model = model_lib.build_model(model_options)
+  tf.io.gfile.makedirs(eval_config.eval_logdir)
+  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
+  extra = {"eval_split": eval_config.eval_split, "nus_preprocess": nus_options.preprocess,
+           "nus_sampling_size": nus_options.sampling_size,
+           "interpolation": interpolation_method}
+  results = {}
+
+  def evaluate(info):
+    eval_lib.restore_model(model, info.path)
+    summary = evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_method,
+                                     description=f"step {info.step}")
+    path = eval_lib.write_result(eval_config.eval_logdir, writer, info, summary, extra)
+    logging.info("Step %d: mIoU %.4f over %d images at full resolution, written to %s\n%s",
+                 info.step, summary["miou"], summary["num_images"], path,
+                 metrics.format_table(summary))
+    results[info.step] = summary
+
+  try:
+    _evaluate_checkpoints(eval_config, evaluate)
+  finally:
+    writer.close()
+  return results
+
+
+def _evaluate_checkpoints(eval_config, evaluate):
+  """The latest checkpoint (`once`) or the watch loop, as deeplab.eval does."""
+  if eval_config.once:
+    latest = checkpoints.latest_checkpoint(eval_config.checkpoint_dir)
+    if latest is None:
+      raise FileNotFoundError(f"--checkpoint_dir={eval_config.checkpoint_dir}: no complete "
+                              "checkpoint to evaluate")
+    evaluate(latest)
+  else:
+    eval_lib.watch_checkpoints(eval_config.checkpoint_dir, evaluate,
+                               interval_secs=eval_config.eval_interval_secs,
+                               timeout_secs=eval_config.eval_timeout_secs,
+                               max_evaluations=eval_config.max_number_of_evaluations,
+                               done_steps=eval_lib.evaluated_steps(eval_config.eval_logdir))

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Shared settings of the seed 000 scripts (test_nus_mobilenetv2.sh, eval_nus_mobilenetv2.sh,
+# test_mobilenetv2_with_nus.sh). Every value can be overridden from the environment.
+#
+#   DATASET_DIR       Cityscapes TFRecords; unset: synthetic Cityscapes under WORK_DIR
+#                     (generated on first use, CPU-sized).
+#   WORK_DIR          where runs are written (default runs/seed000).
+#   INIT_CHECKPOINT   optional pretrained checkpoint for the segmenter (replaces the
+#                     seed's wget of an ImageNet MobileNetV2; no downloads here).
+#   AUX_INPUT_SIZE, STRIDE, DEPTH_MULTIPLIER   the aux net (seed: 64, 8, 0.25).
+#   NUM_ITERATIONS, BATCH_SIZE, CROP_SIZE       training length and input.
+#   DRY_RUN=1         print the commands instead of running them.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+  sed -n '2,/^set -euo/p' "$1" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "$REPO_ROOT/scripts/nus_common.sh" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+  usage "$0"
+  exit 0
+fi
+
+WORK_DIR=${WORK_DIR:-$REPO_ROOT/runs/seed000}
+AUX_INPUT_SIZE=${AUX_INPUT_SIZE:-64}
+STRIDE=${STRIDE:-8}
+DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-0.25}
+NUS_LOGDIR=${NUS_LOGDIR:-$WORK_DIR/nus${AUX_INPUT_SIZE}_mobilenetv2_mt${DEPTH_MULTIPLIER}/train}
+
+if [ -z "${DATASET_DIR:-}" ]; then
+  # No dataset given: CPU-sized settings on synthetic Cityscapes.
+  DATASET_DIR="$WORK_DIR/synthetic/tfrecord"
+  SYNTHETIC=1
+  NUM_ITERATIONS=${NUM_ITERATIONS:-300}
+  BATCH_SIZE=${BATCH_SIZE:-4}
+  CROP_SIZE=${CROP_SIZE:-256,512}
+else
+  # The seed's full recipe (a GPU and real Cityscapes TFRecords).
+  SYNTHETIC=0
+  BATCH_SIZE=${BATCH_SIZE:-16}
+  CROP_SIZE=${CROP_SIZE:-1024,1024}
+fi
+
+run() {
+  echo "+ $*"
+  if [ "${DRY_RUN:-0}" != "1" ]; then
+    "$@"
+  fi
+}
+
+ensure_dataset() {
+  if [ "$SYNTHETIC" = "1" ] && [ ! -f "$DATASET_DIR/.complete" ]; then
+    local root="$WORK_DIR/synthetic/cityscapes"
+    run rm -rf "$root" "$DATASET_DIR"
+    run python -m datasets.synthetic --output_dir "$root" --num_train 100 --num_val 20 \
+      --height 256 --width 512 --seed 0
+    run python -m datasets.build_cityscapes_data --cityscapes_root "$root" \
+      --output_dir "$DATASET_DIR" --splits train,val --num_shards 2
+    run touch "$DATASET_DIR/.complete"
+  fi
+}
+
+if [ "${DRY_RUN:-0}" != "1" ]; then
+  source "$REPO_ROOT/scripts/setup_env.sh"
+fi
+cd "$REPO_ROOT"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Trains the auxiliary sampling network (seed 000): MobileNetV2 at depth multiplier
+# DEPTH_MULTIPLIER on AUX_INPUT_SIZE^2 inputs predicts near-boundary sampling locations,
+# trained with MSE against the Eq. 2 targets of the thing classes (trainIds 11..18).
+#   Usage: bash scripts/test_nus_mobilenetv2.sh [--help]
+#   NUS_ALPHA (default 0.5): weight of the boundary term of the targets.
+set -euo pipefail
+source "$(dirname "$0")/nus_common.sh"
+NUM_ITERATIONS=${NUM_ITERATIONS:-30000}
+ensure_dataset
+run python -m deeplab.train \
+  --nus_train \
+  --nus_net_input_size="$AUX_INPUT_SIZE" \
+  --nus_net_stride="$STRIDE" \
+  --nus_depth_multiplier="$DEPTH_MULTIPLIER" \
+  --nus_target_classes=11,12,13,14,15,16,17,18 \
+  --nus_alpha="${NUS_ALPHA:-0.5}" \
+  --dataset=cityscapes \
+  --train_split=train \
+  --base_learning_rate=0.007 \
+  --min_scale_factor=1 --max_scale_factor=1 \
+  --train_crop_size="$CROP_SIZE" \
+  --train_batch_size="$BATCH_SIZE" \
+  --training_number_of_steps="$NUM_ITERATIONS" \
+  --train_logdir="$NUS_LOGDIR" \
+  --dataset_dir="$DATASET_DIR"

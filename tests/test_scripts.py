@@ -1,0 +1,62 @@
+"""The seed 000 shell scripts: --help and the dry-run path work without data or set-up."""
+import os
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = ["test_nus_mobilenetv2.sh", "eval_nus_mobilenetv2.sh", "test_mobilenetv2_with_nus.sh"]
+
+
+def _run(script, env=None, args=()):
+  return subprocess.run(["bash", os.path.join(REPO, "scripts", script), *args],
+                        env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                        timeout=60, check=False)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_describes_the_script_and_its_settings(script):
+  result = _run(script, args=["--help"])
+  assert result.returncode == 0, result.stderr
+  assert "DATASET_DIR" in result.stdout and "DRY_RUN" in result.stdout
+
+
+def test_dry_run_generates_synthetic_data_then_trains_the_aux_net(tmp_path):
+  result = _run("test_nus_mobilenetv2.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path)})
+  assert result.returncode == 0, result.stderr
+  lines = [l for l in result.stdout.splitlines() if l.startswith("+ ")]
+  assert "datasets.synthetic" in lines[1] and "build_cityscapes_data" in lines[2]
+  assert "deeplab.train --nus_train" in lines[-1]
+  assert f"--dataset_dir={tmp_path}/synthetic/tfrecord" in lines[-1]
+  assert not os.listdir(tmp_path)  # a dry run writes nothing
+
+
+def test_real_dataset_dir_uses_the_seeds_recipe(tmp_path):
+  result = _run("test_mobilenetv2_with_nus.sh",
+                {"DRY_RUN": "1", "WORK_DIR": str(tmp_path), "DATASET_DIR": "/data/cityscapes"})
+  command = result.stdout.splitlines()[-1]
+  assert "--train_crop_size=1024,1024" in command and "--train_batch_size=16" in command
+  assert "--nus_preprocess=net" in command and "--nus_sampling_size=192" in command
+  assert "--nus_checkpoint=" in command
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({"UNIFORM": "1"}, ["--nus_preprocess=uniform", "train_uniform"]),
+    ({"MODE": "EVAL", "SAMPLING_SIZE": "48"}, ["deeplab.eval", "--nus_sampling_size=48",
+                                                "--max_number_of_evaluations=-1"]),
+])
+def test_segmenter_script_modes(tmp_path, env, expected):
+  result = _run("test_mobilenetv2_with_nus.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path), **env})
+  assert result.returncode == 0, result.stderr
+  command = result.stdout.splitlines()[-1]
+  for part in expected:
+    assert part in command
+  if "UNIFORM" in env:
+    assert "--nus_checkpoint" not in command
+
+
+def test_unknown_mode_is_an_error(tmp_path):
+  result = _run("test_mobilenetv2_with_nus.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path),
+                                                 "MODE": "SERVE"})
+  assert result.returncode == 2
+  assert "MODE must be TRAIN or EVAL" in result.stderr
