@@ -47,8 +47,9 @@ def _named_checkpoints(directory):
   state = tf.train.get_checkpoint_state(directory)
   if state is None:
     return []
+  # get_checkpoint_state already puts `directory` in front of relative entries.
   paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-  return [p if os.path.isabs(p) else os.path.join(directory, p) for p in paths if p]
+  return [os.path.abspath(p) for p in paths if p]
 
 
 def complete_checkpoints(directory):
@@ -66,6 +67,7 @@ def complete_checkpoints(directory):
 
 def is_complete(path):
   """Whether the checkpoint prefix `path` is complete (see the module docstring)."""
+  path = os.path.abspath(path)
   return any(c.path == path for c in complete_checkpoints(os.path.dirname(path)))
 
 

@@ -70,6 +70,15 @@ def test_complete_checkpoints_and_cleanup_of_a_killed_save(tmp_path):
       "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
 
 
+def test_checkpoints_of_a_relative_logdir_are_found(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  _Trainer(os.path.join("logs", "run")).save()
+  latest = checkpoints.latest_checkpoint(os.path.join("logs", "run"))
+  assert latest is not None and latest.step == 1
+  assert latest.path == str(tmp_path / "logs" / "run" / "ckpt-1")
+  assert checkpoints.is_complete(os.path.join("logs", "run", "ckpt-1"))
+
+
 def test_no_checkpoints_yet(tmp_path):
   assert checkpoints.complete_checkpoints(str(tmp_path / "missing")) == []
   assert checkpoints.latest_checkpoint(str(tmp_path)) is None
@@ -231,8 +240,12 @@ def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, 
   logdir = tmp_path / "train"
   options = config_lib.ModelOptions(depth_multiplier=0.35, output_stride=16)
   _random_run(logdir, options, records)
-  # Resizing to range (model input 48x96) exercises the way back to the original size.
-  resize_args = dict(min_resize_value=resize[0], max_resize_value=resize[1]) if resize else {}
+  # Resizing to range (model input 48x96) exercises the way back to the original size;
+  # with it, flipped prediction.
+  resize_args = {}
+  if resize:
+    resize_args = dict(min_resize_value=resize[0], max_resize_value=resize[1],
+                       add_flipped_images=True)
   eval_config = eval_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(tmp_path / "eval"),
                                     dataset_dir=records, once=True, **resize_args)
   ours = eval_lib.run_evaluation(eval_config)[7]  # the architecture of model_config.json
