@@ -278,7 +278,7 @@ def run_sampling_net_evaluation(eval_config):
     results[info.step] = result
 
   try:
-    _evaluate_checkpoints(eval_config, evaluate)
+    eval_lib.evaluate_checkpoints(eval_config, evaluate)
   finally:
     writer.close()
   return results
@@ -360,23 +360,8 @@ def run_nus_segmenter_evaluation(eval_config, nus_checkpoint=None, batch_size=1,
     results[info.step] = summary
 
   try:
-    _evaluate_checkpoints(eval_config, evaluate)
+    eval_lib.evaluate_checkpoints(eval_config, evaluate)
   finally:
     writer.close()
   return results
 
-
-def _evaluate_checkpoints(eval_config, evaluate):
-  """The latest checkpoint (`once`) or the watch loop, as deeplab.eval does."""
-  if eval_config.once:
-    latest = checkpoints.latest_checkpoint(eval_config.checkpoint_dir)
-    if latest is None:
-      raise FileNotFoundError(f"--checkpoint_dir={eval_config.checkpoint_dir}: no complete "
-                              "checkpoint to evaluate")
-    evaluate(latest)
-  else:
-    eval_lib.watch_checkpoints(eval_config.checkpoint_dir, evaluate,
-                               interval_secs=eval_config.eval_interval_secs,
-                               timeout_secs=eval_config.eval_timeout_secs,
-                               max_evaluations=eval_config.max_number_of_evaluations,
-                               done_steps=eval_lib.evaluated_steps(eval_config.eval_logdir))
