@@ -5,8 +5,9 @@ resolution, with cityscapesScripts' definitions, so they agree with its evaluati
 the same predictions written as labelId PNGs (deeplab.vis). Each evaluated checkpoint
 gets `<eval_logdir>/ckpt-<step>.json` and TensorBoard summaries in eval_logdir.
 
-The watch loop evaluates each new complete checkpoint (deeplab.checkpoints) once, the
-newest first when several are waiting, and stops after the training run's final step.
+The watch loop evaluates new complete checkpoints (deeplab.checkpoints), each at most
+once and only the newest when several are waiting, and stops after the training run's
+final step.
 """
 import dataclasses
 import os
@@ -193,8 +194,8 @@ def watch_checkpoints(checkpoint_dir, evaluate_fn, *, interval_secs, timeout_sec
       return evaluated
     if not waiting_logged:
       newest = max(done) if done else None
-      logging.info("Waiting for a checkpoint %s in %s (looking every %.0f s).",
-                   f"newer than step {newest}" if newest is not None else "",
+      logging.info("Waiting for a %s in %s (looking every %.0f s).",
+                   "first checkpoint" if newest is None else f"checkpoint newer than step {newest}",
                    checkpoint_dir, interval_secs)
       waiting_logged = True
     sleep(interval_secs)

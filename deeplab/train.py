@@ -106,6 +106,9 @@ def define_flags():
                        "checkpoints, so that a resumed run continues the same input stream; "
                        "false: smaller checkpoints, the stream restarts on resume.")
   flags.DEFINE_integer("seed", 0, "Random seed of the initialisation and the input order.")
+  # --help lists the architecture and sampling flags with train's own.
+  for module in (common_flags, nus_flags):
+    flags.adopt_module_key_flags(module)
 
 
 def require_flags(flag_values, *names):

@@ -116,7 +116,8 @@ def visualize(vis_config, flag_options=None, explicit_fields=()):
       vis_config.resize_factor)
   if vis_config.max_number_of_images > 0:
     dataset = dataset.take(vis_config.max_number_of_images)
-  for directory in (COLOR_DIR, RAW_DIR):
+  directories = [COLOR_DIR] + ([RAW_DIR] if vis_config.also_save_raw_predictions else [])
+  for directory in directories:
     os.makedirs(os.path.join(vis_config.vis_logdir, directory), exist_ok=True)
   logging.info("Writing predictions of %s (step %d) for %s/%s to %s.", info.path, info.step,
                vis_config.dataset, vis_config.vis_split, vis_config.vis_logdir)

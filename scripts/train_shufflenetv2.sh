@@ -35,8 +35,8 @@ if [ -z "${DATASET_DIR:-}" ]; then
   ARGS+=(--max_resize_value="${MAX_RESIZE_VALUE:-256}" --batch_norm_decay="${BN_DECAY:-0.9}"
          --min_scale_factor=0.75 --max_scale_factor=1.5 --save_interval_secs=60
          --save_summaries_secs=60 --log_steps=50)
-  NUM_STEPS=${NUM_STEPS:-1500}; BATCH_SIZE=${BATCH_SIZE:-8}; CROP_SIZE=${CROP_SIZE:-128,256}
-  LEARNING_RATE=${LEARNING_RATE:-0.05}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
+  NUM_STEPS=${NUM_STEPS:-700}; BATCH_SIZE=${BATCH_SIZE:-8}; CROP_SIZE=${CROP_SIZE:-128,256}
+  LEARNING_RATE=${LEARNING_RATE:-0.1}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
   if [ "${DRY_RUN:-0}" != "1" ] && [ ! -f "$DATASET_DIR/.complete" ]; then
     source "$REPO_ROOT/scripts/setup_env.sh"
     root="$WORK_DIR/synthetic/cityscapes"
