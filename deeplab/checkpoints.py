@@ -94,7 +94,8 @@ def remove_unfinished(directory, checkpoint_name=CHECKPOINT_NAME):
       removed.append(path)
       continue
     prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
-    if prefix != path and prefix not in named:
+    # `named` is absolute; glob answers in the form of `directory` (maybe relative).
+    if prefix != path and os.path.abspath(prefix) not in named:
       tf.io.gfile.remove(path)
       removed.append(path)
   return sorted(removed)

@@ -77,6 +77,11 @@ def test_checkpoints_of_a_relative_logdir_are_found(tmp_path, monkeypatch):
   assert latest is not None and latest.step == 1
   assert latest.path == str(tmp_path / "logs" / "run" / "ckpt-1")
   assert checkpoints.is_complete(os.path.join("logs", "run", "ckpt-1"))
+  # A restart's cleanup keeps the complete checkpoints of a relative logdir.
+  (tmp_path / "logs" / "run" / "ckpt-2.index").write_bytes(b"partial")
+  assert checkpoints.remove_unfinished(os.path.join("logs", "run")) == [
+      os.path.join("logs", "run", "ckpt-2.index")]
+  assert checkpoints.latest_checkpoint(os.path.join("logs", "run")).step == 1
 
 
 def test_no_checkpoints_yet(tmp_path):
