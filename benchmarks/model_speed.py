@@ -22,15 +22,14 @@ last (target: at most 1.05).
 """
 import dataclasses
 import os
-import time
 from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from tqdm import tqdm
 
+import timing  # benchmarks/timing.py, beside this script
 from deeplab import common_flags, config
 from deeplab import model as model_lib
 from deeplab.core import backbones
@@ -167,20 +166,6 @@ def _train_call(subject, batch, size, rng):
   return lambda: step(images).numpy()
 
 
-def _median_times(calls, num_runs, warmup, label):
-  """Times each call in turn per run; returns the median seconds per call."""
-  for call in tqdm(calls, desc=f"{label}: warm-up", leave=False):
-    for _ in range(warmup):
-      call()
-  times = [[] for _ in calls]
-  for _ in tqdm(range(num_runs), desc=f"{label}: runs", leave=False):
-    for call, recorded in zip(calls, times):
-      start = time.perf_counter()
-      call()
-      recorded.append(time.perf_counter() - start)
-  return [float(np.median(t)) for t in times]
-
-
 def run_benchmark(parts, inference_sizes, train_batch_size, train_crop_size,
                   backbone_output_strides, model_output_stride, num_runs, warmup, seed):
   """Times every subject on every measurement and prints the table and the ratio.
@@ -215,7 +200,7 @@ def run_benchmark(parts, inference_sizes, train_batch_size, train_crop_size,
   results = {}
   for label, make_call in measurements.items():
     calls = [make_call(subject) for subject in subjects]
-    medians = _median_times(calls, num_runs, warmup, label)
+    medians = timing.median_seconds(calls, num_runs, warmup, label)
     results[label] = {s.name: t for s, t in zip(subjects, medians)}
 
   print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs; "

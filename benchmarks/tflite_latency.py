@@ -18,7 +18,6 @@ speed-up TensorFlow ms / LiteRT ms.
 """
 import os
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +25,7 @@ from absl import app, flags
 from ai_edge_litert import interpreter as litert
 from tqdm import tqdm
 
+import timing  # benchmarks/timing.py, beside this script
 from deeplab import common_flags, config, export_lib
 from deeplab import model as model_lib
 from deeplab.core import backbones
@@ -71,20 +71,6 @@ def _logits_fn(variant, size):
   return (lambda images: model_lib.predict_logits(model, images)), [model]
 
 
-def _median_ms(calls, num_runs, warmup, label):
-  """Times the calls in turn per run; returns the median milliseconds of each."""
-  for call in tqdm(calls, desc=f"{label}: warm-up", leave=False):
-    for _ in range(warmup):
-      call()
-  times = [[] for _ in calls]
-  for _ in tqdm(range(num_runs), desc=f"{label}: runs", leave=False):
-    for call, recorded in zip(calls, times):
-      start = time.perf_counter()
-      call()
-      recorded.append(time.perf_counter() - start)
-  return [1000 * float(np.median(t)) for t in times]
-
-
 def time_variant(variant, size, modes, work_dir, num_threads, num_runs, warmup,
                  num_calibration_images):
   """Exports one variant under `modes` and times TensorFlow and each .tflite.
@@ -108,7 +94,8 @@ def time_variant(variant, size, modes, work_dir, num_threads, num_runs, warmup,
                                 ).get_signature_runner(export_lib.SIGNATURE_KEY)
     subjects.append((f"LiteRT {mode}", len(content),
                      lambda runner=runner: runner(**{export_lib.INPUT_NAME: image})))
-  medians = _median_ms([call for _, _, call in subjects], num_runs, warmup, variant)
+  medians = [1000 * s for s in timing.median_seconds([call for _, _, call in subjects], num_runs,
+                                                       warmup, variant)]
   return [(name, size_bytes, ms) for (name, size_bytes, _), ms in zip(subjects, medians)]
 
 
