@@ -19,6 +19,7 @@ from deeplab import model as model_lib
 from deeplab import tflite_ops
 from nus import aux_net
 from nus import pipeline
+from random_weights import randomise
 
 SIZE = (32, 64)
 NUM_CLASSES = 5
@@ -60,28 +61,6 @@ def _runner(path):
   return litert.Interpreter(model_content=content, num_threads=2).get_signature_runner()
 
 
-def _randomise(model, seed):
-  """He-scaled random kernels and near-identity batch norms, like a trained model's scales.
-
-  A freshly built DeepLab has unit moving variances under which activations shrink
-  layer by layer to ~1e-12 logits whose argmax is float noise (and int8 ranges are
-  meaningless); with these weights the logits are O(1) and depend on the image.
-  """
-  rng = np.random.default_rng(seed)
-  for variable in model.weights:
-    shape, path = tuple(variable.shape), variable.path
-    if path.endswith(("gamma", "moving_variance")):
-      value = rng.uniform(0.9, 1.1, shape)
-    elif path.endswith(("beta", "moving_mean", "bias")):
-      value = rng.normal(0.0, 0.1, shape)
-    elif len(shape) == 4:  # a kernel; depthwise ones ([kh, kw, C, 1]) see kh * kw inputs
-      fan_in = shape[0] * shape[1] * (1 if shape[-1] == 1 else shape[2])
-      value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
-    else:
-      continue
-    variable.assign(value.astype(np.float32))
-
-
 def _save_run(logdir, model, model_options, nus_options=None, step=1):
   """A train logdir as training leaves it: a `ckpt-<step>` checkpoint + model_config.json."""
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(logdir),
@@ -96,7 +75,7 @@ def deeplab_run(tmp_path_factory):
   """(logdir, model): a small MobileNetV2 DeepLab (output stride 16) saved as a run."""
   options = config.ModelOptions(depth_multiplier=0.35, num_classes=19)
   model = model_lib.build_model(options)
-  _randomise(model, seed=1)
+  randomise(model, seed=1)
   return _save_run(tmp_path_factory.mktemp("deeplab_run"), model, options), model
 
 
@@ -227,7 +206,7 @@ def test_deeplab_run_int8_export_calibrated_on_records(tmp_path, deeplab_run, sy
   labels = served(image=tf.constant(export_lib.as_input(image, np.uint8)))["labels"].numpy()
   assert np.mean(labels == model_lib.predict_labels(model, image).numpy()) >= 0.999
   other = model_lib.build_model(config.ModelOptions(depth_multiplier=0.35, num_classes=19))
-  _randomise(other, seed=5)
+  randomise(other, seed=5)
   assert np.mean(labels == model_lib.predict_labels(other, image).numpy()) < 0.9
 
 
@@ -277,7 +256,7 @@ def test_restored_run_exported_at_output_stride_8(tmp_path, deeplab_run):
       depth_multiplier=0.35, num_classes=19, output_stride=8))
   reference.set_weights(model.get_weights())
   assert np.mean(labels == model_lib.predict_labels(reference, image).numpy()) >= 0.999
-  _randomise(reference, seed=5)
+  randomise(reference, seed=5)
   assert np.mean(labels == model_lib.predict_labels(reference, image).numpy()) < 0.9
 
 
@@ -293,7 +272,7 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   sampler = pipeline.Sampler(nus_options, net)
   options = config.ModelOptions(depth_multiplier=0.35, num_classes=19)
   segmenter = model_lib.build_model(options)
-  _randomise(segmenter, seed=2)
+  randomise(segmenter, seed=2)
   seg_dir = _save_run(tmp_path / "seg", segmenter, options, nus_options)
 
   output_file = str(tmp_path / "nus.tflite")

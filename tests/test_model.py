@@ -12,6 +12,7 @@ from deeplab import common_flags
 from deeplab import config
 from deeplab import model as model_lib
 from deeplab.core import heads
+from random_weights import randomise
 
 DPC_JSON = os.path.join(os.path.dirname(heads.__file__),
                         "dense_prediction_cell_branch5_top1_cityscapes.json")
@@ -23,28 +24,10 @@ def _images(seed, height=64, width=128, batch=1):
   return rng.integers(0, 256, (batch, height, width, 3)).astype(np.uint8)
 
 
-def _randomise(model, seed):
-  """Gives every variable random values (batch norm statistics included), with He-scaled
-  kernels and near-identity batch norms so that activations neither vanish nor explode
-  and every output pixel depends on the image."""
-  rng = np.random.default_rng(seed)
-  for variable in model.weights:
-    shape, path = tuple(variable.shape), variable.path
-    if path.endswith(("gamma", "moving_variance")):
-      value = rng.uniform(0.9, 1.1, shape)
-    elif path.endswith(("beta", "moving_mean", "bias")):
-      value = rng.normal(0.0, 0.1, shape)
-    else:  # a kernel: depthwise ones ([kh, kw, C, 1]) see kh * kw inputs per output
-      depthwise = len(shape) == 4 and shape[-1] == 1
-      fan_in = np.prod(shape[:2]) if depthwise else np.prod(shape[:-1])
-      value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
-    variable.assign(value.astype(np.float32))
-
-
 @pytest.fixture(scope="module")
 def small_model():
   model = model_lib.build_model(config.ModelOptions(depth_multiplier=0.35, num_classes=5))
-  _randomise(model, seed=1)
+  randomise(model, seed=1)
   return model
 
 
@@ -145,7 +128,7 @@ def test_checkpoint_round_trip_and_partial_restore(tmp_path):
   options = config.ModelOptions(model_variant="shufflenet_v2", depth_multiplier=0.5,
                                 atrous_rates=(6, 12), decoder_output_stride=(4,), num_classes=3)
   source = model_lib.build_model(options)
-  _randomise(source, seed=3)
+  randomise(source, seed=3)
   path = tf.train.Checkpoint(model=source).save(str(tmp_path / "ckpt"))
   images = _images(4)
   expected = source(images).numpy()
