@@ -12,6 +12,7 @@
 #   DRY_RUN=1         print the commands instead of running them.
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO_ROOT/scripts/synthetic_data.sh"
 
 usage() {
   sed -n '2,/^set -euo/p' "$1" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
@@ -51,17 +52,11 @@ run() {
 }
 
 ensure_dataset() {
-  if [ "$SYNTHETIC" = "1" ] && [ ! -f "$DATASET_DIR/.complete" ]; then
-    local root="$WORK_DIR/synthetic/cityscapes"
-    run rm -rf "$root" "$DATASET_DIR"
-    run python -m datasets.synthetic --output_dir "$root" --num_train 100 --num_val 20 \
-      --height 256 --width 512 --seed 0
-    run python -m datasets.build_cityscapes_data --cityscapes_root "$root" \
-      --output_dir "$DATASET_DIR" --splits train,val --num_shards 2
-    run touch "$DATASET_DIR/.complete"
+  if [ "$SYNTHETIC" = "1" ]; then
+    ensure_synthetic_records "$WORK_DIR/synthetic/cityscapes" "$DATASET_DIR" \
+      --num_train 100 --num_val 20 --height 256 --width 512 --seed 0
   fi
 }
-
 if [ "${DRY_RUN:-0}" != "1" ]; then
   source "$REPO_ROOT/scripts/setup_env.sh"
 fi

@@ -39,12 +39,9 @@ if [ -z "${DATASET_DIR:-}" ]; then
   LEARNING_RATE=${LEARNING_RATE:-0.1}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
   if [ "${DRY_RUN:-0}" != "1" ] && [ ! -f "$DATASET_DIR/.complete" ]; then
     source "$REPO_ROOT/scripts/setup_env.sh"
-    root="$WORK_DIR/synthetic/cityscapes"
-    rm -rf "$root" "$DATASET_DIR"
-    python -m datasets.synthetic --output_dir "$root" --seed 0
-    python -m datasets.build_cityscapes_data --cityscapes_root "$root" --output_dir "$DATASET_DIR"
-    touch "$DATASET_DIR/.complete"
   fi
+  source "$REPO_ROOT/scripts/synthetic_data.sh"
+  ensure_synthetic_records "$WORK_DIR/synthetic/cityscapes" "$DATASET_DIR" --seed 0
 else
   NUM_STEPS=${NUM_STEPS:-120000}; BATCH_SIZE=${BATCH_SIZE:-16}; CROP_SIZE=${CROP_SIZE:-769,769}
   LEARNING_RATE=${LEARNING_RATE:-0.001}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
