@@ -252,8 +252,10 @@ def export_model(logits_fn, models, *, input_size, output_file, samples, num_cla
   write_saved_model(serve, models, saved_model_dir)
   content = convert(saved_model_dir, quantize, calibration_images)
   os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
-  with open(output_file, "wb") as f:
+  # Via a rename: a killed export leaves no truncated .tflite under the final name.
+  with open(output_file + ".tmp", "wb") as f:
     f.write(content)
+  os.replace(output_file + ".tmp", output_file)
   return ExportResult(tflite_path=output_file, saved_model_dir=saved_model_dir,
                       size_bytes=len(content), multiply_adds=multiply_adds,
                       ops=tflite_ops.op_report(content),

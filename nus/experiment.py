@@ -112,13 +112,25 @@ class ExperimentConfig:
                                 min_scale_factor=1.0, max_scale_factor=1.0)
 
 
-def _stage(name, skipped):
+def log_stage(name, skipped):
   logging.info("[%s] %s", name, "done earlier, skipped" if skipped else "running")
 
 
-def _training_done(logdir, steps):
+def training_done(logdir, steps):
   latest = checkpoints.latest_checkpoint(logdir)
   return latest is not None and latest.step >= steps
+
+
+def short_run_config(config, logdir, steps, batch_size, learning_rate, weight_decay):
+  """TrainConfig of one of the experiment's runs: a checkpoint every quarter of the run,
+  no input-state checkpoints (a restart reshuffles; ~300 MB saved per full-resolution
+  checkpoint otherwise), the experiment's batch-norm decay and seed."""
+  return train_lib.TrainConfig(
+      train_logdir=logdir, training_number_of_steps=steps, train_batch_size=batch_size,
+      base_learning_rate=learning_rate, weight_decay=weight_decay,
+      batch_norm_decay=config.batch_norm_decay, save_interval_secs=0,
+      save_interval_steps=max(steps // 4, 1), max_to_keep=2, save_summaries_secs=0,
+      checkpoint_input_state=False, seed=config.seed)
 
 
 def prepare_data(config):
@@ -129,7 +141,7 @@ def prepare_data(config):
     done = counts == {"train": config.num_train, "val": config.num_val}
   except (FileNotFoundError, ValueError):
     done = False
-  _stage("data", done)
+  log_stage("data", done)
   if done:
     return
   # Each image is a function of (seed, split, index): regenerating is idempotent.
@@ -142,16 +154,13 @@ def prepare_data(config):
 def train_aux(config):
   """Stage 2: the aux sampling net; returns its location MSE on val (cached in JSON)."""
   path = os.path.join(config.aux_logdir, "val_location_mse.json")
-  done = _training_done(config.aux_logdir, config.aux_steps) and os.path.exists(path)
-  _stage("aux", done)
+  done = training_done(config.aux_logdir, config.aux_steps) and os.path.exists(path)
+  log_stage("aux", done)
   if done:
     return checkpoints.read_json(path)
-  train_config = train_lib.TrainConfig(
-      train_logdir=config.aux_logdir, training_number_of_steps=config.aux_steps,
-      train_batch_size=config.aux_batch_size, base_learning_rate=config.aux_learning_rate,
-      weight_decay=config.aux_weight_decay, batch_norm_decay=config.batch_norm_decay,
-      save_interval_secs=0, save_interval_steps=max(config.aux_steps // 4, 1), max_to_keep=2,
-      save_summaries_secs=0, checkpoint_input_state=False, seed=config.seed)
+  train_config = short_run_config(config, config.aux_logdir, config.aux_steps,
+                                  config.aux_batch_size, config.aux_learning_rate,
+                                  config.aux_weight_decay)
   pipeline.train_sampling_net(config.nus_options(), train_config, config.data_config())
   net = pipeline.load_sampling_net(config.aux_logdir)
   dataset = pipeline.add_sampling_targets(
@@ -179,16 +188,12 @@ def make_sampler(config, method, size, net=None, graph=False):
 def train_segmenter(config, method, size, net=None):
   """Stage 3: one segmenter on S x S sampled images (resumes; skipped when trained)."""
   logdir = config.segmenter_logdir(method, size)
-  done = _training_done(logdir, config.seg_steps)
-  _stage(f"train {method} S={size}", done)
+  done = training_done(logdir, config.seg_steps)
+  log_stage(f"train {method} S={size}", done)
   if done:
     return
-  train_config = train_lib.TrainConfig(
-      train_logdir=logdir, training_number_of_steps=config.seg_steps,
-      train_batch_size=config.seg_batch_size, base_learning_rate=config.seg_learning_rate,
-      weight_decay=config.seg_weight_decay, batch_norm_decay=config.batch_norm_decay,
-      save_interval_secs=0, save_interval_steps=max(config.seg_steps // 4, 1), max_to_keep=2,
-      save_summaries_secs=0, checkpoint_input_state=False, seed=config.seed)
+  train_config = short_run_config(config, logdir, config.seg_steps, config.seg_batch_size,
+                                  config.seg_learning_rate, config.seg_weight_decay)
   train_lib.train_segmentation(config.model_options(), train_config, config.data_config(),
                                sampler=make_sampler(config, method, size, net),
                                nus_checkpoint=config.aux_logdir if method == "net" else None)
@@ -236,7 +241,7 @@ def evaluate_segmenter(config, method, size, predictors):
   path = os.path.join(config.segmenter_logdir(method, size), "eval_val.json")
   step = _steps(config, size)[method]
   done = os.path.exists(path) and checkpoints.read_json(path)["step"] == step
-  _stage(f"eval {method} S={size}", done)
+  log_stage(f"eval {method} S={size}", done)
   if done:
     return checkpoints.read_json(path)["results"]
   model, sampler = predictors[method]
@@ -269,29 +274,45 @@ def measure_cost(config, size, net, predictors):
   path = os.path.join(config.output_dir, f"cost_s{size}.json")
   steps = _steps(config, size)
   done = os.path.exists(path) and checkpoints.read_json(path)["steps"] == steps
-  _stage(f"cost S={size}", done)
+  log_stage(f"cost S={size}", done)
   if done:
     return checkpoints.read_json(path)
   side = net.nus_options.net_input_size
   madds = {"segmenter": flops.count(model_lib.build_model(config.model_options()),
                                     (size, size, 3)).total.madds,
            "aux_net": flops.count(net.network, (side, side, 3)).total.madds}
-  dataset = data_generator.Dataset(config.records_dir, "val", 1).get_dataset()
-  images = [batch["image"] for batch in dataset.take(config.latency_images)]
-  for method in METHODS:  # traces outside the timing
-    pipeline.predict_labels(*predictors[method], images[0])
-  seconds = {method: [] for method in METHODS}
-  for _ in range(config.latency_repeats):
-    for image in images:
-      for method in METHODS:
-        start = time.perf_counter()
-        pipeline.predict_labels(*predictors[method], image)
-        seconds[method].append(time.perf_counter() - start)
-  seconds = {method: statistics.median(values) for method, values in seconds.items()}
+  images = latency_images(config)
+  seconds = time_predictions(
+      {method: lambda image, m=method: pipeline.predict_labels(*predictors[m], image)
+       for method in METHODS}, images, config.latency_repeats)
   result = {"madds": madds, "seconds": seconds, "ratio": seconds["net"] / seconds["uniform"],
             "steps": steps}
   checkpoints.write_json_atomic(path, result)
   return result
+
+
+def latency_images(config):
+  """The first config.latency_images val images, batches of one (what latency is timed on)."""
+  dataset = data_generator.Dataset(config.records_dir, "val", 1).get_dataset()
+  return [batch["image"] for batch in dataset.take(config.latency_images)]
+
+
+def time_predictions(predict_fns, images, repeats):
+  """Median seconds per image of each {name: predict(image)}.
+
+  The subjects run in turn on each image, so that load from other processes hits them
+  alike; each is called once on the first image beforehand (tracing stays outside).
+  """
+  for predict in predict_fns.values():
+    predict(images[0])
+  seconds = {name: [] for name in predict_fns}
+  for _ in range(repeats):
+    for image in images:
+      for name, predict in predict_fns.items():
+        start = time.perf_counter()
+        predict(image)
+        seconds[name].append(time.perf_counter() - start)
+  return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def boundary_classes():

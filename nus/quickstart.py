@@ -1,0 +1,562 @@
+"""The whole toolkit end to end on synthetic Cityscapes; what scripts/quickstart.sh runs.
+
+  python -m nus.quickstart [--work_dir=runs/quickstart] [--fast] [--report=PATH]
+
+Stages, each skipped when its output is complete, so that a rerun after Ctrl-C or a
+kill resumes where it stopped, and a rerun of a finished job changes nothing:
+
+1. data: synthetic Cityscapes at full resolution and its TFRecords;
+2. aux: the sampling net, and its location MSE on val against the uniform grid;
+3. train: DeepLabv3-MobileNetV2 segmenters on S x S images sampled on the uniform grid
+   and by the aux net (NUS), and a reference trained on full-resolution crops;
+4. eval: mIoU at full resolution, multiply-adds, and CPU seconds per image of all
+   three, timed in turn on the same images;
+5. tflite: each method's whole pipeline (NUS: aux net + sampling + segmenter + TF-ops
+   interpolation) exported, verified against TensorFlow in LiteRT, and timed there;
+6. report: report.md with the table of methods, per-class IoU, chart.png (mIoU
+   against multiply-adds), examples.png and the commands behind every number.
+
+Stages 1-3 and the NUS / uniform evaluation are those of nus.experiment at one S.
+"""
+import dataclasses
+import json
+import os
+import shutil
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+from absl import app
+from absl import flags
+from absl import logging
+from ai_edge_litert import interpreter as litert
+from PIL import Image
+from PIL import ImageDraw
+
+from datasets import cityscapes
+from datasets import data_generator
+from deeplab import checkpoints
+from deeplab import config as config_lib
+from deeplab import eval_lib
+from deeplab import export_lib
+from deeplab import flops
+from deeplab import model as model_lib
+from deeplab import train_lib
+from deeplab import vis
+from nus import experiment
+from nus import pipeline
+
+METHODS = ("uniform", "net", "reference")
+NAMES = {"uniform": "uniform", "net": "NUS", "reference": "full-res reference"}
+README_BEGIN = "<!-- quickstart-report:begin -->"
+README_END = "<!-- quickstart-report:end -->"
+
+
+@dataclasses.dataclass(frozen=True)
+class QuickstartConfig:
+  """The job: nus.experiment at one sampling size, plus the reference and the export.
+
+  The reference is the same segmenter architecture trained on crops of the
+  full-resolution images and run on whole images: what sampling is measured against.
+  """
+  experiment: experiment.ExperimentConfig
+  reference_steps: int = 200
+  reference_crop_size: tuple = (256, 256)
+  reference_batch_size: int = 4
+  reference_learning_rate: float = 0.05
+  num_examples: int = 3
+  tflite_verify_images: int = 3
+  tflite_runs: int = 5
+  report_path: Optional[str] = None
+
+  def __post_init__(self):
+    if len(self.experiment.sampling_sizes) != 1:
+      raise ValueError(f"the quickstart runs one sampling size, got "
+                       f"{self.experiment.sampling_sizes}")
+    if self.num_examples < 1 or self.tflite_verify_images < 1 or self.tflite_runs < 1:
+      raise ValueError("num_examples, tflite_verify_images and tflite_runs must be positive")
+
+  @property
+  def work_dir(self):
+    return self.experiment.output_dir
+
+  @property
+  def sampling_size(self):
+    return self.experiment.sampling_sizes[0]
+
+  @property
+  def image_size(self):
+    return (self.experiment.height, self.experiment.width)
+
+  @property
+  def report_file(self):
+    return os.path.abspath(self.report_path or os.path.join(self.work_dir, "report.md"))
+
+  def logdir(self, method):
+    if method == "reference":
+      return os.path.join(self.work_dir, "reference")
+    return self.experiment.segmenter_logdir(method, self.sampling_size)
+
+  def tflite_file(self, method):
+    return os.path.join(self.work_dir, "tflite", f"{method}.tflite")
+
+
+def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
+  """The default job (sized for 25 minutes on 2 CPU cores) or its smoke version."""
+  if fast:
+    return QuickstartConfig(
+        experiment.ExperimentConfig(
+            output_dir=work_dir, height=128, width=256, num_train=8, num_val=4, num_shards=2,
+            sampling_sizes=(16,), aux_steps=10, aux_batch_size=4, seg_steps=10,
+            seg_batch_size=4, latency_images=1, latency_repeats=1),
+        reference_steps=10, reference_crop_size=(64, 64), num_examples=2,
+        tflite_verify_images=1, tflite_runs=1, report_path=report_path)
+  return QuickstartConfig(
+      experiment.ExperimentConfig(output_dir=work_dir, num_train=100, num_val=20,
+                                  sampling_sizes=(32,), aux_steps=200, seg_steps=200,
+                                  latency_images=3),
+      report_path=report_path)
+
+
+def check_work_dir(config):
+  """Records the settings in work_dir; refuses a work_dir made with other settings.
+
+  Stages judge "complete" by what is on disk, so outputs of other settings would be
+  taken as this job's.
+  """
+  path = os.path.join(config.work_dir, "quickstart_config.json")
+  settings = json.loads(json.dumps(dataclasses.asdict(config)))
+  settings.pop("report_path")  # where the report goes changes no result
+  if os.path.exists(path):
+    if checkpoints.read_json(path) != settings:
+      raise ValueError(f"{config.work_dir} holds a quickstart run with other settings (see "
+                       f"{path}); use another --work_dir or delete it")
+    return
+  os.makedirs(config.work_dir, exist_ok=True)
+  checkpoints.write_json_atomic(path, settings)
+
+
+def _step(logdir):
+  return checkpoints.latest_checkpoint(logdir).step
+
+
+def _steps(config):
+  return {method: _step(config.logdir(method)) for method in METHODS}
+
+
+def train_reference(config):
+  """Stage 3: the reference, on full-resolution crops (resumes; skipped when trained)."""
+  exp = config.experiment
+  done = experiment.training_done(config.logdir("reference"), config.reference_steps)
+  experiment.log_stage("train reference", done)
+  if done:
+    return
+  train_config = experiment.short_run_config(
+      exp, config.logdir("reference"), config.reference_steps, config.reference_batch_size,
+      config.reference_learning_rate, exp.seg_weight_decay)
+  data_config = train_lib.DataConfig(exp.records_dir, crop_size=config.reference_crop_size,
+                                     min_scale_factor=0.75, max_scale_factor=1.25)
+  train_lib.train_segmentation(exp.model_options(), train_config, data_config)
+
+
+class Predictors:
+  """Each method's prediction function (raw image batch -> labels at its size), restored
+  on first use, so that stages found complete restore nothing."""
+
+  def __init__(self, config, sampled):
+    """sampled: nus.experiment.Predictors of the sampling size."""
+    self._config = config
+    self._sampled = sampled
+    self._reference = None
+
+  def sampled(self, method):
+    """(segmenter, Sampler) of "net" or "uniform"."""
+    return self._sampled[method]
+
+  def reference_model(self):
+    if self._reference is None:
+      logdir = self._config.logdir("reference")
+      self._reference = model_lib.build_model(config_lib.load_config(logdir)[0])
+      eval_lib.restore_model(self._reference, checkpoints.latest_checkpoint(logdir).path)
+    return self._reference
+
+  def predict_fn(self, method):
+    """images [1, H, W, 3] -> int32 labels [1, H, W] (compiled interpolation for NUS)."""
+    if method == "reference":
+      model = self.reference_model()
+      return tf.function(lambda images: model_lib.predict_labels(model, images))
+    return lambda images: pipeline.predict_labels(*self.sampled(method), images)
+
+
+def evaluate_reference(config, predictors):
+  """Stage 4: the reference's full-resolution scores (cached in JSON per step)."""
+  path = os.path.join(config.logdir("reference"), "eval_val.json")
+  step = _step(config.logdir("reference"))
+  done = os.path.exists(path) and checkpoints.read_json(path)["step"] == step
+  experiment.log_stage("eval reference", done)
+  if done:
+    return checkpoints.read_json(path)["results"]
+  descriptor = data_generator.get_descriptor("cityscapes")
+  summary = eval_lib.evaluate_model(
+      predictors.reference_model(),
+      eval_lib.make_eval_dataset(config.experiment.records_dir, "val"), descriptor,
+      description="eval reference")
+  summary.pop("confusion_matrix")
+  checkpoints.write_json_atomic(path, {"step": step, "results": summary})
+  return summary
+
+
+def measure_cost(config, net, predictors):
+  """Stage 4: multiply-adds and CPU seconds per image of each method (cached in JSON).
+
+  Multiply-adds: the segmenter at S x S (plus the aux net at its input for NUS), the
+  reference at full resolution. Seconds: the whole prediction at full resolution
+  (NUS: aux net, sampling, segmenter, compiled interpolation), the methods in turn.
+  """
+  path = os.path.join(config.work_dir, "cost.json")
+  steps = _steps(config)
+  done = os.path.exists(path) and checkpoints.read_json(path)["steps"] == steps
+  experiment.log_stage("cost", done)
+  if done:
+    return checkpoints.read_json(path)
+  exp = config.experiment
+  size = config.sampling_size
+  segmenter = flops.count(model_lib.build_model(exp.model_options()), (size, size)).total.madds
+  side = net.nus_options.net_input_size
+  madds = {"uniform": segmenter,
+           "net": segmenter + flops.count(net.network, (side, side)).total.madds,
+           "reference": flops.count(model_lib.build_model(exp.model_options()),
+                                    config.image_size).total.madds}
+  seconds = experiment.time_predictions(
+      {method: predictors.predict_fn(method) for method in METHODS},
+      experiment.latency_images(exp), exp.latency_repeats)
+  result = {"madds": madds, "seconds": seconds, "steps": steps}
+  checkpoints.write_json_atomic(path, result)
+  return result
+
+
+def export_method(config, method):
+  """Stage 5: one method's pipeline as .tflite, verified in LiteRT (cached in JSON).
+
+  What `python -m deeplab.export_tflite` runs (see `commands`).
+  """
+  path = os.path.splitext(config.tflite_file(method))[0] + ".json"
+  step = _step(config.logdir(method))
+  done = os.path.exists(path) and checkpoints.read_json(path)["step"] == step
+  experiment.log_stage(f"tflite {method}", done)
+  if done:
+    return checkpoints.read_json(path)
+  result = export_lib.export_tflite(export_lib.ExportConfig(
+      checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
+      input_size=config.image_size, dataset_dir=config.experiment.records_dir,
+      num_verify_images=config.tflite_verify_images, nus=method != "reference",
+      nus_checkpoint=config.experiment.aux_logdir if method == "net" else None))
+  # The SavedModel was only the converter's input.
+  shutil.rmtree(result.saved_model_dir)
+  summary = {"step": step, "size_bytes": result.size_bytes,
+             "verification": dataclasses.asdict(result.verification),
+             "passed": result.verification.passed}
+  checkpoints.write_json_atomic(path, summary)
+  return summary
+
+
+def time_tflite(config):
+  """Stage 5: LiteRT seconds per image of every .tflite, timed in turn (cached)."""
+  path = os.path.join(config.work_dir, "tflite", "latency.json")
+  steps = _steps(config)
+  done = os.path.exists(path) and checkpoints.read_json(path)["steps"] == steps
+  experiment.log_stage("tflite latency", done)
+  if done:
+    return checkpoints.read_json(path)
+  image = export_lib.as_input(experiment.latency_images(config.experiment)[0].numpy(), np.uint8)
+  runners = {method: litert.Interpreter(model_path=config.tflite_file(method),
+                                        num_threads=export_lib.NUM_THREADS
+                                        ).get_signature_runner(export_lib.SIGNATURE_KEY)
+             for method in METHODS}
+  seconds = experiment.time_predictions(
+      {method: lambda x, runner=runner: runner(**{export_lib.INPUT_NAME: x})
+       for method, runner in runners.items()}, [image], config.tflite_runs)
+  result = {"seconds": seconds, "num_threads": export_lib.NUM_THREADS, "steps": steps}
+  checkpoints.write_json_atomic(path, result)
+  return result
+
+
+def _panel(array, size, title):
+  """An image resized to `size` (h, w) under a title bar."""
+  image = Image.fromarray(np.asarray(array, np.uint8)).resize(size[::-1], Image.NEAREST)
+  panel = Image.new("RGB", (size[1], size[0] + 16), "white")
+  panel.paste(image, (0, 16))
+  ImageDraw.Draw(panel).text((4, 2), title, fill="black")
+  return np.asarray(panel)
+
+
+def write_examples(config, predictors, path):
+  """examples.png: per val image, the image, ground truth, each method's prediction and
+  the NUS sampling locations (skipped when made from the same checkpoints)."""
+  stamp = os.path.splitext(path)[0] + ".json"
+  steps = _steps(config)
+  done = (os.path.exists(path) and os.path.exists(stamp)
+          and checkpoints.read_json(stamp)["steps"] == steps)
+  experiment.log_stage("examples", done)
+  if done:
+    return
+  height, width = config.image_size
+  scale = min(1.0, 512 / width)  # panels at most 512 pixels wide
+  size = (round(height * scale), round(width * scale))
+  predict = {method: predictors.predict_fn(method) for method in METHODS}
+  dataset = data_generator.Dataset(config.experiment.records_dir, "val", 1).get_dataset()
+  rows = []
+  for batch in dataset.take(config.num_examples):
+    image = tf.cast(tf.clip_by_value(batch["image"][0], 0, 255), tf.uint8).numpy()
+    _, _, locations = predictors.sampled("net")[1](batch["image"])
+    small = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
+    panels = [_panel(image, size, "image"),
+              _panel(cityscapes.colorize(batch["label"][0, ..., 0].numpy()), size, "ground truth")]
+    panels += [_panel(cityscapes.colorize(predict[method](batch["image"])[0].numpy()), size,
+                      f"{NAMES[method]} prediction") for method in METHODS]
+    panels.append(_panel(pipeline.draw_locations(small, locations[0].numpy()), size,
+                         f"NUS sampling locations ({config.sampling_size}x{config.sampling_size})"))
+    rows.append(np.concatenate(panels, axis=1))
+  vis.save_png(path, np.concatenate(rows, axis=0))
+  checkpoints.write_json_atomic(stamp, {"steps": steps})
+
+
+def write_if_changed(path, content):
+  """Writes bytes or text atomically, and only when they differ from the file's."""
+  data = content.encode() if isinstance(content, str) else content
+  if os.path.exists(path):
+    with open(path, "rb") as f:
+      if f.read() == data:
+        return
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "wb") as f:
+    f.write(data)
+  os.replace(path + ".tmp", path)
+
+
+def write_chart(rows):
+  """PNG bytes: mIoU against multiply-adds (log scale), one labelled point per method."""
+  import io  # pylint: disable=import-outside-toplevel
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+  figure, axes = pyplot.subplots(figsize=(6, 4), dpi=110)
+  for row, marker in zip(rows, ("s", "o", "^")):
+    axes.plot(row["madds"] / 1e6, 100 * row["miou"], marker, markersize=9, label=row["name"])
+  axes.set_xscale("log")
+  axes.set_xlabel("multiply-adds per image (millions, log scale)")
+  axes.set_ylabel("val mIoU at full resolution (%)")
+  axes.set_title("Quickstart: synthetic Cityscapes")
+  axes.grid(True, which="both", alpha=0.3)
+  axes.legend()
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  # No timestamp in the metadata: the same numbers give the same file.
+  figure.savefig(buffer, format="png", metadata={"Software": None})
+  pyplot.close(figure)
+  return buffer.getvalue()
+
+
+def _relative(text, config):
+  """Paths under the current directory written relative to it (shorter commands)."""
+  relative = os.path.relpath(config.work_dir)
+  return text if relative.startswith("..") else text.replace(config.work_dir, relative)
+
+
+def commands(config, fast):
+  """Command lines that reproduce each number of the report."""
+  exp = config.experiment
+  records, (height, width) = exp.records_dir, config.image_size
+  reference = config.logdir("reference")
+  crop = ",".join(str(s) for s in config.reference_crop_size)
+  lines = experiment.commands(exp) + [
+      f"python -m deeplab.train --model_variant=mobilenet_v2 --output_stride={exp.output_stride} "
+      f"--depth_multiplier={exp.depth_multiplier} --dataset_dir={records} "
+      f"--train_crop_size={crop} --min_scale_factor=0.75 --max_scale_factor=1.25 "
+      f"--batch_norm_decay={exp.batch_norm_decay} --save_interval_secs=0 "
+      f"--checkpoint_input_state=false --seed={exp.seed} --train_logdir={reference} "
+      f"--training_number_of_steps={config.reference_steps} "
+      f"--train_batch_size={config.reference_batch_size} "
+      f"--base_learning_rate={config.reference_learning_rate} "
+      f"--weight_decay={exp.seg_weight_decay}",
+      f"python -m deeplab.eval --checkpoint_dir={reference} --eval_logdir={reference}/eval "
+      f"--dataset_dir={records} --once",
+  ]
+  for method in METHODS:
+    nus = {"net": f" --nus --nus_checkpoint={exp.aux_logdir}", "uniform": " --nus",
+           "reference": ""}[method]
+    lines.append(f"python -m deeplab.export_tflite --checkpoint_path={config.logdir(method)} "
+                 f"--output_file={config.tflite_file(method)} --input_size={height},{width} "
+                 f"--dataset_dir={records} --num_verify_images={config.tflite_verify_images}"
+                 + nus)
+  whole = (f"WORK_DIR={config.work_dir}{' QUICKSTART_FAST=1' if fast else ''} "
+           "bash scripts/quickstart.sh")
+  latency = (f"rm {config.work_dir}/cost.json {config.work_dir}/tflite/latency.json && "
+             f"{whole}")
+  return [_relative(line, config) for line in [whole] + lines + [latency]]
+
+
+def table_rows(config, evaluations, cost, exports, tflite_latency):
+  """One dict per method with every number of the report's main table."""
+  size = config.sampling_size
+  crop = "x".join(str(s) for s in config.reference_crop_size)
+  inputs = {"uniform": f"{size}x{size} uniform samples",
+            "net": f"{size}x{size} aux-net samples",
+            "reference": "whole image (trained on {crop} crops)".format(crop=crop)}
+  rows = []
+  for method in METHODS:
+    evaluation = evaluations[method]
+    rows.append({
+        "method": method, "name": NAMES[method], "input": inputs[method],
+        "madds": cost["madds"][method], "miou": evaluation["miou"],
+        "pixel_accuracy": evaluation["pixel_accuracy"],
+        "per_class_iou": evaluation["per_class_iou"],
+        "cpu_seconds": cost["seconds"][method],
+        "tflite_seconds": tflite_latency["seconds"][method],
+        "tflite_bytes": exports[method]["size_bytes"],
+        "litert_agreement": exports[method]["verification"]["pixel_agreement"],
+    })
+  return rows
+
+
+def _percent(value):
+  return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def methods_table(rows):
+  """The report's main table (markdown lines); also what the README shows."""
+  lines = ["| method | segmenter input | multiply-adds (M) | mIoU (%) | pixel acc. (%) | "
+           "CPU ms / image | TFLite ms / image | TFLite MiB | LiteRT = TF pixels |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+  for row in rows:
+    lines.append(
+        f"| {row['name']} | {row['input']} | {row['madds'] / 1e6:,.1f} | {_percent(row['miou'])} "
+        f"| {_percent(row['pixel_accuracy'])} | {1e3 * row['cpu_seconds']:.1f} "
+        f"| {1e3 * row['tflite_seconds']:.1f} | {row['tflite_bytes'] / 2**20:.2f} "
+        f"| {100 * row['litert_agreement']:.2f}% |")
+  return lines
+
+
+def report_markdown(config, rows, aux, nus_tf_miou, command_lines, chart, examples):
+  """report.md: what ran, the results, and how to reproduce them."""
+  exp = config.experiment
+  height, width = config.image_size
+  class_names = data_generator.get_descriptor("cityscapes").class_names
+  lines = [
+      "# Quickstart report: DeepLabv3-MobileNetV2 with non-uniform sampling, synthetic "
+      "Cityscapes", "",
+      f"Data: synthetic Cityscapes (`datasets.synthetic`, seed {exp.data_seed}), "
+      f"{exp.num_train} train / {exp.num_val} val images at {height}x{width}. Segmenters: "
+      f"DeepLabv3 with MobileNetV2 (depth multiplier {exp.depth_multiplier}, output stride "
+      f"{exp.output_stride}) trained from scratch; uniform and NUS for {exp.seg_steps} steps "
+      f"of batch {exp.seg_batch_size}, the reference for {config.reference_steps} steps of "
+      f"batch {config.reference_batch_size}. The aux net trained {exp.aux_steps} steps. "
+      f"Every mIoU is on val at the full {height}x{width} resolution; predictions at the "
+      "sample points are interpolated back to every pixel.", "",
+      *methods_table(rows), "",
+      "Multiply-adds: the segmenter at its input, plus the aux net at its 64x64 input for "
+      "NUS (sampling and interpolation not counted). CPU ms: median over "
+      f"{exp.latency_images} val images x {exp.latency_repeats} rounds of the whole "
+      "prediction at full resolution in TensorFlow (NUS: aux net, sampling, segmenter, "
+      "compiled interpolation), the methods timed in turn. TFLite ms: the exported "
+      f"float32 pipeline in LiteRT on {export_lib.NUM_THREADS} threads, median of "
+      f"{config.tflite_runs} runs; the last column is the share of pixels where LiteRT and "
+      f"TensorFlow predict the same label on {config.tflite_verify_images} val images.", "",
+      f"Aux net: location MSE on val {aux['mse']:.3g} against {aux['uniform_mse']:.3g} for "
+      f"the uniform grid (ratio {aux['mse_ratio']:.3f}). NUS mIoU with the TF-ops "
+      f"interpolation that TFLite runs: {_percent(nus_tf_miou)} (compiled: "
+      f"{_percent(rows[1]['miou'])}).", "",
+      f"![mIoU against multiply-adds]({chart})", "",
+      "## Per-class IoU (%)", "",
+      "| class | " + " | ".join(row["name"] for row in rows) + " |",
+      "|---|" + "---:|" * len(rows)]
+  for name in class_names:
+    lines.append(f"| {name} | " + " | ".join(_percent(row["per_class_iou"][name])
+                                             for row in rows) + " |")
+  lines += [
+      "", "n/a: the class is in neither the labels nor the predictions of val.", "",
+      "## Examples (val)", "",
+      f"![examples]({examples})", "",
+      "Columns: image, ground truth, the three predictions, and the points the NUS "
+      "segmenter sees (red).", "",
+      "## Reproduce", "",
+      "The first command reruns everything (each finished stage is skipped); the others are "
+      "the equivalent command lines of each stage; the last one retimes the latencies.", "",
+      "```bash", *command_lines, "```", ""]
+  return "\n".join(lines)
+
+
+def update_readme(readme_path, rows, chart_path):
+  """Replaces the README's block between the quickstart markers with the methods table
+  and a copy of the chart (under docs/ beside the README)."""
+  with open(readme_path) as f:
+    text = f.read()
+  if README_BEGIN not in text or README_END not in text:
+    raise ValueError(f"{readme_path} has no '{README_BEGIN}' ... '{README_END}' block")
+  root = os.path.dirname(os.path.abspath(readme_path))
+  with open(chart_path, "rb") as f:
+    write_if_changed(os.path.join(root, "docs", "quickstart_chart.png"), f.read())
+  block = "\n".join([README_BEGIN, *methods_table(rows), "",
+                     "![mIoU against multiply-adds](docs/quickstart_chart.png)", README_END])
+  head, rest = text.split(README_BEGIN, 1)
+  write_if_changed(readme_path, head + block + rest.split(README_END, 1)[1])
+
+
+def run(config, fast=False, readme_path=None):
+  """Runs (or resumes) every stage and writes the report; returns the table rows."""
+  exp = config.experiment
+  check_work_dir(config)
+  experiment.prepare_data(exp)
+  aux = experiment.train_aux(exp)
+  net = pipeline.load_sampling_net(exp.aux_logdir)
+  for method in ("uniform", "net"):
+    experiment.train_segmenter(exp, method, config.sampling_size, net)
+  train_reference(config)
+  sampled = experiment.Predictors(exp, config.sampling_size, net)
+  predictors = Predictors(config, sampled)
+  evaluations = {}
+  nus_tf_miou = None
+  for method in ("uniform", "net"):
+    results = experiment.evaluate_segmenter(exp, method, config.sampling_size, sampled)
+    evaluations[method] = results["compiled"]
+    nus_tf_miou = results.get("tf", {}).get("miou", nus_tf_miou)
+  evaluations["reference"] = evaluate_reference(config, predictors)
+  cost = measure_cost(config, net, predictors)
+  exports = {method: export_method(config, method) for method in METHODS}
+  tflite_latency = time_tflite(config)
+  rows = table_rows(config, evaluations, cost, exports, tflite_latency)
+  report_dir = os.path.dirname(config.report_file)
+  chart_path = os.path.join(config.work_dir, "chart.png")
+  examples_path = os.path.join(config.work_dir, "examples.png")
+  write_examples(config, predictors, examples_path)
+  write_if_changed(chart_path, write_chart(rows))
+  write_if_changed(config.report_file, report_markdown(
+      config, rows, aux, nus_tf_miou, commands(config, fast),
+      os.path.relpath(chart_path, report_dir), os.path.relpath(examples_path, report_dir)))
+  if readme_path:
+    update_readme(readme_path, rows, chart_path)
+  return rows
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("work_dir", "runs/quickstart",
+                    "Where the data, every run, the .tflite files and the report go.")
+flags.DEFINE_bool("fast", False, "Smoke version: tiny images and a few steps per stage.")
+flags.DEFINE_string("report", None, "Where report.md goes (default: WORK_DIR/report.md).")
+flags.DEFINE_string("readme", None, "Also put the table and chart into this README's "
+                    f"quickstart block ({README_BEGIN} ... {README_END}).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  tf.get_logger().setLevel("WARNING")  # TensorFlow's per-save INFO lines bury the stages
+  config = make_config(FLAGS.work_dir, FLAGS.fast, FLAGS.report)
+  rows = run(config, FLAGS.fast, FLAGS.readme)
+  print("\n".join(methods_table(rows)))
+  print(f"\nReport: {config.report_file}")
+  logging.info("done")
+
+
+if __name__ == "__main__":
+  app.run(main)

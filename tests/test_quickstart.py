@@ -1,0 +1,111 @@
+"""scripts/quickstart.sh (nus.quickstart): the smoke version end to end, killed midway and
+resumed, then rerun without changing anything; the README block it fills."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+from PIL import Image
+
+from nus import quickstart
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _start(work_dir, log):
+  return subprocess.Popen(["bash", os.path.join(REPO, "scripts", "quickstart.sh")],
+                          env={**os.environ, "WORK_DIR": str(work_dir), "QUICKSTART_FAST": "1"},
+                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _files(root):
+  """{path: (size, mtime)} of every file under root."""
+  return {os.path.join(d, name): (os.stat(os.path.join(d, name)).st_size,
+                                  os.stat(os.path.join(d, name)).st_mtime_ns)
+          for d, _, names in os.walk(root) for name in names}
+
+
+def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
+  work_dir = tmp_path / "qs"
+  # Killed (the whole process group, as kill -9 of a terminal job) once the first
+  # segmenter has started training, i.e. with the aux net done and checkpoints on disk.
+  with open(tmp_path / "killed.log", "w") as log:
+    process = _start(work_dir, log)
+    marker = work_dir / "uniform_s16" / "model_config.json"
+    deadline = time.monotonic() + 600
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+      time.sleep(0.2)
+    assert process.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+  assert not (work_dir / "report.md").exists()
+
+  with open(tmp_path / "resumed.log", "w") as log:
+    assert _start(work_dir, log).wait(timeout=900) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
+  resumed = (tmp_path / "resumed.log").read_text()
+  assert "[data] done earlier, skipped" in resumed and "[aux] done earlier, skipped" in resumed
+  assert "[train net S=16] running" in resumed
+
+  report = (work_dir / "report.md").read_text()
+  rows = [line for line in report.splitlines()
+          if re.match(r"\| (uniform|NUS|full-res reference) \| .*% \|$", line)]
+  assert [row.split(" | ")[0] for row in rows] == ["| uniform", "| NUS", "| full-res reference"]
+  for row in rows:
+    madds, miou, accuracy, cpu_ms, tflite_ms, mib = (float(c.replace(",", ""))
+                                                      for c in row.split(" | ")[2:8])
+    assert madds > 0 and 0 <= miou <= 100 and 0 <= accuracy <= 100
+    assert cpu_ms > 0 and tflite_ms > 0 and mib > 0
+  # NUS runs the same segmenter plus the aux net; the reference sees every pixel.
+  madds = [float(row.split(" | ")[2].replace(",", "")) for row in rows]
+  assert madds[0] < madds[1] < madds[2]
+  assert "## Per-class IoU (%)" in report and "| traffic sign |" in report
+  assert "python -m deeplab.export_tflite" in report and "--nus_checkpoint=" in report
+  for name in ("chart.png", "examples.png"):
+    assert Image.open(work_dir / name).size[0] > 100
+  for method in quickstart.METHODS:
+    with open(work_dir / "tflite" / f"{method}.json") as f:
+      assert json.load(f)["passed"]
+    assert (work_dir / "tflite" / f"{method}.tflite").stat().st_size > 0
+  assert not list(work_dir.glob("**/*.tmp"))
+
+  before = _files(work_dir)
+  with open(tmp_path / "again.log", "w") as log:
+    assert _start(work_dir, log).wait(timeout=300) == 0
+  again = (tmp_path / "again.log").read_text()
+  assert "running" not in again.replace("[setup]", "")
+  assert _files(work_dir) == before
+
+
+def test_work_dir_of_other_settings_is_refused(tmp_path):
+  quickstart.check_work_dir(quickstart.make_config(str(tmp_path), fast=True))
+  quickstart.check_work_dir(quickstart.make_config(str(tmp_path), fast=True,
+                                                   report_path=str(tmp_path / "r.md")))
+  with pytest.raises(ValueError, match=str(tmp_path)):
+    quickstart.check_work_dir(quickstart.make_config(str(tmp_path), fast=False))
+
+
+def _rows():
+  return [{"name": name, "input": "x", "madds": 1e6 * (i + 1), "miou": 0.1 * i,
+           "pixel_accuracy": 0.5, "cpu_seconds": 0.01, "tflite_seconds": 0.02,
+           "tflite_bytes": 2**20, "litert_agreement": 1.0}
+          for i, name in enumerate(("uniform", "NUS", "full-res reference"))]
+
+
+def test_readme_block_is_replaced_and_the_chart_copied(tmp_path):
+  readme = tmp_path / "README.md"
+  readme.write_text(f"intro\n{quickstart.README_BEGIN}\nold table\n{quickstart.README_END}\n"
+                    "outro\n")
+  chart = tmp_path / "chart.png"
+  chart.write_bytes(b"png bytes")
+  quickstart.update_readme(str(readme), _rows(), str(chart))
+  text = readme.read_text()
+  assert "old table" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+  assert "| NUS | x | 2.0 | 10.0 | 50.0 | 10.0 | 20.0 | 1.00 | 100.00% |" in text
+  assert (tmp_path / "docs" / "quickstart_chart.png").read_bytes() == b"png bytes"
+
+  readme.write_text("no markers\n")
+  with pytest.raises(ValueError, match="README.md"):
+    quickstart.update_readme(str(readme), _rows(), str(chart))
