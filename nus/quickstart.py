@@ -324,6 +324,7 @@ def write_examples(config, predictors, path):
 def write_if_changed(path, content):
   """Writes bytes or text atomically, and only when they differ from the file's."""
   data = content.encode() if isinstance(content, str) else content
+  path = os.path.abspath(path)
   if os.path.exists(path):
     with open(path, "rb") as f:
       if f.read() == data:
@@ -473,9 +474,10 @@ def report_markdown(config, rows, aux, nus_tf_miou, command_lines, chart, exampl
   for name in class_names:
     lines.append(f"| {name} | " + " | ".join(_percent(row["per_class_iou"][name])
                                              for row in rows) + " |")
+  if any(row["per_class_iou"][name] is None for row in rows for name in class_names):
+    lines += ["", "n/a: the class is in neither the labels nor the predictions of val."]
   lines += [
-      "", "n/a: the class is in neither the labels nor the predictions of val.", "",
-      "## Examples (val)", "",
+      "", "## Examples (val)", "",
       f"![examples]({examples})", "",
       "Columns: image, ground truth, the three predictions, and the points the NUS "
       "segmenter sees (red).", "",

@@ -94,13 +94,14 @@ def _rows():
           for i, name in enumerate(("uniform", "NUS", "full-res reference"))]
 
 
-def test_readme_block_is_replaced_and_the_chart_copied(tmp_path):
+def test_readme_block_is_replaced_and_the_chart_copied(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # a README path relative to the working directory
   readme = tmp_path / "README.md"
   readme.write_text(f"intro\n{quickstart.README_BEGIN}\nold table\n{quickstart.README_END}\n"
                     "outro\n")
   chart = tmp_path / "chart.png"
   chart.write_bytes(b"png bytes")
-  quickstart.update_readme(str(readme), _rows(), str(chart))
+  quickstart.update_readme("README.md", _rows(), str(chart))
   text = readme.read_text()
   assert "old table" not in text and text.startswith("intro\n") and text.endswith("outro\n")
   assert "| NUS | x | 2.0 | 10.0 | 50.0 | 10.0 | 20.0 | 1.00 | 100.00% |" in text
