@@ -67,6 +67,10 @@ def define_flags():
   flags.DEFINE_integer("slow_start_step", 0,
                        "Train with --slow_start_learning_rate for this many steps first.")
   flags.DEFINE_float("slow_start_learning_rate", 1e-4, "Learning rate of the slow start.")
+  flags.DEFINE_enum("optimizer", "sgd_momentum", train_lib.OPTIMIZERS,
+                    "sgd_momentum: SGD with --momentum (DeepLab's); adam: Adam, whose "
+                    "step size does not depend on the gradient's scale (try "
+                    "--base_learning_rate=0.001 to 0.003).")
   flags.DEFINE_float("momentum", 0.9, "Momentum of the SGD optimizer.")
   flags.DEFINE_float("weight_decay", 4e-5, "L2 weight decay of convolution kernels.")
   flags.DEFINE_boolean("fine_tune_batch_norm", True,
@@ -146,6 +150,7 @@ def configs_from_flags(flag_values):
       slow_start_step=flag_values.slow_start_step,
       slow_start_learning_rate=flag_values.slow_start_learning_rate,
       momentum=flag_values.momentum,
+      optimizer=flag_values.optimizer,
       weight_decay=flag_values.weight_decay,
       fine_tune_batch_norm=flag_values.fine_tune_batch_norm,
       batch_norm_decay=flag_values.batch_norm_decay,

@@ -40,6 +40,8 @@ from deeplab import model as model_lib
 from deeplab import summaries
 
 LEARNING_POLICIES = ("poly", "step")
+# sgd_momentum is DeepLab's.
+OPTIMIZERS = ("sgd_momentum", "adam")
 # Below this many images per replica, batch-norm statistics are too noisy to train.
 _MIN_BATCH_NORM_BATCH = 8
 
@@ -59,6 +61,7 @@ class TrainConfig:
   slow_start_step: int = 0
   slow_start_learning_rate: float = 1e-4
   momentum: float = 0.9
+  optimizer: str = "sgd_momentum"
   weight_decay: float = 4e-5
   fine_tune_batch_norm: bool = True
   batch_norm_decay: Optional[float] = None  # None: the model's (DeepLab: 0.997)
@@ -80,6 +83,8 @@ class TrainConfig:
     if self.learning_policy not in LEARNING_POLICIES:
       raise ValueError(f"--learning_policy={self.learning_policy!r}: expected one of "
                        f"{LEARNING_POLICIES}")
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f"--optimizer={self.optimizer!r}: expected one of {OPTIMIZERS}")
     if self.save_interval_steps < 0 or self.save_interval_secs < 0:
       raise ValueError("--save_interval_steps and --save_interval_secs must be >= 0")
     if self.max_to_keep < 1:
@@ -137,6 +142,17 @@ class DeepLabLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
   def get_config(self):
     return dataclasses.asdict(self.config)
+
+
+def build_optimizer(config, learning_rate):
+  """The optimizer of `config.optimizer`, stepping at `learning_rate` (a schedule).
+
+  sgd_momentum: SGD with `config.momentum`, as DeepLab. adam: Adam with Keras's
+  defaults (beta_1 0.9, beta_2 0.999); weight decay stays the L2 term of the loss.
+  """
+  if config.optimizer == "adam":
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+  return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum)
 
 
 def select_strategy():
@@ -326,7 +342,7 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
     elif config.batch_norm_decay is not None:
       set_batch_norm_decay(model, config.batch_norm_decay)
     schedule = DeepLabLearningRate(config)
-    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum)
+    optimizer = build_optimizer(config, schedule)
     # Slots exist before a restore, so that it fills them instead of deferring.
     optimizer.build(model.trainable_variables)
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")

@@ -1,4 +1,4 @@
-"""The seed 000 shell scripts: --help and the dry-run path work without data or set-up."""
+"""The shell scripts: --help and the dry-run path work without data or set-up."""
 import os
 import subprocess
 
@@ -60,3 +60,41 @@ def test_unknown_mode_is_an_error(tmp_path):
                                                  "MODE": "SERVE"})
   assert result.returncode == 2
   assert "MODE must be TRAIN or EVAL" in result.stderr
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "shufflenet_v2"])
+def test_demo_dry_run_trains_with_the_eval_loop_beside(tmp_path, backbone):
+  result = _run("demo_train_eval.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path),
+                                       "BACKBONE": backbone})
+  assert result.returncode == 0, result.stderr
+  lines = [l for l in result.stdout.splitlines() if l.startswith("+ ")]
+  assert "datasets.synthetic" in lines[1] and "build_cityscapes_data" in lines[2]
+  train, evaluate = lines[-2], lines[-1]
+  assert "deeplab.train" in train and f"--model_variant={backbone}" in train
+  assert "--optimizer=adam" in train and "--decoder_output_stride=4" in train
+  assert train.count("--class_weights=") == 19
+  assert f"--train_logdir={tmp_path}/{backbone}/train" in train
+  assert "deeplab.eval" in evaluate and evaluate.endswith("&")
+  assert f"--checkpoint_dir={tmp_path}/{backbone}/train" in evaluate
+  assert "--max_number_of_evaluations=0" in evaluate
+  assert not os.listdir(tmp_path)  # a dry run writes nothing
+
+
+def test_demo_unknown_backbone_is_an_error(tmp_path):
+  result = _run("demo_train_eval.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path),
+                                       "BACKBONE": "resnet"})
+  assert result.returncode == 2 and "BACKBONE must be" in result.stderr
+
+
+def test_shufflenet_script_synthetic_recipe_and_seed_recipe(tmp_path):
+  synthetic = _run("train_shufflenetv2.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path)})
+  assert synthetic.returncode == 0, synthetic.stderr
+  command = synthetic.stdout.splitlines()[-1]
+  assert "--optimizer=adam" in command and "--decoder_output_stride=4" in command
+  assert command.count("--class_weights=") == 19 and "--max_resize_value=256" in command
+  real = _run("train_shufflenetv2.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path),
+                                        "DATASET_DIR": "/data/cityscapes"})
+  command = real.stdout.splitlines()[-1]
+  # Seed 001's recipe on real Cityscapes is unchanged: SGD (the default), no weights.
+  assert "--optimizer" not in command and "--class_weights" not in command
+  assert "--train_crop_size=769,769" in command and "--base_learning_rate=0.001" in command

@@ -45,6 +45,35 @@ def test_config_validation():
     _config("x", learning_policy="cosine")
   with pytest.raises(ValueError, match="training_number_of_steps"):
     _config("x", training_number_of_steps=0)
+  with pytest.raises(ValueError, match="optimizer='rmsprop'"):
+    _config("x", optimizer="rmsprop")
+
+
+def test_optimizers_step_at_the_schedule():
+  config = _config("x", optimizer="adam", base_learning_rate=0.01, learning_policy="step")
+  sgd = train_lib.build_optimizer(_config("x"), train_lib.DeepLabLearningRate(_config("x")))
+  assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == pytest.approx(0.9)
+  adam = train_lib.build_optimizer(config, train_lib.DeepLabLearningRate(config))
+  assert isinstance(adam, keras.optimizers.Adam)
+  # Adam's first update is -lr * sign(gradient), whatever the gradient's scale.
+  weights = tf.Variable([1.0, 1.0, 1.0])
+  adam.apply_gradients([(tf.constant([100.0, -0.5, 2.0]), weights)])
+  np.testing.assert_allclose(weights.numpy(), [0.99, 1.01, 0.99], rtol=1e-5)
+
+
+def test_adam_run_resumes_exactly(tmp_path):
+  # A constant rate (step policy), so that a run cut short steps as the full one did.
+  adam = dict(optimizer="adam", base_learning_rate=0.01, learning_policy="step")
+  straight = train_lib.train(_config(tmp_path / "a", **adam), _tiny_model, _dataset_fn, _loss_fn)
+  assert straight.step == 4
+  # Stopped at step 2, then resumed: Adam's moments come back with the weights.
+  train_lib.train(_config(tmp_path / "b", training_number_of_steps=2, **adam),
+                  _tiny_model, _dataset_fn, _loss_fn)
+  train_lib.train(_config(tmp_path / "b", **adam), _tiny_model, _dataset_fn, _loss_fn)
+  a, b = _variables(tmp_path / "a"), _variables(tmp_path / "b")
+  assert a.keys() == b.keys()
+  for name in a:
+    np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 def _tiny_model():
@@ -229,7 +258,7 @@ def test_seed_001_command_parses(train_flags):
   assert train_config.training_number_of_steps == 120000 and train_config.train_batch_size == 16
   assert train_config.base_learning_rate == 0.001 and train_config.fine_tune_batch_norm
   assert data_config.crop_size == (769, 769) and data_config.split == "train"
-  assert loss_config.loss_function == "sce"
+  assert loss_config.loss_function == "sce" and train_config.optimizer == "sgd_momentum"
   assert train_flags.tf_initial_checkpoint == "./checkpoints/model.ckpt"
   assert not train_flags.initialize_last_layer
 
@@ -243,6 +272,12 @@ def test_crop_size_forms_and_bad_values(train_flags):
   train_flags(base + ["--train_crop_size=65x129"])
   with pytest.raises(ValueError, match="--train_crop_size"):
     train.configs_from_flags(train_flags)
+
+
+def test_optimizer_flag(train_flags):
+  from deeplab import train
+  train_flags(["deeplab.train", "--train_logdir=x", "--dataset_dir=y", "--optimizer=adam"])
+  assert train.configs_from_flags(train_flags)[1].optimizer == "adam"
 
 
 def test_train_segmentation_writes_a_complete_run(synthetic_records, tmp_path):
