@@ -221,12 +221,13 @@ def measure_cost(config, net, predictors):
     return checkpoints.read_json(path)
   exp = config.experiment
   size = config.sampling_size
-  segmenter = flops.count(model_lib.build_model(exp.model_options()), (size, size)).total.madds
+  # One architecture for all three: only the input size differs.
+  model = model_lib.build_model(exp.model_options())
+  segmenter = flops.count(model, (size, size)).total.madds
   side = net.nus_options.net_input_size
   madds = {"uniform": segmenter,
            "net": segmenter + flops.count(net.network, (side, side)).total.madds,
-           "reference": flops.count(model_lib.build_model(exp.model_options()),
-                                    config.image_size).total.madds}
+           "reference": flops.count(model, config.image_size).total.madds}
   seconds = experiment.time_predictions(
       {method: predictors.predict_fn(method) for method in METHODS},
       experiment.latency_images(exp), exp.latency_repeats)
@@ -441,6 +442,7 @@ def methods_table(rows):
 def report_markdown(config, rows, aux, nus_tf_miou, command_lines, chart, examples):
   """report.md: what ran, the results, and how to reproduce them."""
   exp = config.experiment
+  nus_miou = next(row["miou"] for row in rows if row["method"] == "net")
   height, width = config.image_size
   class_names = data_generator.get_descriptor("cityscapes").class_names
   lines = [
@@ -466,7 +468,7 @@ def report_markdown(config, rows, aux, nus_tf_miou, command_lines, chart, exampl
       f"Aux net: location MSE on val {aux['mse']:.3g} against {aux['uniform_mse']:.3g} for "
       f"the uniform grid (ratio {aux['mse_ratio']:.3f}). NUS mIoU with the TF-ops "
       f"interpolation that TFLite runs: {_percent(nus_tf_miou)} (compiled: "
-      f"{_percent(rows[1]['miou'])}).", "",
+      f"{_percent(nus_miou)}).", "",
       f"![mIoU against multiply-adds]({chart})", "",
       "## Per-class IoU (%)", "",
       "| class | " + " | ".join(row["name"] for row in rows) + " |",

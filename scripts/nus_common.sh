@@ -44,13 +44,6 @@ else
   CROP_SIZE=${CROP_SIZE:-1024,1024}
 fi
 
-run() {
-  echo "+ $*"
-  if [ "${DRY_RUN:-0}" != "1" ]; then
-    "$@"
-  fi
-}
-
 ensure_dataset() {
   if [ "$SYNTHETIC" = "1" ]; then
     ensure_synthetic_records "$WORK_DIR/synthetic/cityscapes" "$DATASET_DIR" \
