@@ -6,7 +6,8 @@ Stages, each skipped when its output is complete, so rerunning resumes:
 2. aux: the sampling net trained on Eq. 2 targets, then its location MSE on val;
 3. segmenters: one per (method, S), trained on S x S images sampled by the aux net
    ("net") or on the uniform grid ("uniform");
-4. eval: mIoU at full resolution of each segmenter (NUS rows with both interpolations);
+4. eval: mIoU at full resolution of each segmenter (NUS rows with both interpolations),
+   and the ceiling: the mIoU an ideal segmenter would reach with each sampling;
 5. cost: multiply-adds, and end-to-end seconds per image of NUS and uniform
    timed side by side per S;
 6. report: table.md / table.json and chart.png.
@@ -259,6 +260,35 @@ def evaluate_segmenter(config, method, size, predictors):
   return results
 
 
+def sampling_ceiling(config, size, net):
+  """Stage 4, the ceiling: mIoU of an ideal segmenter at S per method (cached in JSON).
+
+  The true labels at the sample points, interpolated back (pipeline.ideal_labels): what
+  the sampling alone allows, so that the sampling's gain and the segmenters' shortfall
+  show apart.
+
+  Returns:
+    {method: mIoU}.
+  """
+  path = os.path.join(config.output_dir, f"ceiling_s{size}.json")
+  aux_step = checkpoints.latest_checkpoint(config.aux_logdir).step
+  done = os.path.exists(path) and checkpoints.read_json(path)["aux_step"] == aux_step
+  log_stage(f"ceiling S={size}", done)
+  if done:
+    return checkpoints.read_json(path)["miou"]
+  dataset = data_generator.Dataset(config.records_dir, "val", config.eval_batch_size).get_dataset()
+  descriptor = data_generator.get_descriptor("cityscapes")
+  result = {}
+  for method in METHODS:
+    sampler = make_sampler(config, method, size, net, graph=True)
+    result[method] = pipeline.score_predictions(
+        lambda batch, s=sampler: pipeline.ideal_labels(s, batch["image"], batch["label"][..., 0],
+                                                       descriptor.num_classes),
+        dataset, descriptor, f"ceiling {method} S={size}")["miou"]
+  checkpoints.write_json_atomic(path, {"aux_step": aux_step, "miou": result})
+  return result
+
+
 def measure_cost(config, size, net, predictors):
   """Stage 5: multiply-adds and end-to-end seconds per image at S (cached in JSON).
 
@@ -368,20 +398,23 @@ def _format_iou(value):
 def write_table(rows, bars, path):
   """table.md: one row per (S, method), then the bars."""
   classes = boundary_classes()
-  header = (["S", "method", "MAdds (M)", "mIoU", "mIoU TF interp."] + classes
-            + ["latency (ms)"])
+  header = (["S", "method", "MAdds (M)", "mIoU", "mIoU TF interp.", "mIoU ideal seg."]
+            + classes + ["latency (ms)"])
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for row in rows:
     cells = [str(row["S"]), _METHOD_NAMES[row["method"]], f"{row['madds'] / 1e6:.1f}",
              _format_iou(row["miou"]),
-             _format_iou(row["miou_tf"]) if row["miou_tf"] is not None else "-"]
+             _format_iou(row["miou_tf"]) if row["miou_tf"] is not None else "-",
+             _format_iou(row["miou_ideal"])]
     cells += [_format_iou(row["per_class_iou"][name]) for name in classes]
     cells.append(f"{1e3 * row['latency']:.1f}")
     lines.append("| " + " | ".join(cells) + " |")
   lines += ["", "mIoU and IoU in %, at full resolution on val. MAdds of the segmenter at S x S "
             "plus, for NUS, the aux net at its 64 x 64 input. Latency: median end-to-end "
             "seconds per image (aux net + sampling + segmenter + compiled interpolation), NUS "
-            "and uniform timed side by side (graphs traced beforehand).",
+            "and uniform timed side by side (graphs traced beforehand). Ideal seg.: the "
+            "true labels at the sample points interpolated back, what a segmenter right at "
+            "every sample point would score.",
             ""]
   lines += [f"- {line}" for line in bars["lines"]]
   with open(path, "w") as f:
@@ -421,8 +454,11 @@ def check_bars(rows):
   ratios = {s: by_key[(s, "net")]["latency"] / by_key[(s, "uniform")]["latency"] for s in sizes}
   interp = {s: 100 * abs(by_key[(s, "net")]["miou_tf"] - by_key[(s, "net")]["miou"])
             for s in sizes}
+  ideal_gaps = {s: 100 * (by_key[(s, "net")]["miou_ideal"] - by_key[(s, "uniform")]["miou_ideal"])
+                for s in sizes}
   result = {
-      "miou_gain_points": gaps, "latency_ratio": ratios, "tf_vs_compiled_points": interp,
+      "miou_gain_points": gaps, "ideal_gain_points": ideal_gaps, "latency_ratio": ratios,
+      "tf_vs_compiled_points": interp,
       "miou_bar_met": gaps[smallest] >= 2.0,
       "latency_bar_met": all(r <= 1.25 for r in ratios.values()),
       "interpolation_bar_met": all(d <= 0.2 for d in interp.values()),
@@ -432,6 +468,8 @@ def check_bars(rows):
       f"mIoU bar (NUS - uniform >= 2 points at S={smallest}): {gaps[smallest]:+.2f} -> "
       f"{verdict(result['miou_bar_met'])}; all S: "
       + ", ".join(f"S={s} {g:+.2f}" for s, g in gaps.items()),
+      "the same gain with an ideal segmenter (right at every sample point): "
+      + ", ".join(f"S={s} {g:+.2f}" for s, g in ideal_gaps.items()),
       "latency bar (NUS / uniform <= 1.25 at each S): "
       + ", ".join(f"S={s} {r:.3f}" for s, r in ratios.items())
       + f" -> {verdict(result['latency_bar_met'])}",
@@ -463,6 +501,7 @@ def run_experiment(config):
     predictors = Predictors(config, size, net)
     evaluations = {method: evaluate_segmenter(config, method, size, predictors)
                    for method in METHODS}
+    ceiling = sampling_ceiling(config, size, net)
     cost = measure_cost(config, size, net, predictors)
     madds = cost["madds"]
     for method, results in evaluations.items():
@@ -472,6 +511,7 @@ def run_experiment(config):
           "madds": madds["segmenter"] + (madds["aux_net"] if method == "net" else 0),
           "miou": compiled["miou"],
           "miou_tf": results["tf"]["miou"] if "tf" in results else None,
+          "miou_ideal": ceiling[method],
           "per_class_iou": {name: compiled["per_class_iou"][name] for name in boundary_classes()},
           "all_class_iou": compiled["per_class_iou"],
           "latency": cost["seconds"][method],

@@ -284,29 +284,60 @@ def run_sampling_net_evaluation(eval_config):
   return results
 
 
-def evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_method="compiled",
-                           description="eval"):
-  """mIoU of a segmenter on sampled images, scored at the original resolution.
+def ideal_labels(sampler, images, labels, num_classes):
+  """What a perfect segmenter would give: the true labels at the sample points, interpolated.
+
+  Shows what the sampling alone allows at its S: each sample point votes for its own
+  label, the votes are interpolated to every pixel like logits, and the argmax is taken.
+
+  Args:
+    sampler: Sampler.
+    images: [B, H, W, 3] raw pixels (the aux net looks at them).
+    labels: [B, H, W] train ids; ignore-label sample points cast no vote.
+    num_classes: C.
+
+  Returns:
+    int32 labels [B, H, W].
+  """
+  _, sampled, locations = sampler(images, labels)
+  votes = tf.one_hot(sampled, num_classes)  # the ignore label (>= C) is an all-zero row
+  full = interpolation.interpolate(votes.numpy(), locations.numpy(), labels.shape[1:3])
+  return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
+
+
+def score_predictions(predict_fn, dataset, descriptor, description="eval"):
+  """mIoU of full-resolution predictions, `predict_fn(batch)` -> int labels [B, H, W].
 
   Args:
     dataset: batches of whole images (data_generator.Dataset, is_training=False, no crop
       size): equal-sized images batch together, so batch sizes above 1 work.
 
   Returns:
-    deeplab.metrics.summarize(...) plus num_images and seconds_per_image (prediction
-    including sampling and interpolation).
+    deeplab.metrics.summarize(...) plus num_images and seconds_per_image (in predict_fn).
   """
   stream = metrics.StreamingConfusionMatrix(descriptor.num_classes)
   num_images, seconds = 0, 0.0
   for batch in tqdm.tqdm(dataset, desc=description, unit="batch", leave=False):
     start = time.perf_counter()
-    predictions = predict_labels(model, sampler, batch["image"], interpolation_method)
+    predictions = predict_fn(batch)
     seconds += time.perf_counter() - start
     stream.update(batch["label"][..., 0], predictions, descriptor.ignore_label)
     num_images += int(batch["image"].shape[0])
   summary = metrics.summarize(stream.matrix, descriptor.class_names)
   summary.update(num_images=num_images, seconds_per_image=seconds / max(num_images, 1))
   return summary
+
+
+def evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_method="compiled",
+                           description="eval"):
+  """mIoU of a segmenter on sampled images, scored at the original resolution.
+
+  Returns:
+    score_predictions(...): seconds_per_image covers sampling, segmenter and interpolation.
+  """
+  return score_predictions(
+      lambda batch: predict_labels(model, sampler, batch["image"], interpolation_method),
+      dataset, descriptor, description)
 
 
 def run_nus_segmenter_evaluation(eval_config, nus_checkpoint=None, batch_size=1,

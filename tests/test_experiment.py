@@ -27,6 +27,7 @@ def test_experiment_runs_then_resumes_without_redoing_work(tmp_path):
       (16, "net"), (16, "uniform"), (24, "net"), (24, "uniform")]
   for row in rows:
     assert 0.0 <= row["miou"] <= 1.0
+    assert 0.0 < row["miou_ideal"] <= 1.0
     assert row["latency"] > 0
     assert set(row["per_class_iou"]) == set(experiment.boundary_classes())
     assert (row["miou_tf"] is None) == (row["method"] == "uniform")
@@ -35,7 +36,7 @@ def test_experiment_runs_then_resumes_without_redoing_work(tmp_path):
     # NUS pays for the aux net on top of the same segmenter.
     assert by_key[(size, "net")]["madds"] > by_key[(size, "uniform")]["madds"]
   assert by_key[(24, "uniform")]["madds"] > by_key[(16, "uniform")]["madds"]
-  assert len(report["bars"]["lines"]) == 3
+  assert len(report["bars"]["lines"]) == 4
   with open(tmp_path / "exp" / "table.json") as f:
     assert json.load(f)["rows"] == json.loads(json.dumps(rows))
   table = (tmp_path / "exp" / "table.md").read_text()
@@ -47,7 +48,8 @@ def test_experiment_runs_then_resumes_without_redoing_work(tmp_path):
   watched = [os.path.join(config.segmenter_logdir(m, s), name)
              for m in experiment.METHODS for s in (16, 24) for name in ("eval_val.json",)]
   watched += [checkpoints.latest_checkpoint(config.aux_logdir).path + ".index",
-              os.path.join(config.output_dir, "cost_s16.json")]
+              os.path.join(config.output_dir, "cost_s16.json"),
+              os.path.join(config.output_dir, "ceiling_s16.json")]
   before = {path: os.stat(path).st_mtime_ns for path in watched}
   again = experiment.run_experiment(config)
   assert {path: os.stat(path).st_mtime_ns for path in watched} == before

@@ -114,6 +114,28 @@ def test_predictions_at_full_resolution_agree_between_interpolations(net):
     pipeline.predict_labels(segmenter, sampler, images, "griddata")
 
 
+def test_ideal_labels_at_every_pixel_reproduce_the_labels():
+  labels = tf.random.stateless_uniform([2, 16, 16], seed=[9, 10], maxval=19, dtype=tf.int32)
+  labels = tf.where(tf.range(16)[None, :, None] == 3, 255, labels)  # an ignored row
+  sampler = pipeline.Sampler(dataclasses.replace(NUS, preprocess="uniform"))  # S = 16
+  ideal = pipeline.ideal_labels(sampler, tf.zeros([2, 16, 16, 3]), labels, 19).numpy()
+  keep = labels.numpy() != 255
+  np.testing.assert_array_equal(ideal[keep], labels.numpy()[keep])
+
+
+def test_ideal_labels_lose_what_the_sample_points_miss():
+  # A 3 x 3 uniform grid on a 9 x 9 image samples rows and columns 0, 4 and 8.
+  labels = np.ones([1, 9, 9], np.int32)
+  labels[0, 4, 4] = 5  # seen by the centre sample
+  labels[0, 2, 6] = 7  # between samples: lost
+  labels[0, 0, :] = 255  # the top samples cast no vote
+  sampler = pipeline.Sampler(dataclasses.replace(NUS, preprocess="uniform", sampling_size=3))
+  ideal = pipeline.ideal_labels(sampler, tf.zeros([1, 9, 9, 3]), tf.constant(labels), 8).numpy()
+  assert ideal[0, 4, 4] == 5 and ideal[0, 8, 8] == 1
+  assert not np.any(ideal == 7)
+  assert ideal[0, 1, 0] == 1  # the void sample above casts no vote; the one below does
+
+
 def test_draw_locations_marks_the_points():
   image = np.zeros((50, 100, 3), np.uint8)
   locations = np.array([[[0.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.5, 0.5]]])
