@@ -34,14 +34,14 @@ if [ -z "${DATASET_DIR:-}" ]; then
   source "$REPO_ROOT/scripts/synthetic_data.sh"
   # Half-resolution synthetic scenes (128x256) for a 2-core CPU; short runs need a faster
   # batch-norm average than DeepLab's 0.997. The stride-4 decoder keeps thin poles and
-  # signs, class weights keep rare classes from being ignored (Adam at 0.002 and SGD at
-  # 0.1 score alike here).
+  # signs, class weights keep rare classes from being ignored; Adam at 0.005-0.02 beats
+  # 0.002 by about five points at 300 steps.
   ARGS+=(--max_resize_value="${MAX_RESIZE_VALUE:-256}" --batch_norm_decay="${BN_DECAY:-0.9}"
          --min_scale_factor=0.75 --max_scale_factor=1.5 --optimizer=adam
          --decoder_output_stride=4 "${SYNTHETIC_CLASS_WEIGHTS[@]/#/--class_weights=}"
          --save_interval_secs=60 --save_summaries_secs=60 --log_steps=50)
   NUM_STEPS=${NUM_STEPS:-400}; BATCH_SIZE=${BATCH_SIZE:-8}; CROP_SIZE=${CROP_SIZE:-128,256}
-  LEARNING_RATE=${LEARNING_RATE:-0.002}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
+  LEARNING_RATE=${LEARNING_RATE:-0.01}; DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-1.0}
   if [ "${DRY_RUN:-0}" != "1" ] && [ ! -f "$DATASET_DIR/.complete" ]; then
     source "$REPO_ROOT/scripts/setup_env.sh"
   fi

@@ -77,6 +77,7 @@ def test_demo_dry_run_trains_with_the_eval_loop_beside(tmp_path, backbone):
   assert "deeplab.eval" in evaluate and evaluate.endswith("&")
   assert f"--checkpoint_dir={tmp_path}/{backbone}/train" in evaluate
   assert "--max_number_of_evaluations=0" in evaluate
+  assert evaluate.count("--eval_scales=") == 5 and "--add_flipped_images" in evaluate
   assert not os.listdir(tmp_path)  # a dry run writes nothing
 
 
