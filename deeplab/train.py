@@ -88,7 +88,7 @@ def define_flags():
   flags.DEFINE_float("scale_factor_step_size", 0.25,
                      "Step between random scales (0: any scale in the range).")
   flags.DEFINE_enum("loss_function", "sce", losses.LOSS_FUNCTIONS,
-                    "sce: softmax cross-entropy; lovasz: Lovász-softmax.")
+                    "sce: softmax cross-entropy; lovasz: Lovász-softmax; sce_lovasz: their sum.")
   flags.DEFINE_float("top_k_percent_pixels", 1.0,
                      "Fraction of the hardest pixels the sce loss keeps (1: all).")
   flags.DEFINE_integer("hard_example_mining_step", 0,

@@ -127,10 +127,57 @@ def test_lovasz_is_zero_for_perfect_predictions_and_has_gradients():
   assert np.all(np.isfinite(grad)) and np.abs(grad).sum() > 0
 
 
-def test_lovasz_grad_first_entries():
-  # Foreground sorted (1, 0, 1): Jaccard losses of the prefixes are 1/2, 2/3, 1.
-  grad = losses.lovasz_grad(tf.constant([1.0, 0.0, 1.0])).numpy()
-  np.testing.assert_allclose(grad, [0.5, 2 / 3 - 0.5, 1 / 3], rtol=1e-6)
+def test_sce_lovasz_in_a_graph_matches_eager():
+  # The training step runs the loss inside tf.function.
+  rng = np.random.default_rng(2)
+  labels = rng.integers(0, 5, size=(2, 6, 7)).astype(np.int32)
+  logits = rng.normal(size=(2, 6, 7, 5)).astype(np.float32)
+  loss = losses.build_loss("sce_lovasz")
+  graph = tf.function(lambda: loss(labels, logits, 0))
+  assert float(graph()) == pytest.approx(float(loss(labels, logits, 0)), rel=1e-6)
+
+
+def _exact_pixel_weights(errors, foreground):
+  """The extension's weights by sorting: Jaccard loss of the i first pixels minus the i-1 first."""
+  weights = np.zeros_like(errors)
+  for c in range(errors.shape[1]):
+    order = np.argsort(-errors[:, c], kind="stable")
+    fg = foreground[order, c]
+    total = fg.sum()
+    jaccard = 1.0 - (total - np.cumsum(fg)) / (total + np.cumsum(1.0 - fg))
+    weights[order, c] = np.diff(jaccard, prepend=0.0)
+  return weights
+
+
+def test_lovasz_pixel_weights_by_hand():
+  # Foreground (1, 0, 1) in decreasing error: Jaccard losses of the prefixes 1/2, 2/3, 1.
+  errors = np.array([[0.9], [0.5], [0.2]], np.float32)
+  foreground = np.array([[1.0], [0.0], [1.0]], np.float32)
+  weights = losses.lovasz_pixel_weights(errors, foreground).numpy()
+  np.testing.assert_allclose(weights[:, 0], [0.5, 2 / 3 - 0.5, 1 / 3], rtol=1e-6)
+
+
+def test_lovasz_pixel_weights_of_tied_errors_add_up_to_the_bin():
+  # All three tied: whatever the order, the bin adds the whole Jaccard loss (1) and the
+  # loss is 0.5 * 1 as for any sorting.
+  foreground = np.array([[1.0], [0.0], [1.0]], np.float32)
+  weights = losses.lovasz_pixel_weights(np.full([3, 1], 0.5, np.float32), foreground).numpy()
+  assert weights.sum() == pytest.approx(1.0, rel=1e-6)
+  assert weights[0, 0] == pytest.approx(weights[2, 0]) and weights[1, 0] < weights[0, 0]
+
+
+def test_lovasz_pixel_weights_match_sorting():
+  rng = np.random.default_rng(1)
+  foreground = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 5000)]
+  probs = rng.dirichlet(np.ones(4), 5000).astype(np.float32)
+  errors = np.abs(foreground - probs)
+  exact = _exact_pixel_weights(errors.astype(np.float64), foreground.astype(np.float64))
+  fine = losses.lovasz_pixel_weights(errors, foreground, num_bins=2 ** 22).numpy()
+  np.testing.assert_allclose(fine, exact, atol=1e-7)  # one pixel per bin: exact
+  binned = losses.lovasz_pixel_weights(errors, foreground).numpy()
+  assert np.abs(binned - exact).sum() / np.abs(exact).sum() < 0.02
+  loss_exact, loss_binned = (np.sum(errors * w, axis=0) for w in (exact, binned))
+  np.testing.assert_allclose(loss_binned, loss_exact, atol=1.0 / losses.LOVASZ_BINS)
 
 
 def test_build_loss():
@@ -138,6 +185,10 @@ def test_build_loss():
   assert float(sce(_LABELS, _LOGITS, 0)) == pytest.approx((_CE0 + _CE1) / 2, rel=1e-6)
   labels, logits = _lovasz_case()
   assert float(losses.build_loss("lovasz")(labels, logits, 0)) == pytest.approx(0.275, rel=1e-6)
+  weights = [1.0, 3.0]
+  both = float(losses.build_loss("sce_lovasz", class_weights=weights)(labels, logits, 0))
+  sce_only = float(losses.softmax_cross_entropy(labels, logits, class_weights=weights))
+  assert both == pytest.approx(sce_only + 0.275, rel=1e-6)  # the Lovász term unweighted
   with pytest.raises(ValueError, match="loss_function='focal'"):
     losses.build_loss("focal")
   with pytest.raises(ValueError, match="top_k_percent_pixels"):

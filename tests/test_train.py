@@ -287,12 +287,13 @@ def test_train_segmentation_writes_a_complete_run(synthetic_records, tmp_path):
   config = _config(tmp_path, training_number_of_steps=2, save_summaries_images=True,
                    save_interval_steps=0, base_learning_rate=0.01)
   data = train_lib.DataConfig(dataset_dir=records, crop_size=(64, 64))
-  result = train_lib.train_segmentation(options, config, data,
-                                        train_lib.LossConfig(top_k_percent_pixels=0.5))
+  loss = train_lib.LossConfig(loss_function="sce_lovasz", top_k_percent_pixels=0.5)
+  result = train_lib.train_segmentation(options, config, data, loss)
   assert result.step == 2 and math.isfinite(result.loss)
   assert config_lib.load_config(str(tmp_path)) == (options, None)
   record = checkpoints.read_json(str(tmp_path / checkpoints.TRAIN_CONFIG_FILENAME))
   assert record["loss"]["top_k_percent_pixels"] == 0.5 and record["data"]["crop_size"] == [64, 64]
+  assert record["loss"]["loss_function"] == "sce_lovasz"
   # The checkpoint restores every variable of a model under "model" (what eval, export
   # and NUS read): none keeps the NaN it had before the restore.
   from deeplab import model as model_lib
