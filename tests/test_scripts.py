@@ -72,7 +72,7 @@ def test_demo_dry_run_trains_with_the_eval_loop_beside(tmp_path, backbone):
   train, evaluate = lines[-2], lines[-1]
   assert "deeplab.train" in train and f"--model_variant={backbone}" in train
   assert "--optimizer=adam" in train and "--decoder_output_stride=4" in train
-  assert train.count("--class_weights=") == 19
+  assert train.count("--class_weights=") == 19 and "--loss_function=sce_lovasz" in train
   assert f"--train_logdir={tmp_path}/{backbone}/train" in train
   assert "deeplab.eval" in evaluate and evaluate.endswith("&")
   assert f"--checkpoint_dir={tmp_path}/{backbone}/train" in evaluate
@@ -93,9 +93,11 @@ def test_shufflenet_script_synthetic_recipe_and_seed_recipe(tmp_path):
   command = synthetic.stdout.splitlines()[-1]
   assert "--optimizer=adam" in command and "--decoder_output_stride=4" in command
   assert command.count("--class_weights=") == 19 and "--max_resize_value=256" in command
+  assert "--loss_function=sce_lovasz" in command
   real = _run("train_shufflenetv2.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path),
                                         "DATASET_DIR": "/data/cityscapes"})
   command = real.stdout.splitlines()[-1]
   # Seed 001's recipe on real Cityscapes is unchanged: SGD (the default), no weights.
   assert "--optimizer" not in command and "--class_weights" not in command
+  assert "--loss_function=sce" in command.split()
   assert "--train_crop_size=769,769" in command and "--base_learning_rate=0.001" in command
