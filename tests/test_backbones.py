@@ -1,4 +1,4 @@
-"""Backbones: endpoint shapes, atrous output stride, TF1 names, published sizes."""
+"""Backbones: endpoint shapes, atrous output stride, TF1 names, published sizes, batch norm."""
 import functools
 import math
 
@@ -123,6 +123,60 @@ def test_atrous_schedule():
       (2, 1), (2, 1), (2, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 4)]
   with pytest.raises(ValueError, match="exceeds"):
     layers.atrous_schedule([2, 2, 2], 16)
+
+
+def _batch_norm_pair(seed, momentum=0.9, input_rank=4):
+  """Our fused batch norm and Keras' layer, built with the same random statistics."""
+  rng = np.random.default_rng(seed)
+  pair = (layers.FusedBatchNorm(momentum=momentum, epsilon=1e-3),
+          keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-3))
+  for layer in pair:
+    layer.build((None,) * (input_rank - 1) + (4,))
+  values = [rng.uniform(0.5, 1.5, 4), rng.normal(0, 0.1, 4), rng.normal(0, 0.1, 4),
+            rng.uniform(0.5, 1.5, 4)]  # gamma, beta, moving mean, moving variance
+  for layer in pair:
+    layer.set_weights([v.astype(np.float32) for v in values])
+  return pair
+
+
+def test_fused_batch_norm_trains_like_keras_with_unbiased_moving_variance():
+  fused, reference = _batch_norm_pair(seed=6)
+  images = _images([2, 5, 6, 4], seed=7)
+  variance_before = reference.moving_variance.numpy()
+  results = []
+  for layer in (fused, reference):
+    with tf.GradientTape() as tape:
+      tape.watch(images)
+      outputs = layer(images, training=True)
+      loss = tf.reduce_sum(outputs * tf.range(4, dtype=tf.float32))
+    results.append((outputs, tape.gradient(loss, [images, layer.gamma, layer.beta])))
+  (out_fused, grads_fused), (out_reference, grads_reference) = results
+  _assert_close(out_fused, out_reference)
+  for grad_fused, grad_reference in zip(grads_fused, grads_reference):
+    np.testing.assert_allclose(grad_fused, grad_reference, atol=1e-4)
+  _assert_close(fused.moving_mean, reference.moving_mean)
+  # Keras' update uses the biased batch variance; ours (as TF1's) the unbiased one.
+  count = 2 * 5 * 6
+  biased = np.var(images.numpy().reshape(-1, 4), axis=0)
+  _assert_close(fused.moving_variance, 0.9 * variance_before + 0.1 * biased * count / (count - 1))
+  _assert_close(reference.moving_variance, 0.9 * variance_before + 0.1 * biased)
+
+
+def test_fused_batch_norm_inference_and_frozen_layers_use_moving_statistics():
+  fused, reference = _batch_norm_pair(seed=8)
+  images = _images([1, 3, 4, 4], seed=9)
+  _assert_close(fused(images, training=False), reference(images, training=False))
+  fused.trainable = False  # --fine_tune_batch_norm=false freezes batch norm
+  mean_before = fused.moving_mean.numpy()
+  _assert_close(fused(images, training=True), reference(images, training=False))
+  np.testing.assert_array_equal(fused.moving_mean, mean_before)
+
+
+def test_fused_batch_norm_falls_back_to_keras_off_4d_float32():
+  fused, reference = _batch_norm_pair(seed=10, input_rank=3)
+  sequence = _images([2, 7, 4], seed=11)  # 3-D: no fused kernel
+  _assert_close(fused(sequence, training=True), reference(sequence, training=True))
+  _assert_close(fused.moving_variance, reference.moving_variance)
 
 
 def _main_path(model):
