@@ -88,7 +88,7 @@ def _jaccard_loss(intersection, union):
   return tf.where(union > 0, 1.0 - tf.math.divide_no_nan(intersection, union), 0.0)
 
 
-def lovasz_pixel_weights(errors, foreground, num_bins=LOVASZ_BINS):
+def lovasz_pixel_weights(errors, foreground, num_bins=LOVASZ_BINS, valid=None):
   """Each pixel's weight in the Lovász extension of the Jaccard loss (Berman et al. 2018).
 
   The exact extension sorts each class's pixel errors and weighs the i-th largest by the
@@ -104,21 +104,25 @@ def lovasz_pixel_weights(errors, foreground, num_bins=LOVASZ_BINS):
     errors: float [P, C] pixel errors |1[y = c] - p_c| in [0, 1].
     foreground: float [P, C] 0/1 indicators of y = c.
     num_bins: histogram bins over [0, 1].
+    valid: optional bool [P]; pixels where it is False are left out (weight 0).
 
   Returns:
     float [P, C] weights (no gradient flows through them).
   """
   errors, foreground = tf.stop_gradient(errors), tf.stop_gradient(foreground)
   num_classes = foreground.shape[-1]
-  # Bin 0 holds the largest errors: bins run in the extension's sorted order.
+  size = 2 * num_classes * num_bins
+  # Bin 0 holds the largest errors: bins run in the extension's sorted order. Each pixel
+  # and class gets one slot (class, bin, foreground?) of a histogram; left-out pixels
+  # get the slot past its end, which the histogram drops and the lookup reads as 0.
   bins = tf.minimum(tf.cast((1.0 - errors) * num_bins, tf.int32), num_bins - 1)
-  segments = tf.reshape(bins + num_bins * tf.range(num_classes), [-1])
-  def histogram(weights=None):
-    return tf.reshape(tf.math.bincount(segments, weights, minlength=num_classes * num_bins,
-                                       maxlength=num_classes * num_bins, dtype=tf.float32),
-                      [num_classes, num_bins])
-  num_fg = histogram(tf.reshape(foreground, [-1]))
-  num_bg = histogram() - num_fg
+  slots = 2 * (bins + num_bins * tf.range(num_classes)) + tf.cast(foreground, tf.int32)
+  if valid is not None:
+    slots = tf.where(valid[:, None], slots, size)
+  slots = tf.reshape(slots, [-1])
+  counts = tf.reshape(tf.math.bincount(slots, minlength=size, maxlength=size, dtype=tf.float32),
+                      [num_classes, num_bins, 2])
+  num_bg, num_fg = counts[..., 0], counts[..., 1]
   total = tf.reduce_sum(num_fg, axis=-1, keepdims=True)
   fg_before = tf.cumsum(num_fg, axis=-1, exclusive=True)
   bg_before = tf.cumsum(num_bg, axis=-1, exclusive=True)
@@ -128,10 +132,10 @@ def lovasz_pixel_weights(errors, foreground, num_bins=LOVASZ_BINS):
   fg_rate = 1.0 / union
   bg_rate = (total - fg_before - 0.5 * num_fg) / tf.square(union)
   scale = tf.math.divide_no_nan(bin_loss, num_fg * fg_rate + num_bg * bg_rate)
-  # One lookup per pixel into a [C * bins, 2] table: (false-positive, missed) weight.
+  # The slot's weight per pixel: (false-positive, missed) for each class and bin.
   table = tf.reshape(tf.stack([bg_rate * scale, fg_rate * scale], axis=-1), [-1])
-  index = 2 * segments + tf.cast(tf.reshape(foreground, [-1]), tf.int32)
-  return tf.reshape(tf.gather(table, index), tf.shape(errors))
+  table = tf.concat([table, [0.0]], axis=0)
+  return tf.reshape(tf.gather(table, slots), tf.shape(errors))
 
 
 def lovasz_softmax(labels, logits, ignore_label=255, class_weights=None):
@@ -153,10 +157,10 @@ def lovasz_softmax(labels, logits, ignore_label=255, class_weights=None):
   """
   labels, logits, keep = _flatten(labels, logits, ignore_label)
   num_classes = logits.shape[-1]
-  probs = tf.boolean_mask(tf.nn.softmax(logits), keep)
-  foreground = tf.one_hot(tf.boolean_mask(labels, keep), num_classes)
-  errors = tf.abs(foreground - probs)  # [P, C]
-  class_losses = tf.reduce_sum(errors * lovasz_pixel_weights(errors, foreground), 0)
+  # Ignored pixels stay in place (no gather to drop them): weight 0, no foreground.
+  foreground = tf.one_hot(tf.where(keep, labels, -1), num_classes)
+  errors = tf.abs(foreground - tf.nn.softmax(logits))  # [P, C]
+  class_losses = tf.reduce_sum(errors * lovasz_pixel_weights(errors, foreground, valid=keep), 0)
   weights = tf.cast(tf.reduce_sum(foreground, axis=0) > 0, tf.float32)
   if class_weights is not None:
     weights *= _class_weight_vector(class_weights, num_classes)

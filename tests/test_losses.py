@@ -180,6 +180,17 @@ def test_lovasz_pixel_weights_match_sorting():
   np.testing.assert_allclose(loss_binned, loss_exact, atol=1.0 / losses.LOVASZ_BINS)
 
 
+def test_lovasz_pixel_weights_leave_out_invalid_pixels():
+  rng = np.random.default_rng(3)
+  foreground = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 200)]
+  errors = np.abs(foreground - rng.dirichlet(np.ones(3), 200)).astype(np.float32)
+  valid = rng.random(200) < 0.7
+  weights = losses.lovasz_pixel_weights(errors, foreground, valid=valid).numpy()
+  dropped = losses.lovasz_pixel_weights(errors[valid], foreground[valid]).numpy()
+  np.testing.assert_allclose(weights[valid], dropped, rtol=1e-6)
+  assert np.all(weights[~valid] == 0.0)
+
+
 def test_build_loss():
   sce = losses.build_loss("sce")
   assert float(sce(_LABELS, _LOGITS, 0)) == pytest.approx((_CE0 + _CE1) / 2, rel=1e-6)
