@@ -54,7 +54,8 @@ def channel_shuffle_split(x, y):
   channels = x.shape[-1]
   z = tf.stack([x, y], axis=-1)
   z = tf.reshape(z, tf.concat([tf.shape(x)[:-1], [2 * channels]], axis=0))
-  return z[..., :channels], z[..., channels:]
+  # split's gradient is a concat; slicing's would pad each half's gradient with zeros.
+  return tuple(tf.split(z, 2, axis=-1))
 
 
 def _conv1x1(filters, name):
