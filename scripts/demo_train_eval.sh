@@ -19,9 +19,9 @@
 #   WORK_DIR       where runs go (default runs/demo): synthetic data in WORK_DIR/synthetic,
 #                  the run in WORK_DIR/BACKBONE/{train,eval}.
 #   NUM_STEPS      training steps (default 950: measured 475 s for MobileNetV2 0.5 and
-#                  535 s for ShuffleNetV2 1.0 of training with the watch loop beside it
-#                  on 2 otherwise idle but noisy cores); DEPTH_MULTIPLIER, LEARNING_RATE
-#                  override the recipe.
+#                  497-535 s for ShuffleNetV2 1.0 of training with the watch loop beside
+#                  it on 2 otherwise idle but noisy cores); DEPTH_MULTIPLIER,
+#                  LEARNING_RATE override the recipe.
 #   DRY_RUN=1      print the commands instead of running them.
 # Extra arguments go to deeplab.train. A rerun starts the run over.
 set -euo pipefail
