@@ -300,8 +300,21 @@ def ideal_labels(sampler, images, labels, num_classes):
     int32 labels [B, H, W].
   """
   _, sampled, locations = sampler(images, labels)
-  votes = tf.one_hot(sampled, num_classes)  # the ignore label (>= C) is an all-zero row
-  full = interpolation.interpolate(votes.numpy(), locations.numpy(), labels.shape[1:3])
+  return interpolate_votes(sampled, locations, labels.shape[1:3], num_classes)
+
+
+def interpolate_votes(sampled_labels, locations, out_size, num_classes):
+  """int32 labels [B, H, W]: one-hot votes of labels at sample points, interpolated, argmax.
+
+  Args:
+    sampled_labels: [B, S1, S2] train ids at the sample points (the ignore label, >= C,
+      casts no vote).
+    locations: [B, S1, S2, 2] the sample points (nus.sampling.sample's locations).
+    out_size: (H, W).
+    num_classes: C.
+  """
+  votes = tf.one_hot(sampled_labels, num_classes)
+  full = interpolation.interpolate(votes.numpy(), np.asarray(locations), tuple(out_size))
   return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
 
 
