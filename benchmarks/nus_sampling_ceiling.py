@@ -53,6 +53,7 @@ def ideal_miou(labels, grids, size):
   """mIoU of the true labels sampled at the upsampled grids and interpolated back."""
   descriptor = cityscapes.CITYSCAPES
   stream = metrics.StreamingConfusionMatrix(descriptor.num_classes)
+  # One scene at a time: the interpolated votes are [H, W, C] floats per scene.
   for label, grid in zip(labels, grids):
     label = label[None]
     # The image is not looked at: only the label is sampled and voted.
