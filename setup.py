@@ -68,7 +68,8 @@ setup(
                 "downsampling for Cityscapes, on TensorFlow 2",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["deeplab", "deeplab.*", "nus", "nus.*", "datasets", "datasets.*"]),
+    packages=find_packages(include=["deeplab", "deeplab.*", "nus", "nus.*", "datasets", "datasets.*",
+                                    "workflows", "workflows.*"]),
     package_data={"deeplab": ["core/*.json"]},
     ext_modules=_extensions(),
     install_requires=[
@@ -87,5 +88,5 @@ setup(
         # Ceres inside a wheel: the target solver's fallback where libceres-dev is absent.
         "pyceres",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff"]},
 )

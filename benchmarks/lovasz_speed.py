@@ -1,6 +1,6 @@
 """CPU time of our binned Lovász-softmax against the exact one that sorts every class.
 
-  .venv/bin/python benchmarks/lovasz_speed.py [--batch_size 8 --crop_size 128x256]
+  .venv/bin/python benchmarks/lovasz_speed.py [--batch_size 8 --crop_size 128,256]
 
 Both run as one tf.function computing the loss and its gradient on the same random
 logits and labels (19 classes, a tenth of the pixels ignored). The exact loss sorts
@@ -12,12 +12,13 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-import timing  # benchmarks/timing.py, beside this script
+from deeplab import cli_flags
 from deeplab import losses
+from workflows import timing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 8, "Images per batch.")
-flags.DEFINE_string("crop_size", "128x256", "Image size HxW.")
+flags.DEFINE_string("crop_size", "128,256", "Image size 'H,W'.")
 flags.DEFINE_integer("num_classes", 19, "Classes.")
 flags.DEFINE_integer("num_runs", 10, "Timed calls per subject (median).")
 flags.DEFINE_integer("warmup", 2, "Untimed calls first (tracing included).")
@@ -44,7 +45,7 @@ def sorted_lovasz_softmax(labels, logits, ignore_label=255):
 
 
 def main(_):
-  height, width = (int(v) for v in FLAGS.crop_size.split("x"))
+  height, width = cli_flags.parse_size(FLAGS.crop_size)
   rng = np.random.default_rng(FLAGS.seed)
   shape = (FLAGS.batch_size, height, width)
   labels = rng.integers(0, FLAGS.num_classes, shape).astype(np.int32)

@@ -29,20 +29,20 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-import timing  # benchmarks/timing.py, beside this script
-from deeplab import common_flags, config
+from deeplab import cli_flags, config
 from deeplab import model as model_lib
 from deeplab.core import backbones
+from workflows import timing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_enum("parts", ["backbones", "models"], ["backbones", "models"],
                         "What to time: backbones (with the keras.applications floor) "
                         "and/or full DeepLabv3 models; repeat the flag for both.")
-flags.DEFINE_list("inference_sizes", ["513x513", "1025x2049"],
-                  "Input sizes HxW of the single-image latencies.")
+flags.DEFINE_multi_string("inference_sizes", ["513,513", "1025,2049"],
+                          "Input sizes 'H,W' of the single-image latencies, repeated.")
 flags.DEFINE_boolean("train_step", True, "Also time one training step.")
 flags.DEFINE_integer("train_batch_size", 4, "Batch size of the training step.")
-flags.DEFINE_string("train_crop_size", "513x513", "Crop size HxW of the training step.")
+flags.DEFINE_string("train_crop_size", "513,513", "Crop size 'H,W' of the training step.")
 flags.DEFINE_list("backbone_output_strides", ["32", "16"],
                   "Output strides our backbones are timed at (32 is compared with Keras).")
 flags.DEFINE_enum("model_output_stride", "16", ["8", "16"],
@@ -78,11 +78,11 @@ class Subject:
 
 
 def parse_size(text, flag):
-  """'HxW' -> (H, W); raises app.UsageError naming the flag otherwise."""
+  """'H,W' -> (H, W); raises app.UsageError naming the flag otherwise."""
   try:
-    height, width = (int(v) for v in text.lower().split("x"))
-  except ValueError:
-    raise app.UsageError(f"--{flag}: {text!r} is not HxW, e.g. 513x513") from None
+    height, width = cli_flags.parse_size(text)
+  except ValueError as e:
+    raise app.UsageError(f"--{flag}: {e}") from None
   if min(height, width) < 32:
     raise app.UsageError(f"--{flag}: {text!r} is below 32x32")
   return height, width
@@ -123,7 +123,7 @@ def backbone_subjects(output_strides):
 
 def model_subjects(output_stride):
   """Full DeepLabv3 models: each backbone with the MobileNet head, ASPP and DPC."""
-  dpc = common_flags.load_dense_prediction_cell(DPC_JSON)
+  dpc = cli_flags.load_dense_prediction_cell(DPC_JSON)
   heads = {"mobilenet head": {}, "ASPP": {"atrous_rates": ASPP_RATES[output_stride]},
            "DPC": {"dense_prediction_cell": dpc}}
   subjects = []

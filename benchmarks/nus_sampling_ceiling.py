@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from datasets import cityscapes
 from datasets import synthetic
-from deeplab import config as config_lib
 from deeplab import metrics
-from nus import experiment
+from nus import options
 from nus import pipeline
 from nus import sampling
 from nus import targets
+from workflows import experiment
 
 _EXPERIMENT = experiment.ExperimentConfig()
 FLAGS = flags.FLAGS
@@ -31,12 +31,12 @@ flags.DEFINE_integer("width", _EXPERIMENT.width, "Synthetic image width.")
 flags.DEFINE_integer("num_val", _EXPERIMENT.num_val, "Synthetic val scenes.")
 flags.DEFINE_integer("seed", _EXPERIMENT.data_seed, "Seed of the synthetic scenes.")
 flags.DEFINE_list("sampling_sizes", ["16", "24", "32"], "Sampling sizes S.")
-flags.DEFINE_list("grid_sizes", [str(config_lib.NusOptions().grid_size), "16"],
+flags.DEFINE_list("grid_sizes", [str(options.NusOptions().grid_size), "16"],
                   "Target grid sizes n (the aux net predicts n x n; the default net 8 x 8).")
 flags.DEFINE_list("alphas", ["0.25", "0.5", "0.75", "0.9"], "Data-term weights of Eq. 2.")
 
 # The aux net's target classes (the thing classes, the seed's) or every class.
-CLASS_SETS = {"things": config_lib.NusOptions().target_classes, "all": None}
+CLASS_SETS = {"things": options.NusOptions().target_classes, "all": None}
 
 
 def val_labels():

@@ -4,7 +4,7 @@ Trains on synthetic Cityscapes at full resolution the aux sampling net once, the
 segmenter per (method, S), evaluates all at full resolution, times NUS and uniform
 side by side, and writes OUTPUT_DIR/table.md, table.json and chart.png (mIoU against
 multiply-adds). Every stage is skipped when its output is complete: rerunning the same
-command resumes. See nus/experiment.py for the stages.
+command resumes. See workflows/experiment.py for the stages.
 
   .venv/bin/python benchmarks/nus_vs_uniform.py [--output_dir=runs/nus_vs_uniform]
       [--sampling_sizes=32,48,64 --seg_steps=1000 --aux_steps=600]
@@ -15,7 +15,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from nus import experiment
+from workflows import experiment
 
 _DEFAULTS = experiment.ExperimentConfig()
 FLAGS = flags.FLAGS

@@ -25,11 +25,13 @@ from absl import app, flags
 from ai_edge_litert import interpreter as litert
 from tqdm import tqdm
 
-import timing  # benchmarks/timing.py, beside this script
-from deeplab import common_flags, config, export_lib
+from datasets import synthetic
+from deeplab import cli_flags, config, export_lib
 from deeplab import model as model_lib
 from deeplab.core import backbones
-from nus import aux_net, pipeline
+from nus import aux_net, options, pipeline
+from nus import export as nus_export
+from workflows import timing
 
 DPC_JSON = os.path.join(os.path.dirname(backbones.__file__),
                         "dense_prediction_cell_branch5_top1_cityscapes.json")
@@ -43,7 +45,7 @@ VARIANTS = tuple(DEEPLAB_VARIANTS) + ("nus",)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("variants", list(VARIANTS), f"What to export and time, from {VARIANTS}.")
-flags.DEFINE_list("quantize", list(export_lib.QUANTIZE_MODES),
+flags.DEFINE_list("quantize", list(config.QUANTIZE_MODES),
                   "Quantize modes to export (int8 is skipped for nus, which cannot have it).")
 flags.DEFINE_string("input_size", "513,513", "Input size 'H,W' of the DeepLab variants.")
 flags.DEFINE_string("nus_input_size", "1024,2048",
@@ -59,13 +61,13 @@ flags.DEFINE_string("output_dir", None, "Where the SavedModels go (default: a te
 def _logits_fn(variant, size):
   """(raw pixels -> logits at `size`, the Keras models it uses) of a variant."""
   if variant == "nus":
-    nus_options = config.NusOptions()
+    nus_options = options.NusOptions()
     net = aux_net.build_sampling_net(nus_options)
     model = model_lib.build_model(config.ModelOptions())
     sampler = pipeline.Sampler(nus_options, net)
-    return export_lib.nus_logits_fn(model, sampler, size), [model, net]
+    return nus_export.nus_logits_fn(model, sampler, size), [model, net]
   backbone, dpc = DEEPLAB_VARIANTS[variant]
-  cell = common_flags.load_dense_prediction_cell(DPC_JSON) if dpc else None
+  cell = cli_flags.load_dense_prediction_cell(DPC_JSON) if dpc else None
   model = model_lib.build_model(config.ModelOptions(model_variant=backbone,
                                                     dense_prediction_cell=cell))
   return (lambda images: model_lib.predict_logits(model, images)), [model]
@@ -83,7 +85,7 @@ def time_variant(variant, size, modes, work_dir, num_threads, num_runs, warmup,
   saved_model_dir = os.path.join(work_dir, variant)
   export_lib.write_saved_model(serve, models, saved_model_dir)
   num_scenes = 1 + (num_calibration_images if "int8" in modes else 0)
-  scenes = export_lib.verification_samples(size, num_scenes)
+  scenes = synthetic.labelled_scenes(num_scenes, *size)
   image = export_lib.as_input(scenes[0][0], np.uint8)
   calibration = [export_lib.as_input(scene, np.uint8) for scene, _ in scenes[1:]]
   tf_image = tf.constant(image)
@@ -129,13 +131,13 @@ def main(argv):
   unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
   if unknown:
     raise app.UsageError(f"--variants: unknown {unknown}; valid: {', '.join(VARIANTS)}")
-  bad_modes = sorted(set(FLAGS.quantize) - set(export_lib.QUANTIZE_MODES))
+  bad_modes = sorted(set(FLAGS.quantize) - set(config.QUANTIZE_MODES))
   if bad_modes:
     raise app.UsageError(f"--quantize: unknown {bad_modes}; valid: "
-                         f"{', '.join(export_lib.QUANTIZE_MODES)}")
+                         f"{', '.join(config.QUANTIZE_MODES)}")
   try:
-    input_size = common_flags.parse_size(FLAGS.input_size)
-    nus_input_size = common_flags.parse_size(FLAGS.nus_input_size)
+    input_size = cli_flags.parse_size(FLAGS.input_size)
+    nus_input_size = cli_flags.parse_size(FLAGS.nus_input_size)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   # Before TensorFlow runs anything: the same thread budget as LiteRT.

@@ -968,6 +968,21 @@ def scene_rng(seed, split, index):
   return np.random.default_rng([seed, _SPLIT_CODES[split], index])
 
 
+def labelled_scenes(count: int, height: int, width: int, seed: int = 0,
+                    split: str = "val") -> list:
+  """The first `count` scenes of a split in memory, as models are fed and scored.
+
+  Returns:
+    list of (image float32 [1, H, W, 3] raw pixels, trainIds int32 [1, H, W]).
+  """
+  scenes = []
+  for index in range(count):
+    image, label_ids = render_scene(scene_rng(seed, split, index), height, width)
+    scenes.append((image[None].astype(np.float32),
+                   cityscapes.label_ids_to_train_ids(label_ids)[None].astype(np.int32)))
+  return scenes
+
+
 def _write_png(path, array):
   tmp = path + ".tmp.png"
   Image.fromarray(array).save(tmp, compress_level=3)

@@ -1,4 +1,4 @@
-"""Checkpoint files of a train logdir: which are complete, cleanup, atomic JSON files.
+"""Files of a train logdir: which checkpoints are complete, cleanup, atomic file writes.
 
 Training saves with `tf.train.CheckpointManager(train_logdir, checkpoint_name="ckpt")`,
 numbering each checkpoint by its training step (`ckpt-<step>`). TF writes a checkpoint's
@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+from typing import Any, Union
 
 import tensorflow as tf
 
@@ -101,22 +102,28 @@ def remove_unfinished(directory, checkpoint_name=CHECKPOINT_NAME):
   return sorted(removed)
 
 
-def write_json_atomic(path, data):
-  """Writes `data` as JSON to `path` via a temporary file and a rename.
+def write_file_atomic(path: str, content: Union[bytes, str]) -> str:
+  """Writes `content` to `path` via a temporary file and a rename; returns `path`.
 
-  Readers (eval, a watching process) never see a partial file.
+  Readers (eval, a watching process, a rerun deciding what is complete) never see a
+  partial file: after a kill there is the old file or the new one.
   """
   directory = os.path.dirname(path)
   if directory:
     tf.io.gfile.makedirs(directory)
   tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(json.dumps(data, indent=2, allow_nan=True))
+  with tf.io.gfile.GFile(tmp, "wb" if isinstance(content, bytes) else "w") as f:
+    f.write(content)
   tf.io.gfile.rename(tmp, path, overwrite=True)
   return path
 
 
-def read_json(path):
+def write_json_atomic(path: str, data: Any) -> str:
+  """Writes `data` as JSON to `path` atomically (see write_file_atomic)."""
+  return write_file_atomic(path, json.dumps(data, indent=2, allow_nan=True))
+
+
+def read_json(path: str) -> Any:
   with tf.io.gfile.GFile(path) as f:
     return json.load(f)
 

@@ -16,13 +16,8 @@ count the batch norm moving statistics.
 from absl import app
 from absl import flags
 
-from deeplab import common_flags
+from deeplab import cli_flags
 from deeplab import flops
-
-common_flags.define_model_flags()
-flags.adopt_module_key_flags(common_flags)
-flags.DEFINE_multi_string("crop_size", ["1025,2049"],
-                          "Input size 'H,W' (or two repeated values H then W).")
 
 FLAGS = flags.FLAGS
 
@@ -31,15 +26,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    size = common_flags.parse_size(FLAGS.crop_size)
-  except ValueError as e:
-    raise app.UsageError(f"--crop_size: {e}") from None
-  try:
-    options = common_flags.model_options_from_flags(FLAGS)
+    size = cli_flags.size_flag(FLAGS, "crop_size")
+    options = cli_flags.model_options_from_flags(FLAGS)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   print(flops.format_report(flops.count_model(options, size)))
 
 
+FLAG_GROUPS = ("model", "count_flops")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main, FLAG_GROUPS)

@@ -9,12 +9,12 @@ The watch loop evaluates new complete checkpoints (deeplab.checkpoints), each at
 once and only the newest when several are waiting, and stops after the training run's
 final step.
 """
-import dataclasses
 import os
 import re
 import time
-from typing import Optional
+from typing import Any, Callable, Iterable, Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
@@ -31,75 +31,40 @@ from deeplab import summaries
 _RESULT_PATTERN = re.compile(r"^ckpt-(\d+)\.json$")
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  """What to evaluate, on which data, and how the watch loop waits."""
-  checkpoint_dir: str
-  eval_logdir: str
-  dataset_dir: str
-  eval_split: str = "val"
-  dataset: str = "cityscapes"
-  eval_crop_size: Optional[tuple] = None  # None: whole images
-  eval_scales: tuple = (1.0,)
-  add_flipped_images: bool = False
-  min_resize_value: Optional[int] = None
-  max_resize_value: Optional[int] = None
-  resize_factor: Optional[int] = None
-  max_number_of_evaluations: int = 0  # <= 0: no limit
-  eval_interval_secs: float = 300.0
-  eval_timeout_secs: float = 0.0  # <= 0: wait forever
-  once: bool = False
-
-
 class CheckpointGone(Exception):
   """The checkpoint was deleted (rotated away) before it could be loaded."""
 
 
-def resolve_model_options(saved, from_flags, explicit_fields):
-  """The architecture to evaluate: the training run's, unless a flag says otherwise.
-
-  Args:
-    saved: ModelOptions from the run's model_config.json, or None when it has none.
-    from_flags: ModelOptions built from the command line flags (None: no flags).
-    explicit_fields: ModelOptions field names whose flags were set on the command line.
-
-  Returns:
-    ModelOptions; a warning is logged for each explicit flag that changes the saved
-    value.
-
-  Raises:
-    ValueError: neither a saved config nor flags.
-  """
-  if saved is None:
-    if from_flags is None:
-      raise ValueError(f"no {config_lib.CONFIG_FILENAME} and no architecture given")
-    logging.warning("No %s in the checkpoint directory; using the architecture flags.",
-                    config_lib.CONFIG_FILENAME)
-    return from_flags
-  overrides = {}
-  for name in sorted(explicit_fields):
-    value = getattr(from_flags, name)
-    if value != getattr(saved, name):
-      logging.warning("--%s=%r overrides the training run's %s=%r.", name, value, name,
-                      getattr(saved, name))
-      overrides[name] = value
-  return dataclasses.replace(saved, **overrides)
-
-
-def model_for_checkpoints(checkpoint_dir, flag_options=None, explicit_fields=()):
-  """Builds the model of a training run (model_config.json, explicit flags on top).
+def model_for_checkpoints(checkpoint_dir: str,
+                          fallback_options: Optional[config_lib.ModelOptions] = None,
+                          overrides: Optional[dict] = None) -> keras.Model:
+  """Builds the model of a training run: its model_config.json, `overrides` on top.
 
   Call it once a checkpoint exists: training writes its config before its first
   checkpoint.
+
+  Args:
+    checkpoint_dir: the train logdir.
+    fallback_options: the architecture to use when the run has no model_config.json
+      (checkpoints of other tools); None: such a run is an error.
+    overrides: {ModelOptions field: value} given explicitly on the command line.
+
+  Raises:
+    FileNotFoundError: no model_config.json and no fallback.
   """
   try:
-    saved, _ = config_lib.load_config(checkpoint_dir)
+    options = config_lib.override(config_lib.load_config(checkpoint_dir), overrides or {},
+                                  "training run")
   except FileNotFoundError:
-    saved = None
-  return model_lib.build_model(resolve_model_options(saved, flag_options, explicit_fields))
+    if fallback_options is None:
+      raise
+    logging.warning("No %s in %s; using the architecture flags.", config_lib.CONFIG_FILENAME,
+                    checkpoint_dir)
+    options = fallback_options
+  return model_lib.build_model(options)
 
 
-def restore_model(model, path):
+def restore_model(model: keras.Model, path: str) -> None:
   """Loads the model part of a training checkpoint into `model`.
 
   Raises:
@@ -120,7 +85,7 @@ def restore_model(model, path):
                      f"training run's {config_lib.CONFIG_FILENAME}") from None
 
 
-def evaluated_steps(eval_logdir):
+def evaluated_steps(eval_logdir: str) -> set[int]:
   """Steps that already have a result JSON in eval_logdir (an earlier run's)."""
   if not tf.io.gfile.isdir(eval_logdir):
     return set()
@@ -128,9 +93,10 @@ def evaluated_steps(eval_logdir):
           if m}
 
 
-def watch_checkpoints(checkpoint_dir, evaluate_fn, *, interval_secs, timeout_secs=0.0,
-                      max_evaluations=0, done_steps=(), sleep=time.sleep,
-                      clock=time.monotonic):
+def watch_checkpoints(checkpoint_dir: str, evaluate_fn: Callable, *, interval_secs: float,
+                      timeout_secs: float = 0.0, max_evaluations: int = 0,
+                      done_steps: Iterable[int] = (), sleep: Callable = time.sleep,
+                      clock: Callable = time.monotonic) -> list[int]:
   """Evaluates new complete checkpoints of `checkpoint_dir` as they appear.
 
   Each checkpoint is evaluated at most once; when several are waiting the newest is
@@ -201,8 +167,10 @@ def watch_checkpoints(checkpoint_dir, evaluate_fn, *, interval_secs, timeout_sec
     sleep(interval_secs)
 
 
-def make_eval_dataset(dataset_dir, split, dataset="cityscapes", crop_size=None,
-                      min_resize_value=None, max_resize_value=None, resize_factor=None):
+def make_eval_dataset(dataset_dir: str, split: str, dataset: str = "cityscapes",
+                      crop_size: Optional[tuple] = None, min_resize_value: Optional[int] = None,
+                      max_resize_value: Optional[int] = None,
+                      resize_factor: Optional[int] = None) -> tf.data.Dataset:
   """A split in file order, once, one example at a time (for eval and vis).
 
   Each element: `image` float32 [H', W', 3] as the model sees it (resized to range when
@@ -233,7 +201,8 @@ def make_eval_dataset(dataset_dir, split, dataset="cityscapes", crop_size=None,
   return tf.data.TFRecordDataset(files).map(parse).prefetch(1)
 
 
-def make_predict_fn(model, eval_scales=(1.0,), add_flipped_images=False):
+def make_predict_fn(model: keras.Model, eval_scales: tuple = (1.0,),
+                    add_flipped_images: bool = False) -> Callable:
   """tf.function: example of `make_eval_dataset` -> predicted train ids [H, W].
 
   Predictions cover the original image: the padding is cropped away and, when the
@@ -251,8 +220,9 @@ def make_predict_fn(model, eval_scales=(1.0,), add_flipped_images=False):
   return predict
 
 
-def evaluate_model(model, dataset, descriptor, eval_scales=(1.0,), add_flipped_images=False,
-                   description="eval"):
+def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, descriptor: Any,
+                   eval_scales: tuple = (1.0,), add_flipped_images: bool = False,
+                   description: str = "eval") -> dict:
   """Scores `model` on `make_eval_dataset` (deeplab.metrics.summarize + num_images)."""
   predict = make_predict_fn(model, eval_scales, add_flipped_images)
   stream = metrics.StreamingConfusionMatrix(descriptor.num_classes)
@@ -275,7 +245,8 @@ def _confusion_image(matrix):
   return np.repeat(grey[None, ..., None], 3, axis=-1)
 
 
-def write_result(eval_logdir, writer, info, summary, extra):
+def write_result(eval_logdir: str, writer: Any, info: checkpoints.CheckpointInfo,
+                 summary: dict, extra: dict) -> str:
   """Writes the JSON of one evaluation and its TensorBoard summaries; returns the path."""
   result = {"checkpoint": info.path, "step": info.step, **extra, **summary}
   path = checkpoints.write_json_atomic(os.path.join(eval_logdir, f"ckpt-{info.step}.json"),
@@ -291,7 +262,7 @@ def write_result(eval_logdir, writer, info, summary, extra):
   return path
 
 
-def evaluate_checkpoints(eval_config, evaluate_fn):
+def evaluate_checkpoints(eval_config: config_lib.EvalConfig, evaluate_fn: Callable) -> None:
   """Calls `evaluate_fn(CheckpointInfo)` on the latest checkpoint (`once`) or on each
   new one (the watch loop), as `eval_config` says.
 
@@ -312,14 +283,41 @@ def evaluate_checkpoints(eval_config, evaluate_fn):
                       done_steps=evaluated_steps(eval_config.eval_logdir))
 
 
-def run_evaluation(eval_config, flag_options=None, explicit_fields=()):
+def evaluate_with_summaries(eval_config: config_lib.EvalConfig,
+                            evaluate_fn: Callable[[checkpoints.CheckpointInfo, Any], Any]
+                            ) -> dict:
+  """`evaluate_checkpoints` with a TensorBoard writer in eval_logdir.
+
+  Args:
+    eval_config: EvalConfig.
+    evaluate_fn: (CheckpointInfo, summary writer) -> the checkpoint's result.
+
+  Returns:
+    {step: result} of the checkpoints evaluated by this call.
+  """
+  tf.io.gfile.makedirs(eval_config.eval_logdir)
+  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
+  results = {}
+
+  def evaluate(info):
+    results[info.step] = evaluate_fn(info, writer)
+
+  try:
+    evaluate_checkpoints(eval_config, evaluate)
+  finally:
+    writer.close()
+  return results
+
+
+def run_evaluation(eval_config: config_lib.EvalConfig,
+                   build_model: Optional[Callable[[], keras.Model]] = None) -> dict:
   """Evaluates the checkpoints of a training run; what `python -m deeplab.eval` runs.
 
   Args:
     eval_config: EvalConfig.
-    flag_options: ModelOptions from architecture flags, used where the run has no
-      model_config.json or `explicit_fields` names them (see `resolve_model_options`).
-    explicit_fields: names of the ModelOptions fields set on the command line.
+    build_model: () -> the model to restore checkpoints into, called at the first
+      checkpoint (the run writes its config before it); default: the run's own
+      (`model_for_checkpoints`).
 
   Returns:
     {step: result dict} of the checkpoints evaluated by this call.
@@ -332,20 +330,17 @@ def run_evaluation(eval_config, flag_options=None, explicit_fields=()):
                               eval_config.dataset, eval_config.eval_crop_size,
                               eval_config.min_resize_value, eval_config.max_resize_value,
                               eval_config.resize_factor)
-  tf.io.gfile.makedirs(eval_config.eval_logdir)
-  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
   extra = {"eval_split": eval_config.eval_split, "eval_scales": list(eval_config.eval_scales),
            "add_flipped_images": eval_config.add_flipped_images}
-  results = {}
   models = []  # built at the first checkpoint, when the run's config surely exists
 
-  def evaluate(info):
+  def evaluate(info, writer):
     start = time.monotonic()
     logging.info("Evaluating %s (step %d) on %s/%s.", info.path, info.step,
                  eval_config.dataset, eval_config.eval_split)
     if not models:
-      models.append(model_for_checkpoints(eval_config.checkpoint_dir, flag_options,
-                                          explicit_fields))
+      models.append(build_model() if build_model
+                    else model_for_checkpoints(eval_config.checkpoint_dir))
     model = models[0]
     restore_model(model, info.path)
     summary = evaluate_model(model, dataset, descriptor, eval_config.eval_scales,
@@ -354,10 +349,6 @@ def run_evaluation(eval_config, flag_options=None, explicit_fields=()):
     logging.info("Step %d: mIoU %.4f over %d images (%.0f s), written to %s\n%s", info.step,
                  summary["miou"], summary["num_images"], time.monotonic() - start, path,
                  metrics.format_table(summary))
-    results[info.step] = summary
+    return summary
 
-  try:
-    evaluate_checkpoints(eval_config, evaluate)
-  finally:
-    writer.close()
-  return results
+  return evaluate_with_summaries(eval_config, evaluate)

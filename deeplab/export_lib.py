@@ -4,22 +4,19 @@ One export is: a serving function with a fixed [1, H, W, 3] raw-pixel input (uin
 float32; the model normalises) -> a SavedModel -> a .tflite under one quantisation mode
 -> the op report (tflite_ops) -> the .tflite run in the LiteRT interpreter on sample
 images, compared pixel by pixel with the TensorFlow model and scored (mIoU) against the
-labels. `export_model` does this for any Keras model; `export_tflite` builds DeepLab
-(or the whole NUS pipeline) from a training run first.
+labels. `export_model` does this for any raw-pixels -> logits function; `export_deeplab`
+builds DeepLab from a training run first (nus.export builds the NUS pipeline).
 """
 import dataclasses
 import os
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
 import tqdm
-from absl import logging
 from ai_edge_litert import interpreter as litert
 
-from datasets import cityscapes
 from datasets import data_generator
-from datasets import synthetic
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import eval_lib
@@ -27,29 +24,20 @@ from deeplab import flops
 from deeplab import metrics
 from deeplab import model as model_lib
 from deeplab import tflite_ops
-from nus import interpolation
-from nus import pipeline as nus_pipeline
 
-QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
-OUTPUTS = ("labels", "logits")
-INPUT_DTYPES = ("uint8", "float32")
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "image"
 # LiteRT threads for verification and benchmarks (a phone's big cores, roughly).
 NUM_THREADS = 2
-# Bars of issue 7: float32 / float16 files agree with TensorFlow on >= 99.9% of the
-# pixels; quantised files lose at most 1.5 mIoU points against the float model.
+# What verification asks of a .tflite: float32 / float16 files agree with TensorFlow on
+# >= 99.9% of the pixels; quantised files lose at most 1.5 mIoU points against float.
 MIN_FLOAT_AGREEMENT = 0.999
 MAX_MIOU_DROP = 0.015
 _FLOAT_MODES = ("none", "float16")
 
 
-def _check_choice(name, value, choices):
-  if value not in choices:
-    raise ValueError(f"{name} {value!r}: expected one of {', '.join(choices)}")
-
-
-def serving_function(logits_fn, input_size, output="labels", input_dtype="uint8"):
+def serving_function(logits_fn: Callable, input_size: tuple, output: str = "labels",
+                     input_dtype: str = "uint8") -> Callable:
   """The computation to export, as a tf.function with a fixed input signature.
 
   Args:
@@ -62,8 +50,8 @@ def serving_function(logits_fn, input_size, output="labels", input_dtype="uint8"
   Returns:
     A tf.function taking `image` and returning {output: tensor}.
   """
-  _check_choice("output", output, OUTPUTS)
-  _check_choice("input dtype", input_dtype, INPUT_DTYPES)
+  config_lib.check_choice("output", output, config_lib.EXPORT_OUTPUTS)
+  config_lib.check_choice("input dtype", input_dtype, config_lib.INPUT_DTYPES)
   spec = tf.TensorSpec([1, *input_size, 3], tf.as_dtype(input_dtype), name=INPUT_NAME)
 
   # No autograph: the exported graph is plain tensor ops (Python loops unrolled, no
@@ -79,7 +67,7 @@ def serving_function(logits_fn, input_size, output="labels", input_dtype="uint8"
   return serve
 
 
-def write_saved_model(serve, models, path):
+def write_saved_model(serve: Callable, models: list, path: str) -> None:
   """Writes `serve` as the serving_default signature of a SavedModel at `path`.
 
   The SavedModel holds the models' TensorFlow variables (what a Keras 3 variable wraps
@@ -91,7 +79,8 @@ def write_saved_model(serve, models, path):
   tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: serve})
 
 
-def convert(saved_model_dir, quantize="none", calibration_images=None):
+def convert(saved_model_dir: str, quantize: str = "none",
+            calibration_images: Optional[list] = None) -> bytes:
   """Converts a SavedModel written by `write_saved_model` to .tflite bytes.
 
   Args:
@@ -103,7 +92,7 @@ def convert(saved_model_dir, quantize="none", calibration_images=None):
   Returns:
     The .tflite file as bytes.
   """
-  _check_choice("quantize mode", quantize, QUANTIZE_MODES)
+  config_lib.check_choice("quantize mode", quantize, config_lib.QUANTIZE_MODES)
   if quantize == "int8" and not calibration_images:
     raise ValueError("quantize mode 'int8' needs calibration images (a representative "
                      "dataset); none were given")
@@ -122,7 +111,7 @@ def convert(saved_model_dir, quantize="none", calibration_images=None):
   return converter.convert()
 
 
-def as_input(image, input_dtype):
+def as_input(image: np.ndarray, input_dtype: Any) -> np.ndarray:
   """Raw pixels (float, 0..255) as the exported model's input dtype."""
   if np.dtype(input_dtype) == np.uint8:
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
@@ -143,7 +132,7 @@ class Verification:
   miou_tflite: float
 
   @property
-  def bar(self):
+  def requirement(self):
     if self.quantize in _FLOAT_MODES:
       return f"pixel agreement >= {MIN_FLOAT_AGREEMENT:.1%}"
     return f"mIoU within {MAX_MIOU_DROP * 100:.1f} points of float"
@@ -159,7 +148,7 @@ class Verification:
     verdict = "PASS" if self.passed else "FAIL"
     return (f"LiteRT verification on {self.num_images} images ({self.quantize}): pixel "
             f"agreement {self.pixel_agreement:.4%}, mIoU TensorFlow {self.miou_tf:.4f}, "
-            f"mIoU TFLite {self.miou_tflite:.4f} -> {verdict} ({self.bar})")
+            f"mIoU TFLite {self.miou_tflite:.4f} -> {verdict} ({self.requirement})")
 
 
 def _labels(outputs):
@@ -168,7 +157,8 @@ def _labels(outputs):
   return np.argmax(np.asarray(outputs["logits"]), axis=-1)
 
 
-def verify(model_content, serve, samples, num_classes, quantize):
+def verify(model_content: bytes, serve: Callable, samples: list, num_classes: int,
+           quantize: str) -> "Verification":
   """Runs the .tflite in LiteRT and the TensorFlow serving function on `samples`.
 
   Args:
@@ -177,7 +167,7 @@ def verify(model_content, serve, samples, num_classes, quantize):
     samples: list of (image float32 [1, H, W, 3] raw pixels, label int32 [1, H, W] with
       255 = ignore).
     num_classes: C.
-    quantize: the quantisation mode (selects the bar).
+    quantize: the quantisation mode (selects the requirement).
 
   Returns:
     A Verification.
@@ -221,14 +211,16 @@ class ExportResult:
         self.verification.format()])
 
 
-def default_saved_model_dir(tflite_path):
+def default_saved_model_dir(tflite_path: str) -> str:
   """Where the SavedModel goes when not given: next to the .tflite, `<stem>_saved_model`."""
   return os.path.splitext(tflite_path)[0] + "_saved_model"
 
 
-def export_model(logits_fn, models, *, input_size, output_file, samples, num_classes,
-                 multiply_adds, output="labels", input_dtype="uint8", quantize="none",
-                 calibration_images=None, saved_model_dir=None):
+def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output_file: str,
+                 samples: list, num_classes: int, multiply_adds: int, output: str = "labels",
+                 input_dtype: str = "uint8", quantize: str = "none",
+                 calibration_images: Optional[list] = None,
+                 saved_model_dir: Optional[str] = None) -> "ExportResult":
   """Exports any raw-pixels -> input-size-logits function; see `serving_function`.
 
   Args:
@@ -246,7 +238,7 @@ def export_model(logits_fn, models, *, input_size, output_file, samples, num_cla
   Returns:
     An ExportResult.
   """
-  _check_choice("quantize mode", quantize, QUANTIZE_MODES)
+  config_lib.check_choice("quantize mode", quantize, config_lib.QUANTIZE_MODES)
   serve = serving_function(logits_fn, input_size, output, input_dtype)
   saved_model_dir = saved_model_dir or default_saved_model_dir(output_file)
   write_saved_model(serve, models, saved_model_dir)
@@ -272,7 +264,8 @@ def _resize_sample(image, label, size):
   return image.numpy(), label.numpy()[..., 0].astype(np.int32)
 
 
-def _record_samples(dataset_dir, split, size, count, shuffle):
+def record_samples(dataset_dir: str, split: str, size: tuple, count: int,
+                   shuffle: bool = False) -> list:
   """Up to `count` (image [1, H, W, 3], label [1, H, W]) from a split's TFRecords."""
   dataset = data_generator.Dataset(dataset_dir, split, batch_size=1, should_shuffle=shuffle,
                                    seed=0).get_dataset()
@@ -280,23 +273,8 @@ def _record_samples(dataset_dir, split, size, count, shuffle):
           for batch in dataset.take(count)]
 
 
-def verification_samples(input_size, num_images, dataset_dir=None, split="val"):
-  """Images with labels to verify on: `split` records, or synthetic scenes without a dir.
-
-  Returns:
-    list of (image float32 [1, H, W, 3] raw pixels, label int32 [1, H, W] trainIds).
-  """
-  if dataset_dir:
-    return _record_samples(dataset_dir, split, input_size, num_images, shuffle=False)
-  samples = []
-  for index in tqdm.trange(num_images, desc="synthetic verification scenes"):
-    image, label_ids = synthetic.render_scene(synthetic.scene_rng(0, "val", index), *input_size)
-    samples.append((image[None].astype(np.float32),
-                    cityscapes.label_ids_to_train_ids(label_ids)[None].astype(np.int32)))
-  return samples
-
-
-def calibration_images(dataset_dir, input_size, num_steps, input_dtype, split="train"):
+def calibration_images(dataset_dir: Optional[str], input_size: tuple, num_steps: int,
+                       input_dtype: str, split: str = "train") -> list:
   """The int8 representative dataset: `num_steps` images of `split`, shuffled (seed 0).
 
   Raises:
@@ -307,7 +285,7 @@ def calibration_images(dataset_dir, input_size, num_steps, input_dtype, split="t
     raise ValueError("--quantize=int8 calibrates on --dataset_dir TFRecords (train split); "
                      "none was given")
   try:
-    samples = _record_samples(dataset_dir, split, input_size, num_steps, shuffle=True)
+    samples = record_samples(dataset_dir, split, input_size, num_steps, shuffle=True)
   except FileNotFoundError as e:
     raise FileNotFoundError(f"int8 calibration: {e}") from None
   return [as_input(image, input_dtype) for image, _ in samples]
@@ -316,55 +294,9 @@ def calibration_images(dataset_dir, input_size, num_steps, input_dtype, split="t
 # ------------------------------------------------------------------ runs
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-  """What `python -m deeplab.export_tflite` exports, and how it checks it.
-
-  checkpoint_path is a train logdir (its latest complete checkpoint) or a checkpoint
-  prefix; the architecture comes from that run's model_config.json. With `nus`, the
-  whole NUS pipeline is exported: aux net (from nus_checkpoint, for preprocess "net")
-  + sampling + the segmenter of checkpoint_path + TF-ops interpolation to input_size.
-  """
-  checkpoint_path: str
-  output_file: str
-  input_size: tuple = (513, 513)
-  output: str = "labels"
-  input_dtype: str = "uint8"
-  quantize: str = "none"
-  saved_model_dir: Optional[str] = None
-  dataset_dir: Optional[str] = None
-  num_calibration_steps: int = 100
-  num_verify_images: int = 8
-  nus: bool = False
-  nus_checkpoint: Optional[str] = None
-
-  def __post_init__(self):
-    _check_choice("--output", self.output, OUTPUTS)
-    _check_choice("--input_dtype", self.input_dtype, INPUT_DTYPES)
-    _check_choice("--quantize", self.quantize, QUANTIZE_MODES)
-    if self.num_verify_images < 1:
-      raise ValueError(f"--num_verify_images must be >= 1, got {self.num_verify_images}")
-    if self.num_calibration_steps < 1:
-      raise ValueError(f"--num_calibration_steps must be >= 1, got {self.num_calibration_steps}")
-    if self.nus and self.quantize == "int8":
-      # Full-integer quantisation would also quantise the sampling coordinates and the
-      # interpolation's Newton iterations (pixel positions in int8), and TF 2.21's
-      # converter aborts on this graph under TFLITE_BUILTINS_INT8.
-      raise ValueError("--quantize=int8 is not available with --nus: it would quantise the "
-                       "sampling coordinates and interpolation weights; use float16 or dynamic")
-
-
-def _override(options, overrides, what):
-  """options with `overrides` ({field: value}) applied; each change is logged."""
-  for name, value in sorted(overrides.items()):
-    if value != getattr(options, name):
-      logging.warning("%s=%r from the command line replaces the %s's %r.", name, value, what,
-                      getattr(options, name))
-  return dataclasses.replace(options, **overrides)
-
-
-def load_run(checkpoint_path, model_overrides=None):
-  """The checkpoint and configuration of a training run.
+def load_run(checkpoint_path: str, model_overrides: Optional[dict] = None
+             ) -> tuple[str, config_lib.ModelOptions]:
+  """The checkpoint and architecture of a training run.
 
   Args:
     checkpoint_path: a train logdir (its latest complete checkpoint) or a checkpoint
@@ -373,18 +305,13 @@ def load_run(checkpoint_path, model_overrides=None):
       the run's values.
 
   Returns:
-    (checkpoint prefix, ModelOptions, the run's NusOptions or None).
+    (checkpoint prefix, ModelOptions).
 
   Raises:
-    FileNotFoundError: naming the path when the run has no model_config.json or no
-      complete checkpoint.
+    FileNotFoundError: naming the path when it is neither a logdir with a complete
+      checkpoint nor a checkpoint prefix, or when the run has no model_config.json.
   """
   is_dir = tf.io.gfile.isdir(checkpoint_path)
-  try:
-    saved, nus_options = config_lib.load_config(
-        checkpoint_path if is_dir else os.path.dirname(checkpoint_path))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(f"--checkpoint_path={checkpoint_path}: {e}") from None
   if is_dir:
     latest = checkpoints.latest_checkpoint(checkpoint_path)
     if latest is None:
@@ -396,70 +323,64 @@ def load_run(checkpoint_path, model_overrides=None):
   else:
     raise FileNotFoundError(f"--checkpoint_path={checkpoint_path}: neither a train logdir nor "
                             f"a checkpoint prefix ({checkpoint_path}.index does not exist)")
-  return prefix, _override(saved, model_overrides or {}, "training run"), nus_options
+  try:
+    saved = config_lib.load_config(os.path.dirname(prefix))
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"--checkpoint_path={checkpoint_path}: {e}") from None
+  return prefix, config_lib.override(saved, model_overrides or {}, "training run")
 
 
-def nus_logits_fn(model, sampler, out_size):
-  """Raw pixels -> logits at out_size through the NUS pipeline, all in TF ops.
+def prepare_data(export_config: config_lib.ExportConfig) -> Optional[list]:
+  """The int8 calibration images, or None for the other modes.
 
-  The aux net's grid (or the uniform one) -> S x S samples -> segmenter logits at the
-  sample points -> `interpolate_tf` back to every pixel (nus.pipeline's "tf" path).
+  Called before the slow build and conversion, so a missing calibration set fails
+  first.
   """
-  def logits_fn(images):
-    logits, locations = nus_pipeline.sampled_logits(model, sampler, images)
-    return interpolation.interpolate_tf(logits, locations, out_size)
-  return logits_fn
+  c = export_config
+  if c.quantize != "int8":
+    return None
+  return calibration_images(c.dataset_dir, tuple(c.input_size), c.num_calibration_steps,
+                            c.input_dtype)
 
 
-def export_tflite(export_config, model_overrides=None, nus_overrides=None):
-  """Exports a trained model; what `python -m deeplab.export_tflite` runs.
+def export_run(export_config: config_lib.ExportConfig, logits_fn: Callable, models: list,
+               samples: list, num_classes: int, multiply_adds: int, description: str,
+               calibration: Optional[list] = None) -> ExportResult:
+  """Exports `logits_fn` as `export_config` says, prints and returns the ExportResult.
 
   Args:
-    export_config: ExportConfig.
-    model_overrides: {ModelOptions field: value} replacing the run's architecture.
-    nus_overrides: {NusOptions field: value} replacing the run's NUS settings (or the
-      defaults when the run has none); used with `nus`.
-
-  Returns:
-    The ExportResult, after printing it.
+    samples: verification samples (see `verify`) at export_config.input_size.
   """
   c = export_config
   size = tuple(c.input_size)
-  prefix, options, run_nus = load_run(c.checkpoint_path, model_overrides)
-  sampler = None
-  if c.nus:
-    # Sampler checks that preprocess "net" comes with an aux net and "uniform" without.
-    net = nus_pipeline.load_sampling_net(c.nus_checkpoint) if c.nus_checkpoint else None
-    sampler = nus_pipeline.Sampler(
-        _override(run_nus or config_lib.NusOptions(), nus_overrides or {}, "NUS settings"), net)
-  # Data next: a missing calibration set fails before the slow build and conversion.
-  calibration = (calibration_images(c.dataset_dir, size, c.num_calibration_steps,
-                                    c.input_dtype) if c.quantize == "int8" else None)
-  samples = verification_samples(size, c.num_verify_images, c.dataset_dir)
-  model = model_lib.build_model(options)
-  eval_lib.restore_model(model, prefix)
-  description = f"{options.model_variant}, output stride {options.output_stride}"
-  if sampler is None:
-    models = [model]
-    madds = flops.count(model, size).total.madds
-
-    def logits_fn(images):
-      return model_lib.predict_logits(model, images)
-  else:
-    s = sampler.nus_options.sampling_size
-    models = [model] + ([sampler.net] if sampler.net is not None else [])
-    logits_fn = nus_logits_fn(model, sampler, size)
-    madds = flops.count(model, (s, s)).total.madds
-    if sampler.net is not None:
-      madds += flops.count(sampler.net, (sampler.nus_options.net_input_size,) * 2).total.madds
-    description += (f", NUS ({sampler.nus_options.preprocess} sampling at {s}x{s}; multiply-adds "
-                    "count the segmenter at SxS and the aux net, not sampling/interpolation)")
-  print(f"Exporting {prefix}: {description}; input {size[0]}x{size[1]} {c.input_dtype}, "
+  print(f"Exporting {description}; input {size[0]}x{size[1]} {c.input_dtype}, "
         f"output {c.output}, quantize {c.quantize}")
   result = export_model(
       logits_fn, models, input_size=size, output_file=c.output_file, samples=samples,
-      num_classes=options.num_classes, multiply_adds=madds, output=c.output,
+      num_classes=num_classes, multiply_adds=multiply_adds, output=c.output,
       input_dtype=c.input_dtype, quantize=c.quantize, calibration_images=calibration,
       saved_model_dir=c.saved_model_dir)
   print(result.format())
   return result
+
+
+def export_deeplab(export_config: config_lib.ExportConfig, make_samples: Callable[[], list],
+                   model_overrides: Optional[dict] = None) -> ExportResult:
+  """Exports a trained segmenter; what `python -m deeplab.export_tflite` runs.
+
+  Args:
+    export_config: ExportConfig.
+    make_samples: () -> verification samples (see `verify`) at export_config.input_size;
+      called once the run and the calibration data are found.
+    model_overrides: {ModelOptions field: value} replacing the run's architecture.
+  """
+  prefix, options = load_run(export_config.checkpoint_path, model_overrides)
+  calibration = prepare_data(export_config)
+  samples = make_samples()
+  model = model_lib.build_model(options)
+  eval_lib.restore_model(model, prefix)
+  size = tuple(export_config.input_size)
+  return export_run(export_config, lambda images: model_lib.predict_logits(model, images),
+                    [model], samples, options.num_classes, flops.count(model, size).total.madds,
+                    f"{prefix}: {options.model_variant}, output stride {options.output_stride}",
+                    calibration)

@@ -21,90 +21,57 @@ Printed: size, multiply-adds, the TFLite op report (warning on SpaceToBatchND /
 BatchToSpaceND and non-builtin ops) and the LiteRT verification: pixel agreement with
 the TensorFlow model and the mIoU of both on --num_verify_images validation images
 (synthetic scenes without --dataset_dir). The program exits with status 1 when the
-bar is missed: float32/float16 pixel agreement >= 0.999, dynamic/int8 mIoU within 1.5
-points of the TensorFlow model.
+verification fails: float32/float16 pixel agreement >= 0.999, dynamic/int8 mIoU within
+1.5 points of the TensorFlow model.
 """
-import dataclasses
+import functools
 
 from absl import app
 from absl import flags
 
-from deeplab import common_flags
+from datasets import synthetic
+from deeplab import cli_flags
 from deeplab import config
 from deeplab import export_lib
-from nus import flags as nus_flags
-
-common_flags.define_model_flags()
-nus_flags.define_nus_flags()
-flags.adopt_module_key_flags(common_flags)
-flags.adopt_module_key_flags(nus_flags)
-flags.DEFINE_string("checkpoint_path", None,
-                    "Train logdir (its latest complete checkpoint) or a checkpoint prefix "
-                    "in it; the run's model_config.json gives the architecture.")
-flags.DEFINE_string("output_file", None, "Path of the .tflite file to write.")
-flags.DEFINE_string("saved_model_dir", None,
-                    "Where the intermediate SavedModel goes (default: next to "
-                    "--output_file, '<stem>_saved_model').")
-flags.DEFINE_string("input_size", "513,513", "Input size 'H,W' of the exported model.")
-flags.DEFINE_enum("input_dtype", "uint8", export_lib.INPUT_DTYPES,
-                  "Dtype of the raw-pixel input (0..255 either way).")
-flags.DEFINE_enum("output", "labels", export_lib.OUTPUTS,
-                  "'labels': int32 argmax at the input size; 'logits': float32 logits at the "
-                  "input size.")
-flags.DEFINE_enum("quantize", "none", export_lib.QUANTIZE_MODES,
-                  "'none': float32; 'float16': float16 weights; 'dynamic': int8 weights; "
-                  "'int8': int8 weights and activations, calibrated on --dataset_dir.")
-flags.DEFINE_string("dataset_dir", None,
-                    "TFRecords: the train split calibrates int8, the val split verifies. "
-                    "Unset: verification on synthetic scenes (int8 then cannot calibrate).")
-flags.DEFINE_integer("num_calibration_steps", 100, "Images of the int8 representative dataset.")
-flags.DEFINE_integer("num_verify_images", 8, "Images the LiteRT verification runs on.")
-flags.DEFINE_boolean("nus", False,
-                     "Export the whole non-uniform sampling pipeline as one model: aux net "
-                     "(--nus_checkpoint) + sampling + the segmenter of --checkpoint_path + "
-                     "TF-ops interpolation; --input_size is then the full resolution. NUS "
-                     "settings come from the run's model_config.json, --nus_* flags override.")
-flags.mark_flags_as_required(["checkpoint_path", "output_file"])
+from nus import export as nus_export
 
 FLAGS = flags.FLAGS
 
-# ModelOptions fields whose flag has another name.
-_FLAG_NAMES = {"dense_prediction_cell": "dense_prediction_cell_json"}
 
-
-def _explicit(options_class, flag_name, from_flags):
-  """{field: value from the flags} for the fields whose flag was given explicitly."""
-  return {field.name: getattr(from_flags, field.name)
-          for field in dataclasses.fields(options_class)
-          if flag_name(field.name) in FLAGS and FLAGS[flag_name(field.name)].present}
+def verification_samples(export_config):
+  """Val images with labels at the export size: the records', or synthetic scenes."""
+  size, count = tuple(export_config.input_size), export_config.num_verify_images
+  if export_config.dataset_dir:
+    return export_lib.record_samples(export_config.dataset_dir, "val", size, count)
+  return synthetic.labelled_scenes(count, *size)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cli_flags.require_flags(FLAGS, "checkpoint_path", "output_file")
   try:
-    input_size = common_flags.parse_size(FLAGS.input_size)
-  except ValueError as e:
-    raise app.UsageError(f"--input_size: {e}") from None
-  try:
-    export_config = export_lib.ExportConfig(
-        checkpoint_path=FLAGS.checkpoint_path, output_file=FLAGS.output_file,
-        input_size=input_size, output=FLAGS.output, input_dtype=FLAGS.input_dtype,
-        quantize=FLAGS.quantize, saved_model_dir=FLAGS.saved_model_dir,
-        dataset_dir=FLAGS.dataset_dir, num_calibration_steps=FLAGS.num_calibration_steps,
-        num_verify_images=FLAGS.num_verify_images, nus=FLAGS.nus,
-        nus_checkpoint=FLAGS.nus_checkpoint)
-    model_overrides = _explicit(config.ModelOptions, lambda name: _FLAG_NAMES.get(name, name),
-                                common_flags.model_options_from_flags(FLAGS))
-    nus_overrides = _explicit(config.NusOptions, lambda name: f"nus_{name}",
-                              nus_flags.nus_options_from_flags(FLAGS))
+    export_config = cli_flags.from_flags(
+        config.ExportConfig, FLAGS, input_size=cli_flags.size_flag(FLAGS, "input_size"))
+    model_options = cli_flags.model_options_from_flags(FLAGS)
+    model_overrides = cli_flags.explicit_overrides(FLAGS, model_options)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  result = export_lib.export_tflite(export_config, model_overrides, nus_overrides)
+  samples = functools.partial(verification_samples, export_config)
+  if FLAGS.nus:
+    nus_options = cli_flags.nus_options_from_flags(FLAGS)
+    result = nus_export.export_nus(
+        export_config, samples, FLAGS.nus_checkpoint, model_overrides,
+        cli_flags.explicit_overrides(FLAGS, nus_options, flag_prefix="nus_"))
+  else:
+    result = export_lib.export_deeplab(export_config, samples, model_overrides)
   if not result.verification.passed:
-    raise SystemExit(f"Verification failed ({result.verification.bar}): {result.tflite_path} "
-                     "was written but does not meet the bar.")
+    raise SystemExit(f"Verification failed ({result.verification.requirement}): {result.tflite_path} "
+                     "was written but does not meet it.")
+
+
+FLAG_GROUPS = ("model", "nus", "export")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main, FLAG_GROUPS)

@@ -91,8 +91,8 @@ def count(model_or_layer, input_shape):
 
   Args:
     model_or_layer: a Keras model or layer taking one [1, H, W, C] image batch. A
-      model with `checkpoint_items()` (DeepLabModel) is reported per item (backbone,
-      head, logits, ...); anything else as one part named after it.
+      model with `parts()` (DeepLabModel) is reported per part (backbone, head,
+      logits); anything else as one part named after it.
     input_shape: (height, width) or (height, width, channels); channels default to 3.
 
   Returns:
@@ -101,8 +101,8 @@ def count(model_or_layer, input_shape):
   input_shape = tuple(int(d) for d in input_shape)
   if len(input_shape) == 2:
     input_shape += (3,)
-  if hasattr(model_or_layer, "checkpoint_items"):
-    items = model_or_layer.checkpoint_items()
+  if hasattr(model_or_layer, "parts"):
+    items = model_or_layer.parts()
   else:
     items = {model_or_layer.name: model_or_layer}
 

@@ -1,13 +1,16 @@
 """DeepLabv3 assembly (backbone + head + logits) and label prediction.
 
 The model takes raw pixels (0..255, float32 or uint8) and normalises them itself, so
-training, evaluation and exported models are all fed the same thing. Its named
-checkpoint items (backbone, head, logits) are what saving, partial restore
-(`--initialize_last_layer=false`) and export use.
+training, evaluation and exported models are all fed the same thing. Its parts
+(backbone, head, logits) are its attributes, so checkpoints hold their variables
+under `model/backbone/...`, `model/head/...` and `model/logits/...` (what a partial
+restore with `--initialize_last_layer=false` leaves out), and count_flops reports
+per part.
 """
 import keras
 import tensorflow as tf
 
+from deeplab import config as config_lib
 from deeplab.core import backbones
 from deeplab.core import heads
 
@@ -40,12 +43,12 @@ class DeepLabModel(keras.Model):
     endpoints = self.backbone(x, training=training)
     return self.logits(self.head(endpoints, training=training))
 
-  def checkpoint_items(self):
-    """The model's parts by name: what checkpoints save and partial restores pick."""
+  def parts(self) -> dict:
+    """{name: layer} of the model's parts; the names are their checkpoint paths' too."""
     return {"backbone": self.backbone, "head": self.head, "logits": self.logits}
 
 
-def build_model(options):
+def build_model(options: config_lib.ModelOptions) -> DeepLabModel:
   """Builds a DeepLabModel from ModelOptions, with its variables created."""
   model = DeepLabModel(options, name="deeplab")
   model(tf.zeros([1, _BUILD_SIZE, _BUILD_SIZE, 3]), training=False)

@@ -22,7 +22,7 @@ import math
 import os
 import tempfile
 import time
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import keras
 import numpy as np
@@ -39,80 +39,8 @@ from deeplab import losses
 from deeplab import model as model_lib
 from deeplab import summaries
 
-LEARNING_POLICIES = ("poly", "step")
-# sgd_momentum is DeepLab's.
-OPTIMIZERS = ("sgd_momentum", "adam")
 # Below this many images per replica, batch-norm statistics are too noisy to train.
 _MIN_BATCH_NORM_BATCH = 8
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """The training loop's settings (DeepLab's flag names and defaults)."""
-  train_logdir: str
-  training_number_of_steps: int
-  train_batch_size: int  # global: over all replicas and workers
-  base_learning_rate: float = 1e-4
-  learning_policy: str = "poly"
-  learning_power: float = 0.9
-  end_learning_rate: float = 0.0
-  learning_rate_decay_step: int = 2000
-  learning_rate_decay_factor: float = 0.1
-  slow_start_step: int = 0
-  slow_start_learning_rate: float = 1e-4
-  momentum: float = 0.9
-  optimizer: str = "sgd_momentum"
-  weight_decay: float = 4e-5
-  fine_tune_batch_norm: bool = True
-  batch_norm_decay: Optional[float] = None  # None: the model's (DeepLab: 0.997)
-  save_interval_steps: int = 0  # 0: by time only
-  save_interval_secs: float = 1200.0  # 0: by steps only
-  max_to_keep: int = 5
-  save_summaries_secs: float = 600.0
-  save_summaries_images: bool = False
-  log_steps: int = 10
-  checkpoint_input_state: bool = True  # save the input position (and tf.data buffers)
-  seed: int = 0  # model initialisation and input shuffling
-
-  def __post_init__(self):
-    if self.training_number_of_steps < 1:
-      raise ValueError("--training_number_of_steps must be positive, got "
-                       f"{self.training_number_of_steps}")
-    if self.train_batch_size < 1:
-      raise ValueError(f"--train_batch_size must be positive, got {self.train_batch_size}")
-    if self.learning_policy not in LEARNING_POLICIES:
-      raise ValueError(f"--learning_policy={self.learning_policy!r}: expected one of "
-                       f"{LEARNING_POLICIES}")
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f"--optimizer={self.optimizer!r}: expected one of {OPTIMIZERS}")
-    if self.save_interval_steps < 0 or self.save_interval_secs < 0:
-      raise ValueError("--save_interval_steps and --save_interval_secs must be >= 0")
-    if self.max_to_keep < 1:
-      raise ValueError(f"--max_to_keep must be positive, got {self.max_to_keep}")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  """Training input: where the TFRecords are and how they are augmented."""
-  dataset_dir: str
-  split: str = "train"
-  dataset: str = "cityscapes"
-  crop_size: tuple = (513, 513)
-  min_resize_value: Optional[int] = None
-  max_resize_value: Optional[int] = None
-  resize_factor: Optional[int] = None
-  min_scale_factor: float = 0.5
-  max_scale_factor: float = 2.0
-  scale_factor_step_size: float = 0.25
-
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-  """The segmentation loss (see deeplab.losses)."""
-  loss_function: str = "sce"
-  top_k_percent_pixels: float = 1.0
-  hard_example_mining_step: int = 0
-  class_weights: Optional[tuple] = None
 
 
 @dataclasses.dataclass
@@ -120,6 +48,7 @@ class TrainResult:
   step: int
   loss: Optional[float]  # last step's total loss (None when no step ran)
   checkpoint: Optional[str]  # latest checkpoint path
+  model: keras.Model  # the trained model, as the latest checkpoint holds it
 
 
 class DeepLabLearningRate(keras.optimizers.schedules.LearningRateSchedule):
@@ -144,7 +73,8 @@ class DeepLabLearningRate(keras.optimizers.schedules.LearningRateSchedule):
     return dataclasses.asdict(self.config)
 
 
-def build_optimizer(config, learning_rate):
+def build_optimizer(config: config_lib.TrainConfig,
+                    learning_rate: Any) -> keras.optimizers.Optimizer:
   """The optimizer of `config.optimizer`, stepping at `learning_rate` (a schedule).
 
   sgd_momentum: SGD with `config.momentum`, as DeepLab. adam: Adam with Keras's
@@ -155,7 +85,7 @@ def build_optimizer(config, learning_rate):
   return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum)
 
 
-def select_strategy():
+def select_strategy() -> tf.distribute.Strategy:
   """The strategy for this machine; call before any other TensorFlow work.
 
   MultiWorkerMirroredStrategy when TF_CONFIG names more than one worker,
@@ -184,7 +114,7 @@ def _flatten_layers(model):
   return list(model._flatten_layers(include_self=False))  # pylint: disable=protected-access
 
 
-def set_batch_norm_decay(model, decay):
+def set_batch_norm_decay(model: keras.Model, decay: float) -> None:
   """Sets the moving-average decay of every batch norm layer.
 
   DeepLab's 0.997 suits 10^4+ steps; in a short run the moving statistics lag the
@@ -195,7 +125,7 @@ def set_batch_norm_decay(model, decay):
       layer.momentum = decay
 
 
-def freeze_batch_norm(model):
+def freeze_batch_norm(model: keras.Model) -> None:
   """Batch norm in inference mode with fixed gamma/beta (`--fine_tune_batch_norm=false`).
 
   Keras runs a non-trainable BatchNormalization layer with its moving statistics
@@ -206,7 +136,7 @@ def freeze_batch_norm(model):
       layer.trainable = False
 
 
-def weight_decay_variables(model):
+def weight_decay_variables(model: keras.Model) -> list:
   """Kernels that get L2 weight decay: every trainable kernel but depthwise ones.
 
   DeepLab (slim) regularises convolution and fully connected weights, not depthwise
@@ -281,60 +211,41 @@ def _make_agree(strategy, num_workers):
   return lambda flag: bool(votes(tf.constant(flag)) > 0)
 
 
-def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=None,
-          image_summary_fn=None, record=None):
-  """Trains to `config.training_number_of_steps`, resuming from train_logdir if possible.
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+  """How a global batch spreads over workers and replicas."""
+  num_workers: int
+  worker_index: int
+  num_replicas: int
+  per_replica: int
+  is_chief: bool
 
-  Args:
-    config: TrainConfig.
-    build_model: () -> built keras.Model; called inside the strategy's scope.
-    dataset_fn: (batch_size, input_context) -> repeated tf.data.Dataset of batches of
-      `batch_size` (this worker's share of the global batch); `input_context`
-      (tf.distribute.InputContext) tells the worker's index for seeding or sharding.
-    loss_fn: (model, batch, step) -> scalar loss of one replica's batch (a mean over
-      its examples, without weight decay).
-    strategy: a tf.distribute strategy; `select_strategy()` when None.
-    init_fn: (model) -> None, initialises a fresh run (pretrained weights); not called
-      when a checkpoint is restored.
-    image_summary_fn: (model, batch) -> {name: uint8 [N, H, W, 3]} images written to
-      TensorBoard when `config.save_summaries_images`.
-    record: JSON-able dict stored next to the TrainConfig in train_config.json.
+  @property
+  def local_replicas(self):
+    return self.num_replicas // self.num_workers
 
-  Returns:
-    TrainResult.
 
-  Raises:
-    FloatingPointError: the loss became NaN or Inf (names the step; the last
-      checkpoint written stays the last good one).
-  """
-  strategy = strategy or select_strategy()
-  keras.utils.set_random_seed(config.seed)
+def _layout(strategy, config):
   num_workers, worker_index = _worker_position(strategy)
   num_replicas = strategy.num_replicas_in_sync
-  local_replicas = num_replicas // num_workers
   if config.train_batch_size % num_replicas:
     raise ValueError(f"--train_batch_size={config.train_batch_size} does not divide over "
                      f"{num_replicas} replicas")
-  per_replica = config.train_batch_size // num_replicas
-  is_chief = strategy.extended.should_checkpoint
+  layout = _Layout(num_workers, worker_index, num_replicas,
+                   config.train_batch_size // num_replicas,
+                   strategy.extended.should_checkpoint)
   logging.info("Training on %d replica(s) (%s, %d worker(s)): %d images per step, %d per "
                "replica.", num_replicas, type(strategy).__name__, num_workers,
-               config.train_batch_size, per_replica)
-  if config.fine_tune_batch_norm and per_replica < _MIN_BATCH_NORM_BATCH:
+               config.train_batch_size, layout.per_replica)
+  if config.fine_tune_batch_norm and layout.per_replica < _MIN_BATCH_NORM_BATCH:
     logging.warning("Batch norm is trained on %d image(s) per replica (< %d): its statistics "
                     "will be noisy. Use a larger --train_batch_size or "
-                    "--fine_tune_batch_norm=false.", per_replica, _MIN_BATCH_NORM_BATCH)
+                    "--fine_tune_batch_norm=false.", layout.per_replica, _MIN_BATCH_NORM_BATCH)
+  return layout
 
-  logdir = config.train_logdir
-  # Other workers write their (required) copies where nobody reads them.
-  save_dir = logdir if is_chief else os.path.join(logdir, f"workertemp_{worker_index}")
-  tf.io.gfile.makedirs(save_dir)
-  if is_chief:
-    for path in checkpoints.remove_unfinished(logdir):
-      logging.info("Removed %s, left by an interrupted save.", path)
-    checkpoints.write_json_atomic(os.path.join(logdir, checkpoints.TRAIN_CONFIG_FILENAME),
-                                  {"train": dataclasses.asdict(config), **(record or {})})
 
+def _build_model_and_optimizer(config, build_model, strategy):
+  """(model, optimizer, learning-rate schedule), created in the strategy's scope."""
   with strategy.scope():
     model = build_model()
     if not config.fine_tune_batch_norm:
@@ -345,22 +256,34 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
     optimizer = build_optimizer(config, schedule)
     # Slots exist before a restore, so that it fills them instead of deferring.
     optimizer.build(model.trainable_variables)
-  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  return model, optimizer, schedule
 
-  input_context = tf.distribute.InputContext(num_input_pipelines=num_workers,
-                                             input_pipeline_id=worker_index,
-                                             num_replicas_in_sync=num_replicas)
-  dataset = dataset_fn(per_replica * local_replicas, input_context)
-  iterator = iter(dataset)
-  items = dict(model=model, optimizer=optimizer, step=step)
-  if config.checkpoint_input_state and _input_state_savable(dataset):
-    # tf.data saves the iterator with its buffers (shuffle, prefetch): exact resumes,
-    # bigger checkpoints.
-    items["data"] = iterator
-  checkpoint = tf.train.Checkpoint(**items)
-  manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=config.max_to_keep,
-                                       checkpoint_name=checkpoints.CHECKPOINT_NAME)
 
+def _write_run_records(config, layout, run_config, record):
+  """Prepares the logdir and writes the run's records (chief only).
+
+  Called once everything that can fail on bad input (flags, data, model) has been
+  built, so a failed start leaves an earlier run's records as they were.
+
+  Returns:
+    The directory this worker saves checkpoints in: other workers write their
+    (required) copies where nobody reads them.
+  """
+  logdir = config.train_logdir
+  save_dir = (logdir if layout.is_chief
+              else os.path.join(logdir, f"workertemp_{layout.worker_index}"))
+  tf.io.gfile.makedirs(save_dir)
+  if layout.is_chief:
+    for path in checkpoints.remove_unfinished(logdir):
+      logging.info("Removed %s, left by an interrupted save.", path)
+    if run_config is not None:
+      config_lib.save_config(logdir, *run_config)
+    checkpoints.write_json_atomic(os.path.join(logdir, checkpoints.TRAIN_CONFIG_FILENAME),
+                                  {"train": dataclasses.asdict(config), **(record or {})})
+  return save_dir
+
+
+def _restore_or_initialise(checkpoint, model, step, logdir, init_fn):
   latest = checkpoints.latest_checkpoint(logdir)
   if latest is not None:
     checkpoint.restore(latest.path).expect_partial()
@@ -368,6 +291,9 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
   elif init_fn is not None:
     init_fn(model)
 
+
+def _make_train_step(config, strategy, model, optimizer, step, loss_fn, num_replicas):
+  """tf.function: a distributed batch -> (mean task loss, mean regularisation)."""
   decay_variables = weight_decay_variables(model) if config.weight_decay else []
 
   def replica_step(batch):
@@ -384,34 +310,112 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
   @tf.function
   def train_step(batch):
     task_loss, regularization = strategy.run(replica_step, args=(batch,))
-    mean = lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+    mean = lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)  # noqa: E731
     step.assign_add(1)
     return mean(task_loss), mean(regularization)
 
-  agree = _make_agree(strategy, num_workers)
-  writer = tf.summary.create_file_writer(logdir) if is_chief else None
+  return train_step
+
+
+def _non_finite_variables(model):
+  """Paths of the model variables (batch norm statistics included) that hold NaN or Inf."""
+  return [v.path for v in model.weights if keras.backend.is_float_dtype(v.dtype)
+          and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+
+
+def _stop_on_non_finite(what, current, logdir):
+  latest = checkpoints.latest_checkpoint(logdir)
+  last_good = latest.path if latest is not None else "none (no checkpoint was written)"
+  raise FloatingPointError(f"{what} at step {current}; stopped without saving. The last good "
+                           f"checkpoint is {last_good}")
+
+
+def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model],
+          dataset_fn: Callable, loss_fn: Callable, *, strategy=None,
+          init_fn: Optional[Callable] = None, image_summary_fn: Optional[Callable] = None,
+          run_config: Optional[tuple] = None, record: Optional[dict] = None) -> TrainResult:
+  """Trains to `config.training_number_of_steps`, resuming from train_logdir if possible.
+
+  Args:
+    config: TrainConfig.
+    build_model: () -> built keras.Model; called inside the strategy's scope.
+    dataset_fn: (batch_size, input_context) -> repeated tf.data.Dataset of batches of
+      `batch_size` (this worker's share of the global batch); `input_context`
+      (tf.distribute.InputContext) tells the worker's index for seeding or sharding.
+    loss_fn: (model, batch, step) -> scalar loss of one replica's batch (a mean over
+      its examples, without weight decay).
+    strategy: a tf.distribute strategy; `select_strategy()` when None.
+    init_fn: (model) -> None, initialises a fresh run (pretrained weights); not called
+      when a checkpoint is restored.
+    image_summary_fn: (model, batch) -> {name: uint8 [N, H, W, 3]} images written to
+      TensorBoard when `config.save_summaries_images`.
+    run_config: (ModelOptions, {section: options}) written as model_config.json.
+    record: JSON-able dict stored next to the TrainConfig in train_config.json.
+
+  Returns:
+    TrainResult.
+
+  Raises:
+    FloatingPointError: the loss or the weights became NaN or Inf (names the step and
+      the last good checkpoint; no checkpoint with non-finite weights is written).
+  """
+  strategy = strategy or select_strategy()
+  keras.utils.set_random_seed(config.seed)
+  layout = _layout(strategy, config)
+  model, optimizer, schedule = _build_model_and_optimizer(config, build_model, strategy)
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  input_context = tf.distribute.InputContext(num_input_pipelines=layout.num_workers,
+                                             input_pipeline_id=layout.worker_index,
+                                             num_replicas_in_sync=layout.num_replicas)
+  dataset = dataset_fn(layout.per_replica * layout.local_replicas, input_context)
+  iterator = iter(dataset)
+  items = dict(model=model, optimizer=optimizer, step=step)
+  if config.checkpoint_input_state and _input_state_savable(dataset):
+    # tf.data saves the iterator with its buffers (shuffle, prefetch): exact resumes,
+    # bigger checkpoints.
+    items["data"] = iterator
+  save_dir = _write_run_records(config, layout, run_config, record)
+  checkpoint = tf.train.Checkpoint(**items)
+  manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=config.max_to_keep,
+                                       checkpoint_name=checkpoints.CHECKPOINT_NAME)
+  _restore_or_initialise(checkpoint, model, step, config.train_logdir, init_fn)
+  train_step = _make_train_step(config, strategy, model, optimizer, step, loss_fn,
+                                layout.num_replicas)
+  loss_value = _run_loop(config, layout, strategy, train_step, iterator, step, schedule,
+                         manager, model, image_summary_fn)
+  if not layout.is_chief:
+    tf.io.gfile.rmtree(save_dir)
+  latest = checkpoints.latest_checkpoint(config.train_logdir)
+  return TrainResult(step=int(step), loss=loss_value, checkpoint=latest and latest.path,
+                     model=model)
+
+
+def _run_loop(config, layout, strategy, train_step, iterator, step, schedule, manager, model,
+              image_summary_fn):
+  """Steps until the last one, logging, writing summaries and saving; returns the last loss."""
+  logdir = config.train_logdir
+  agree = _make_agree(strategy, layout.num_workers)
+  writer = tf.summary.create_file_writer(logdir) if layout.is_chief else None
   summary_timer, save_timer = _Timer(config.save_summaries_secs), _Timer(config.save_interval_secs)
   total_steps = config.training_number_of_steps
   start = int(step)
   if start >= total_steps:
     logging.info("Already trained to step %d (of %d); nothing to do.", start, total_steps)
   bar = tqdm.tqdm(total=total_steps, initial=min(start, total_steps), unit="step",
-                  disable=not is_chief, dynamic_ncols=True)
+                  disable=not layout.is_chief, dynamic_ncols=True)
   pending = []  # (task, regularization) since the last summary
   loss_value = None
   try:
     while int(step) < total_steps:
       batch = next(iterator)
       task_loss, regularization = train_step(
-          _replica_batches(strategy, batch, local_replicas, worker_index))
+          _replica_batches(strategy, batch, layout.local_replicas, layout.worker_index))
       current = int(step)
       task_loss, regularization = float(task_loss), float(regularization)
       loss_value = task_loss + regularization
       if not math.isfinite(loss_value):
-        raise FloatingPointError(
-            f"loss is {loss_value} at step {current} (task loss {task_loss}, "
-            f"regularization {regularization}); stopped without saving, the last good "
-            f"checkpoint is {checkpoints.latest_checkpoint(logdir)}")
+        _stop_on_non_finite(f"the loss is {loss_value} (task {task_loss}, regularization "
+                            f"{regularization})", current, logdir)
       pending.append((task_loss, regularization))
       bar.update(1)
       learning_rate = float(schedule(current - 1))  # the rate this step used
@@ -420,23 +424,25 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
         logging.info("step %d/%d: loss %.4f (task %.4f, regularization %.4f), lr %.4g",
                      current, total_steps, loss_value, task_loss, regularization,
                      learning_rate)
-      if is_chief and (summary_timer.due() or current in (start + 1, total_steps)):
+      if layout.is_chief and (summary_timer.due() or current in (start + 1, total_steps)):
         _write_summaries(writer, current, pending, learning_rate, model, batch,
                          image_summary_fn if config.save_summaries_images else None)
         pending = []
         summary_timer.reset()
       by_steps = config.save_interval_steps and current % config.save_interval_steps == 0
       if agree(bool(by_steps) or save_timer.due() or current == total_steps):
+        # A finite loss was computed with the weights before this step's update.
+        non_finite = _non_finite_variables(model)
+        if non_finite:
+          _stop_on_non_finite(f"{len(non_finite)} model variables are no longer finite "
+                              f"(e.g. {', '.join(non_finite[:3])})", current, logdir)
         manager.save(checkpoint_number=current)
         save_timer.reset()
   finally:
     bar.close()
     if writer is not None:
       writer.close()
-  if not is_chief:
-    tf.io.gfile.rmtree(save_dir)
-  latest = checkpoints.latest_checkpoint(logdir)
-  return TrainResult(step=int(step), loss=loss_value, checkpoint=latest and latest.path)
+  return loss_value
 
 
 def _write_summaries(writer, step, pending, learning_rate, model, batch, image_summary_fn):
@@ -452,7 +458,7 @@ def _write_summaries(writer, step, pending, learning_rate, model, batch, image_s
   writer.flush()
 
 
-def segmentation_images(model, batch, max_images=3):
+def segmentation_images(model: keras.Model, batch: dict, max_images: int = 3) -> dict:
   """TensorBoard images of a training batch: input, colourised label and prediction."""
   images = batch["image"][:max_images]
   predictions = model_lib.predict_labels(model, images).numpy()
@@ -466,7 +472,7 @@ def _check_resumable(logdir, model_options):
   """Refuses to resume a run whose saved architecture differs from `model_options`."""
   if checkpoints.latest_checkpoint(logdir) is None:
     return
-  saved, _ = config_lib.load_config(logdir)
+  saved = config_lib.load_config(logdir)
   if saved != model_options:
     changed = [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(model_options, f.name)!r}"
                for f in dataclasses.fields(saved)
@@ -476,7 +482,8 @@ def _check_resumable(logdir, model_options):
                      "--train_logdir")
 
 
-def training_dataset(data_config, batch_size, seed):
+def training_dataset(data_config: config_lib.DataConfig, batch_size: int,
+                     seed: int) -> tf.data.Dataset:
   """The augmented, shuffled, repeated training split of `data_config`."""
   return data_generator.Dataset(
       data_config.dataset_dir, data_config.split, batch_size, data_config.crop_size,
@@ -490,9 +497,15 @@ def training_dataset(data_config, batch_size, seed):
       dataset_name=data_config.dataset).get_dataset()
 
 
-def train_segmentation(model_options, train_config, data_config, loss_config=LossConfig(),
-                       *, tf_initial_checkpoint=None, initialize_last_layer=True,
-                       strategy=None, sampler=None, nus_checkpoint=None):
+def train_segmentation(model_options: config_lib.ModelOptions,
+                       train_config: config_lib.TrainConfig,
+                       data_config: config_lib.DataConfig,
+                       loss_config: config_lib.LossConfig = config_lib.LossConfig(),
+                       *, tf_initial_checkpoint: Optional[str] = None,
+                       initialize_last_layer: bool = True, strategy=None,
+                       input_transform: Optional[Callable] = None,
+                       config_sections: Optional[dict] = None,
+                       record: Optional[dict] = None) -> TrainResult:
   """Trains a DeepLabv3 segmenter; what `python -m deeplab.train` runs.
 
   Writes model_config.json (the resolved ModelOptions, read by eval, vis and export)
@@ -507,9 +520,10 @@ def train_segmentation(model_options, train_config, data_config, loss_config=Los
       initialises a fresh run.
     initialize_last_layer: False keeps the logits layer out of that initialisation.
     strategy: tf.distribute strategy; `select_strategy()` when None.
-    sampler: optional nus.pipeline.Sampler: the segmenter trains on the S x S images
-      (and labels) it samples from each batch (seed 000's --nus_preprocess).
-    nus_checkpoint: the aux net run the sampler uses, recorded for evaluation.
+    input_transform: optional (images, labels) -> (images, labels) applied to each
+      batch inside the training step (nus/ trains on sampled images this way).
+    config_sections: further {name: options} saved in model_config.json.
+    record: further JSON-able entries of train_config.json.
 
   Returns:
     TrainResult.
@@ -522,10 +536,7 @@ def train_segmentation(model_options, train_config, data_config, loss_config=Los
   loss = losses.build_loss(loss_config.loss_function, descriptor.ignore_label,
                            loss_config.class_weights, loss_config.top_k_percent_pixels,
                            loss_config.hard_example_mining_step)
-  logdir = train_config.train_logdir
-  _check_resumable(logdir, model_options)
-  if strategy.extended.should_checkpoint:
-    config_lib.save_config(logdir, model_options, sampler and sampler.nus_options)
+  _check_resumable(train_config.train_logdir, model_options)
 
   def dataset_fn(batch_size, input_context):
     # Workers draw different shuffles and augmentations.
@@ -534,8 +545,8 @@ def train_segmentation(model_options, train_config, data_config, loss_config=Los
 
   def loss_fn(model, batch, step):
     images, labels = batch["image"], batch["label"]
-    if sampler is not None:
-      images, labels, _ = sampler(images, labels)
+    if input_transform is not None:
+      images, labels = input_transform(images, labels)
     logits = model_lib.upsample_logits(model(images, training=True), tf.shape(labels)[1:3])
     return loss(labels, logits, step)
 
@@ -547,7 +558,7 @@ def train_segmentation(model_options, train_config, data_config, loss_config=Los
 
   record = {"data": dataclasses.asdict(data_config), "loss": dataclasses.asdict(loss_config),
             "tf_initial_checkpoint": tf_initial_checkpoint,
-            "initialize_last_layer": initialize_last_layer, "nus_checkpoint": nus_checkpoint}
+            "initialize_last_layer": initialize_last_layer, **(record or {})}
   return train(train_config, lambda: model_lib.build_model(model_options), dataset_fn, loss_fn,
                strategy=strategy, init_fn=init_fn, image_summary_fn=segmentation_images,
-               record=record)
+               run_config=(model_options, config_sections), record=record)

@@ -11,10 +11,11 @@ import tensorflow as tf
 
 from deeplab import config as config_lib
 from deeplab import model as model_lib
+from nus import options as options_lib
 from nus import sampling
 
 
-def aux_model_options(nus_options):
+def aux_model_options(nus_options: options_lib.NusOptions) -> config_lib.ModelOptions:
   """The DeepLab architecture of the aux net: 2 output channels (y, x offsets)."""
   if nus_options.net_input_size % nus_options.net_stride:
     raise ValueError(f"--nus_net_input_size={nus_options.net_input_size} must be a multiple "
@@ -41,11 +42,8 @@ class SamplingNet(keras.Model):
     small = tf.image.resize(tf.cast(images, tf.float32), (size, size), method="bilinear")
     return self.mean_locations + self.network(small, training=training)
 
-  def checkpoint_items(self):
-    return {"aux_net": self}
 
-
-def build_sampling_net(nus_options):
+def build_sampling_net(nus_options: options_lib.NusOptions) -> "SamplingNet":
   """A SamplingNet with its variables created."""
   net = SamplingNet(nus_options, name="sampling_net")
   size = nus_options.net_input_size

@@ -12,12 +12,13 @@
 import dataclasses
 import os
 import time
+from typing import Any, Callable, Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
 from absl import logging
-from PIL import Image
 
 from datasets import data_generator
 from deeplab import checkpoints
@@ -27,15 +28,18 @@ from deeplab import metrics
 from deeplab import model as model_lib
 from deeplab import summaries
 from deeplab import train_lib
+from deeplab import vis_lib
 from nus import aux_net
 from nus import interpolation
+from nus import options as options_lib
 from nus import sampling
 from nus import targets as targets_lib
 
 INTERPOLATIONS = ("compiled", "tf")
 
 
-def add_sampling_targets(dataset, nus_options, ignore_label):
+def add_sampling_targets(dataset: tf.data.Dataset, nus_options: options_lib.NusOptions,
+                         ignore_label: int) -> tf.data.Dataset:
   """Adds `targets` [B, n, n, 2] (Eq. 2 locations of each label) to a batched dataset."""
   n = nus_options.grid_size
 
@@ -50,12 +54,12 @@ def add_sampling_targets(dataset, nus_options, ignore_label):
   return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def locations_loss(locations, targets):
+def locations_loss(locations: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
   """Mean squared error over grid nodes and both coordinates."""
   return tf.reduce_mean(tf.square(tf.cast(locations, tf.float32) - targets))
 
 
-def load_sampling_net(nus_checkpoint):
+def load_sampling_net(nus_checkpoint: str) -> aux_net.SamplingNet:
   """Builds the aux net of a `--nus_train` run and restores its weights.
 
   Args:
@@ -69,7 +73,7 @@ def load_sampling_net(nus_checkpoint):
     logdir, path = nus_checkpoint, latest.path
   else:
     logdir, path = os.path.dirname(nus_checkpoint), nus_checkpoint
-  _, nus_options = config_lib.load_config(logdir)
+  nus_options = options_lib.load_nus_options(logdir)
   if nus_options is None:
     raise ValueError(f"--nus_checkpoint={nus_checkpoint} is not an aux net run "
                      "(its model_config.json has no 'nus' section)")
@@ -109,7 +113,50 @@ class Sampler:
                            self.nus_options.sampling_method)
 
 
-def sampled_logits(model, sampler, images):
+def make_sampler(nus_options: options_lib.NusOptions,
+                 nus_checkpoint: Optional[str] = None) -> Sampler:
+  """The Sampler `nus_options.preprocess` asks for.
+
+  "net": the aux net of the run `nus_checkpoint`, with that run's own settings and the
+  sampling size and method of `nus_options`; "uniform": the uniform grid.
+  """
+  if nus_options.preprocess == "uniform":
+    return Sampler(nus_options)
+  if not nus_checkpoint:
+    raise ValueError("--nus_preprocess=net needs --nus_checkpoint (the aux net's train "
+                     "logdir, from --nus_train)")
+  net = load_sampling_net(nus_checkpoint)
+  return Sampler(dataclasses.replace(
+      net.nus_options, preprocess="net", sampling_size=nus_options.sampling_size,
+      sampling_method=nus_options.sampling_method), net)
+
+
+def train_sampled_segmenter(model_options: config_lib.ModelOptions,
+                            train_config: config_lib.TrainConfig,
+                            data_config: config_lib.DataConfig,
+                            loss_config: config_lib.LossConfig, sampler: Sampler,
+                            nus_checkpoint: Optional[str] = None,
+                            **kwargs) -> train_lib.TrainResult:
+  """Trains a segmenter on the S x S images (and labels) `sampler` takes from each batch.
+
+  What `deeplab.train --nus_preprocess` runs. The run's model_config.json gets the
+  sampler's NusOptions and train_config.json the aux net run, for evaluation.
+
+  Args:
+    nus_checkpoint: the aux net run the sampler uses (None for the uniform grid).
+    **kwargs: further arguments of deeplab.train_lib.train_segmentation.
+  """
+  def transform(images, labels):
+    sampled_images, sampled_labels, _ = sampler(images, labels)
+    return sampled_images, sampled_labels
+
+  return train_lib.train_segmentation(
+      model_options, train_config, data_config, loss_config, input_transform=transform,
+      config_sections={options_lib.SECTION: sampler.nus_options},
+      record={"nus_checkpoint": nus_checkpoint}, **kwargs)
+
+
+def sampled_logits(model: keras.Model, sampler: Sampler, images: tf.Tensor) -> tuple:
   """Segmenter logits at the S x S sample points and those points' locations."""
   sampled, _, locations = sampler(images)
   size = sampler.nus_options.sampling_size
@@ -117,7 +164,8 @@ def sampled_logits(model, sampler, images):
   return logits, locations
 
 
-def predict_labels(model, sampler, images, interpolation_method="compiled"):
+def predict_labels(model: keras.Model, sampler: Sampler, images: tf.Tensor,
+                   interpolation_method: str = "compiled") -> tf.Tensor:
   """int32 labels [B, H, W] at the images' own resolution.
 
   Args:
@@ -137,7 +185,7 @@ def predict_labels(model, sampler, images, interpolation_method="compiled"):
   return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
 
 
-def evaluate_sampling_net(net, dataset):
+def evaluate_sampling_net(net: aux_net.SamplingNet, dataset: tf.data.Dataset) -> dict:
   """Location MSE of the aux net and of the uniform grid against the targets.
 
   Args:
@@ -171,7 +219,8 @@ def evaluate_sampling_net(net, dataset):
           "num_images": num_images}
 
 
-def draw_locations(image, locations, targets=None):
+def draw_locations(image: np.ndarray, locations: np.ndarray,
+                   targets: Optional[np.ndarray] = None) -> np.ndarray:
   """The image with sampling locations (red) and targets (green) drawn as dots.
 
   Args:
@@ -197,7 +246,7 @@ def draw_locations(image, locations, targets=None):
   return canvas
 
 
-def location_images(net, batch, max_images=3):
+def location_images(net: aux_net.SamplingNet, batch: dict, max_images: int = 3) -> dict:
   """TensorBoard images: predicted locations (red) and targets (green) over the input."""
   images = tf.cast(tf.clip_by_value(batch["image"][:max_images], 0, 255), tf.uint8).numpy()
   predicted = net(batch["image"][:max_images], training=False).numpy()
@@ -206,7 +255,11 @@ def location_images(net, batch, max_images=3):
                                           in zip(images, predicted, targets)])}
 
 
-def train_sampling_net(nus_options, train_config, data_config, strategy=None):
+def train_sampling_net(nus_options: options_lib.NusOptions,
+                       train_config: config_lib.TrainConfig,
+                       data_config: config_lib.DataConfig,
+                       strategy: Optional[tf.distribute.Strategy] = None
+                       ) -> train_lib.TrainResult:
   """Trains the aux net with MSE against the Eq. 2 targets (`deeplab.train --nus_train`).
 
   Writes model_config.json with the aux architecture and the NusOptions, so that
@@ -214,9 +267,6 @@ def train_sampling_net(nus_options, train_config, data_config, strategy=None):
   """
   strategy = strategy or train_lib.select_strategy()
   descriptor = data_generator.get_descriptor(data_config.dataset)
-  if strategy.extended.should_checkpoint:
-    config_lib.save_config(train_config.train_logdir, aux_net.aux_model_options(nus_options),
-                           nus_options)
 
   def dataset_fn(batch_size, input_context):
     dataset = train_lib.training_dataset(data_config, batch_size,
@@ -228,41 +278,54 @@ def train_sampling_net(nus_options, train_config, data_config, strategy=None):
     return locations_loss(net(batch["image"], training=True), batch["targets"])
 
   record = {"data": dataclasses.asdict(data_config), "nus": dataclasses.asdict(nus_options)}
-  return train_lib.train(train_config, lambda: aux_net.build_sampling_net(nus_options),
-                         dataset_fn, loss_fn, strategy=strategy,
-                         image_summary_fn=location_images, record=record)
+  return train_lib.train(
+      train_config, lambda: aux_net.build_sampling_net(nus_options), dataset_fn, loss_fn,
+      strategy=strategy, image_summary_fn=location_images, record=record,
+      run_config=(aux_net.aux_model_options(nus_options), {options_lib.SECTION: nus_options}))
 
 
-def run_sampling_net_evaluation(eval_config):
+def _run_nus_options(checkpoint_dir, what):
+  """The NusOptions of a run; read at its first checkpoint, when its config surely exists."""
+  nus_options = options_lib.load_nus_options(checkpoint_dir)
+  if nus_options is None:
+    raise ValueError(f"--checkpoint_dir={checkpoint_dir} {what} (no "
+                     f"'{options_lib.SECTION}' section in its {config_lib.CONFIG_FILENAME})")
+  return nus_options
+
+
+def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
   """Location MSE of each aux net checkpoint, beside the uniform grid's (`--eval_type=nus`).
 
   Writes `<eval_logdir>/ckpt-<step>.json`, TensorBoard scalars and a PNG of the
-  predicted locations and targets on the first image.
+  predicted locations and targets on the first image. Like every watch loop, it may
+  start before the training run has written anything.
 
   Returns:
     {step: result dict} of the checkpoints evaluated by this call.
   """
-  _, nus_options = config_lib.load_config(eval_config.checkpoint_dir)
-  if nus_options is None:
-    raise ValueError(f"--checkpoint_dir={eval_config.checkpoint_dir} is not an aux net run "
-                     "(--eval_type=nus evaluates runs of deeplab.train --nus_train)")
   descriptor = data_generator.get_descriptor(eval_config.dataset)
-  dataset = add_sampling_targets(
-      data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size=1,
-                             dataset_name=eval_config.dataset).get_dataset(),
-      nus_options, descriptor.ignore_label).cache()
-  net = aux_net.build_sampling_net(nus_options)
-  tf.io.gfile.makedirs(eval_config.eval_logdir)
-  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
-  first = next(iter(dataset))
-  results = {}
+  built = {}  # at the first checkpoint: the net, the dataset and its first batch
 
-  def evaluate(info):
+  def build():
+    nus_options = _run_nus_options(
+        eval_config.checkpoint_dir, "is not an aux net run (--eval_type=nus evaluates runs "
+        "of deeplab.train --nus_train)")
+    dataset = add_sampling_targets(
+        data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size=1,
+                               dataset_name=eval_config.dataset).get_dataset(),
+        nus_options, descriptor.ignore_label).cache()
+    built.update(net=aux_net.build_sampling_net(nus_options), dataset=dataset,
+                 first=next(iter(dataset)))
+
+  def evaluate(info, writer):
+    if not built:
+      build()
+    net = built["net"]
     eval_lib.restore_model(net, info.path)
-    result = evaluate_sampling_net(net, dataset)
-    picture = location_images(net, first, max_images=1)["sampling_locations"]
-    Image.fromarray(picture[0]).save(
-        os.path.join(eval_config.eval_logdir, f"locations-{info.step}.png"))
+    result = evaluate_sampling_net(net, built["dataset"])
+    picture = location_images(net, built["first"], max_images=1)["sampling_locations"]
+    vis_lib.save_png(os.path.join(eval_config.eval_logdir, f"locations-{info.step}.png"),
+                     picture[0])
     checkpoints.write_json_atomic(
         os.path.join(eval_config.eval_logdir, f"ckpt-{info.step}.json"),
         {"checkpoint": info.path, "step": info.step, "eval_split": eval_config.eval_split,
@@ -275,16 +338,13 @@ def run_sampling_net_evaluation(eval_config):
     logging.info("Step %d: location MSE %.6f, uniform grid %.6f (ratio %.3f) over %d images.",
                  info.step, result["mse"], result["uniform_mse"], result["mse_ratio"],
                  result["num_images"])
-    results[info.step] = result
+    return result
 
-  try:
-    eval_lib.evaluate_checkpoints(eval_config, evaluate)
-  finally:
-    writer.close()
-  return results
+  return eval_lib.evaluate_with_summaries(eval_config, evaluate)
 
 
-def ideal_labels(sampler, images, labels, num_classes):
+def ideal_labels(sampler: Sampler, images: tf.Tensor, labels: tf.Tensor,
+                 num_classes: int) -> tf.Tensor:
   """What a perfect segmenter would give: the true labels at the sample points, interpolated.
 
   Shows what the sampling alone allows at its S: each sample point votes for its own
@@ -303,7 +363,8 @@ def ideal_labels(sampler, images, labels, num_classes):
   return interpolate_votes(sampled, locations, labels.shape[1:3], num_classes)
 
 
-def interpolate_votes(sampled_labels, locations, out_size, num_classes):
+def interpolate_votes(sampled_labels: tf.Tensor, locations: Any, out_size: tuple,
+                      num_classes: int) -> tf.Tensor:
   """int32 labels [B, H, W]: one-hot votes of labels at sample points, interpolated, argmax.
 
   Args:
@@ -318,7 +379,8 @@ def interpolate_votes(sampled_labels, locations, out_size, num_classes):
   return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
 
 
-def score_predictions(predict_fn, dataset, descriptor, description="eval"):
+def score_predictions(predict_fn: Callable, dataset: tf.data.Dataset, descriptor: Any,
+                      description: str = "eval") -> dict:
   """mIoU of full-resolution predictions, `predict_fn(batch)` -> int labels [B, H, W].
 
   Args:
@@ -341,8 +403,9 @@ def score_predictions(predict_fn, dataset, descriptor, description="eval"):
   return summary
 
 
-def evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_method="compiled",
-                           description="eval"):
+def evaluate_nus_segmenter(model: keras.Model, sampler: Sampler, dataset: tf.data.Dataset,
+                           descriptor: Any, interpolation_method: str = "compiled",
+                           description: str = "eval") -> dict:
   """mIoU of a segmenter on sampled images, scored at the original resolution.
 
   Returns:
@@ -353,13 +416,16 @@ def evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_me
       dataset, descriptor, description)
 
 
-def run_nus_segmenter_evaluation(eval_config, nus_checkpoint=None, batch_size=1,
-                                 interpolation_method="compiled"):
+def run_nus_segmenter_evaluation(eval_config: config_lib.EvalConfig,
+                                 nus_checkpoint: Optional[str] = None, batch_size: int = 1,
+                                 interpolation_method: str = "compiled") -> dict:
   """Evaluates the checkpoints of a segmenter trained with --nus_preprocess.
 
+  Like every watch loop, it may start before the training run has written anything.
+
   Args:
-    eval_config: deeplab.eval_lib.EvalConfig (eval_crop_size must be unset: scores are
-      taken at the original resolution).
+    eval_config: EvalConfig (eval_crop_size must be unset: scores are taken at the
+      original resolution).
     nus_checkpoint: the aux net run; None takes the one the training run recorded.
     batch_size: images per prediction batch.
     interpolation_method: "compiled" or "tf".
@@ -367,45 +433,41 @@ def run_nus_segmenter_evaluation(eval_config, nus_checkpoint=None, batch_size=1,
   Returns:
     {step: result dict} of the checkpoints evaluated by this call.
   """
-  model_options, nus_options = config_lib.load_config(eval_config.checkpoint_dir)
-  if nus_options is None:
-    raise ValueError(f"--checkpoint_dir={eval_config.checkpoint_dir} was not trained on "
-                     "sampled images (no 'nus' section in its model_config.json)")
   if eval_config.eval_crop_size is not None:
     raise ValueError("--eval_crop_size is not used with non-uniform sampling: images are "
                      "scored whole, at their original resolution")
-  net = None
-  if nus_options.preprocess == "net":
-    nus_checkpoint = nus_checkpoint or checkpoints.read_json(os.path.join(
-        eval_config.checkpoint_dir, checkpoints.TRAIN_CONFIG_FILENAME)).get("nus_checkpoint")
-    if not nus_checkpoint:
-      raise ValueError("--nus_checkpoint is needed: the training run recorded none")
-    net = load_sampling_net(nus_checkpoint)
-  sampler = Sampler(nus_options, net)
   descriptor = data_generator.get_descriptor(eval_config.dataset)
   dataset = data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size,
                                    dataset_name=eval_config.dataset).get_dataset()
-  model = model_lib.build_model(model_options)
-  tf.io.gfile.makedirs(eval_config.eval_logdir)
-  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
-  extra = {"eval_split": eval_config.eval_split, "nus_preprocess": nus_options.preprocess,
-           "nus_sampling_size": nus_options.sampling_size,
-           "interpolation": interpolation_method}
-  results = {}
+  built = {}  # at the first checkpoint: the segmenter, its sampler, the result's extras
 
-  def evaluate(info):
+  def build():
+    checkpoint_dir = eval_config.checkpoint_dir
+    nus_options = _run_nus_options(checkpoint_dir, "was not trained on sampled images")
+    aux_run = nus_checkpoint
+    if nus_options.preprocess == "net" and not aux_run:
+      aux_run = checkpoints.read_json(os.path.join(
+          checkpoint_dir, checkpoints.TRAIN_CONFIG_FILENAME)).get("nus_checkpoint")
+      if not aux_run:
+        raise ValueError("--nus_checkpoint is needed: the training run recorded none")
+    built.update(
+        model=model_lib.build_model(config_lib.load_config(checkpoint_dir)),
+        sampler=make_sampler(nus_options, aux_run),
+        extra={"eval_split": eval_config.eval_split, "nus_preprocess": nus_options.preprocess,
+               "nus_sampling_size": nus_options.sampling_size,
+               "interpolation": interpolation_method})
+
+  def evaluate(info, writer):
+    if not built:
+      build()
+    model = built["model"]
     eval_lib.restore_model(model, info.path)
-    summary = evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation_method,
-                                     description=f"step {info.step}")
-    path = eval_lib.write_result(eval_config.eval_logdir, writer, info, summary, extra)
+    summary = evaluate_nus_segmenter(model, built["sampler"], dataset, descriptor,
+                                     interpolation_method, description=f"step {info.step}")
+    path = eval_lib.write_result(eval_config.eval_logdir, writer, info, summary, built["extra"])
     logging.info("Step %d: mIoU %.4f over %d images at full resolution, written to %s\n%s",
                  info.step, summary["miou"], summary["num_images"], path,
                  metrics.format_table(summary))
-    results[info.step] = summary
+    return summary
 
-  try:
-    eval_lib.evaluate_checkpoints(eval_config, evaluate)
-  finally:
-    writer.close()
-  return results
-
+  return eval_lib.evaluate_with_summaries(eval_config, evaluate)

@@ -8,12 +8,14 @@ Everything here is batched, shape-polymorphic (works in tf.data maps and Keras m
 and made of gather / round / floor / arithmetic ops only, so it converts to TFLite
 builtins.
 """
+from typing import Optional, Union
+
 import tensorflow as tf
 
 SAMPLING_METHODS = ("nearest", "bilinear")
 
 
-def uniform_locations(n, m):
+def uniform_locations(n: int, m: int) -> tf.Tensor:
   """The uniform n x m grid, corners on the corner pixel centres.
 
   Returns:
@@ -38,7 +40,8 @@ def _to_pixels(coordinate, size):
   return tf.clip_by_value(coordinate * last, 0.0, last)
 
 
-def sample_images(images, locations, method="nearest"):
+def sample_images(images: tf.Tensor, locations: tf.Tensor, method: str = "nearest"
+                  ) -> tf.Tensor:
   """Samples every image of a batch at its own grid of locations.
 
   Locations outside [0, 1] are clamped to the border pixels.
@@ -86,7 +89,7 @@ def sample_images(images, locations, method="nearest"):
   return tf.cast((1.0 - fy) * top_row + fy * bottom_row, dtype)
 
 
-def pin_borders(locations):
+def pin_borders(locations: tf.Tensor) -> tf.Tensor:
   """Projects location grids onto the image, as the seed did with the aux net's output.
 
   The first / last grid row gets y = 0 / 1, the first / last column x = 0 / 1 and all
@@ -105,7 +108,7 @@ def pin_borders(locations):
   return tf.stack([y, x], axis=-1)
 
 
-def upsample_locations(locations, size):
+def upsample_locations(locations: tf.Tensor, size: Union[int, tuple]) -> tf.Tensor:
   """Bilinearly upsamples [B, n, m, 2] location grids to [B, S1, S2, 2] (corners aligned).
 
   A uniform grid stays uniform (bilinear interpolation reproduces linear functions).
@@ -120,7 +123,8 @@ def upsample_locations(locations, size):
   return sample_images(tf.cast(locations, tf.float32), targets, "bilinear")
 
 
-def sample(images, labels, locations, sampling_size, method="nearest"):
+def sample(images: tf.Tensor, labels: Optional[tf.Tensor], locations: tf.Tensor,
+           sampling_size: Union[int, tuple], method: str = "nearest") -> tuple:
   """Pins the grids' borders, upsamples them to sampling_size, samples images (and labels).
 
   Args:

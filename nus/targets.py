@@ -33,6 +33,7 @@ pixel = location * (size - 1).
 """
 import functools
 import math
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -44,7 +45,7 @@ BACKENDS = ("exact", "ceres", "pyceres")
 _LABEL_DTYPES = (np.uint8, np.uint16, np.int32, np.int64)
 
 
-def term_weights(alpha, weighting="paper"):
+def term_weights(alpha: float, weighting: str = "paper") -> tuple[float, float]:
   """Returns (data_weight, smooth_weight) of Eq. 2 for alpha in [0, 1]."""
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -55,20 +56,21 @@ def term_weights(alpha, weighting="paper"):
   raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
 
 
-def uniform_grid(grid_shape):
+def uniform_grid(grid_shape: Union[int, tuple]) -> np.ndarray:
   """Returns the uniform n x m grid, float64 [n, m, 2]: node (i, j) at (i/(n-1), j/(m-1))."""
   n, m = _grid_shape(grid_shape)
   y, x = np.meshgrid(np.linspace(0.0, 1.0, n), np.linspace(0.0, 1.0, m), indexing="ij")
   return np.stack([y, x], axis=-1)
 
 
-def boundary_mask(label, ignore_label=255, target_classes=None):
+def boundary_mask(label: np.ndarray, ignore_label: int = 255,
+                  target_classes: Optional[tuple] = None) -> np.ndarray:
   """Returns the boundary pixels (step 1 above) of an integer label map, bool [H, W]."""
   label = _labels(label, ndim=2)
   return _boundary.boundary_mask(label, ignore_label, _target_array(target_classes)).view(bool)
 
 
-def nearest_boundary_points(mask, grid_shape):
+def nearest_boundary_points(mask: np.ndarray, grid_shape: Union[int, tuple]) -> np.ndarray:
   """Returns b(u) (step 2 above) for a boolean boundary mask [H, W], float64 [n, m, 2].
 
   With no boundary pixel this is the uniform grid.
@@ -82,7 +84,8 @@ def nearest_boundary_points(mask, grid_shape):
   return points
 
 
-def energy(theta, points, alpha, weighting="paper"):
+def energy(theta: np.ndarray, points: np.ndarray, alpha: float,
+           weighting: str = "paper") -> float:
   """E(theta) of Eq. 2 (step 3 above) for locations theta and nearest points b(u).
 
   Args:
@@ -104,12 +107,13 @@ def energy(theta, points, alpha, weighting="paper"):
   return data_weight * data + smooth_weight * smooth
 
 
-def available_backends():
+def available_backends() -> list[str]:
   """Returns the solve backends usable here, fastest first ("auto" takes the first)."""
   return [name for name in BACKENDS if _backend_error(name) is None]
 
 
-def solve(points, alpha, weighting="paper", backend="auto"):
+def solve(points: np.ndarray, alpha: float, weighting: str = "paper",
+          backend: str = "auto") -> np.ndarray:
   """Minimises Eq. 2 given nearest boundary points b(u).
 
   Args:
@@ -131,8 +135,9 @@ def solve(points, alpha, weighting="paper", backend="auto"):
   return solver(batch, data_weight, smooth_weight).reshape(points.shape)
 
 
-def sampling_targets(labels, grid_shape, alpha=0.25, target_classes=None, ignore_label=255,
-                     weighting="paper", backend="auto"):
+def sampling_targets(labels: np.ndarray, grid_shape: Union[int, tuple], alpha: float = 0.25,
+                     target_classes: Optional[tuple] = None, ignore_label: int = 255,
+                     weighting: str = "paper", backend: str = "auto") -> np.ndarray:
   """Target sampling locations (Eq. 2) for label maps.
 
   Args:
@@ -157,7 +162,7 @@ def sampling_targets(labels, grid_shape, alpha=0.25, target_classes=None, ignore
   return targets[0] if labels.ndim == 2 else targets
 
 
-def sampling_targets_tf(labels, grid_shape, **kwargs):
+def sampling_targets_tf(labels: Any, grid_shape: Union[int, tuple], **kwargs: Any) -> Any:
   """`sampling_targets` on a label tensor, for tf.data (through tf.numpy_function).
 
   Args:
@@ -166,7 +171,7 @@ def sampling_targets_tf(labels, grid_shape, **kwargs):
     **kwargs: the other arguments of `sampling_targets`.
 
   Returns:
-    float32 tensor [n, m, 2] or [B, n, m, 2].
+    float32 tf.Tensor [n, m, 2] or [B, n, m, 2].
   """
   import tensorflow as tf  # only this wrapper needs TensorFlow
   n, m = _grid_shape(grid_shape)

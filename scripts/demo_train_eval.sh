@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4's demonstration: DeepLabv3 trained from scratch on synthetic Cityscapes within
+# A demonstration: DeepLabv3 trained from scratch on synthetic Cityscapes within
 # a 10-minute budget on a 2-core CPU, scored by the `deeplab.eval` watch loop running
 # beside the training; prints the training's wall time and the final per-class IoU table.
 #

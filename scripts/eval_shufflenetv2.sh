@@ -14,11 +14,7 @@
 #   DRY_RUN=1        print the command instead of running it.
 # Extra arguments go to deeplab.eval (e.g. --eval_scales=0.75 --eval_scales=1.25).
 set -euo pipefail
-REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-WORK_DIR=${WORK_DIR:-$REPO_ROOT/runs/seed001}
-DPC_JSON=dense_prediction_cell_branch5_top1_cityscapes.json
-RUN_NAME=shufflenetv2$([ "${DPC:-0}" = "1" ] && echo _dpc || true)
-TRAIN_LOGDIR=${TRAIN_LOGDIR:-$WORK_DIR/$RUN_NAME/train}
+source "$(dirname "$0")/seed001_common.sh"
 EVAL_LOGDIR=${EVAL_LOGDIR:-$(dirname "$TRAIN_LOGDIR")/eval}
 
 ARGS=()
@@ -37,23 +33,11 @@ else
   ARGS+=(--eval_crop_size=1025 --eval_crop_size=2049 --eval_interval_secs="${EVAL_INTERVAL:-300}")
   if [ -n "${MAX_RESIZE_VALUE:-}" ]; then ARGS+=(--max_resize_value="$MAX_RESIZE_VALUE"); fi
 fi
-if [ "${DPC:-0}" = "1" ]; then
-  ARGS+=(--dense_prediction_cell_json="$REPO_ROOT/deeplab/core/$DPC_JSON")
-fi
 if [ "${ONCE:-0}" = "1" ]; then ARGS+=(--once); fi
 
-COMMAND=(python -m deeplab.eval
-  --model_variant=shufflenet_v2
-  --output_stride=16
-  --eval_logdir="$EVAL_LOGDIR"
-  --checkpoint_dir="$TRAIN_LOGDIR"
-  --dataset=cityscapes
-  --eval_split=val
-  --dataset_dir="$DATASET_DIR"
-  "${ARGS[@]}" "$@")
-echo "+ ${COMMAND[*]}"
-if [ "${DRY_RUN:-0}" != "1" ]; then
-  source "$REPO_ROOT/scripts/setup_env.sh"
-  cd "$REPO_ROOT"
-  "${COMMAND[@]}"
-fi
+run_program python -m deeplab.eval "${SEED001_ARGS[@]}" \
+  --eval_logdir="$EVAL_LOGDIR" \
+  --checkpoint_dir="$TRAIN_LOGDIR" \
+  --eval_split=val \
+  --dataset_dir="$DATASET_DIR" \
+  "${ARGS[@]}" "$@"

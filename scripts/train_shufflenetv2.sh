@@ -23,11 +23,7 @@
 #   DRY_RUN=1        print the command instead of running it.
 # Extra arguments go to deeplab.train. Rerunning resumes from TRAIN_LOGDIR.
 set -euo pipefail
-REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-WORK_DIR=${WORK_DIR:-$REPO_ROOT/runs/seed001}
-DPC_JSON=dense_prediction_cell_branch5_top1_cityscapes.json
-RUN_NAME=shufflenetv2$([ "${DPC:-0}" = "1" ] && echo _dpc || true)
-TRAIN_LOGDIR=${TRAIN_LOGDIR:-$WORK_DIR/$RUN_NAME/train}
+source "$(dirname "$0")/seed001_common.sh"
 
 ARGS=()
 if [ -z "${DATASET_DIR:-}" ]; then
@@ -55,31 +51,19 @@ else
   if [ -n "${MAX_RESIZE_VALUE:-}" ]; then ARGS+=(--max_resize_value="$MAX_RESIZE_VALUE"); fi
   if [ -n "${BN_DECAY:-}" ]; then ARGS+=(--batch_norm_decay="$BN_DECAY"); fi
 fi
-if [ "${DPC:-0}" = "1" ]; then
-  ARGS+=(--dense_prediction_cell_json="$REPO_ROOT/deeplab/core/$DPC_JSON")
-fi
 if [ -n "${INIT_CHECKPOINT:-}" ]; then
   ARGS+=(--tf_initial_checkpoint="$INIT_CHECKPOINT" --initialize_last_layer=False)
 fi
 
-COMMAND=(python -m deeplab.train
-  --model_variant=shufflenet_v2
-  --depth_multiplier="$DEPTH_MULTIPLIER"
-  --training_number_of_steps="$NUM_STEPS"
-  --base_learning_rate="$LEARNING_RATE"
-  --fine_tune_batch_norm=True
-  --output_stride=16
-  --train_crop_size="$CROP_SIZE"
-  --train_batch_size="$BATCH_SIZE"
-  --dataset=cityscapes
-  --train_split=train
-  --dataset_dir="$DATASET_DIR"
-  --train_logdir="$TRAIN_LOGDIR"
-  --loss_function="$LOSS_FUNCTION"
-  "${ARGS[@]}" "$@")
-echo "+ ${COMMAND[*]}"
-if [ "${DRY_RUN:-0}" != "1" ]; then
-  source "$REPO_ROOT/scripts/setup_env.sh"
-  cd "$REPO_ROOT"
-  "${COMMAND[@]}"
-fi
+run_program python -m deeplab.train "${SEED001_ARGS[@]}" \
+  --depth_multiplier="$DEPTH_MULTIPLIER" \
+  --training_number_of_steps="$NUM_STEPS" \
+  --base_learning_rate="$LEARNING_RATE" \
+  --fine_tune_batch_norm=True \
+  --train_crop_size="$CROP_SIZE" \
+  --train_batch_size="$BATCH_SIZE" \
+  --train_split=train \
+  --dataset_dir="$DATASET_DIR" \
+  --train_logdir="$TRAIN_LOGDIR" \
+  --loss_function="$LOSS_FUNCTION" \
+  "${ARGS[@]}" "$@"

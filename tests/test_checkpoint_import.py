@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from deeplab import checkpoint_import
-from deeplab import common_flags
+from deeplab import cli_flags
 from deeplab import config
 from deeplab import model as model_lib
 from deeplab.core import heads
@@ -88,7 +88,7 @@ def test_tf1_checkpoint_loads_and_matches_direct_assignment(tmp_path, small_mode
 
 def test_seed_001_names_partial_import(tmp_path, capsys):
   options = config.ModelOptions(model_variant="shufflenet_v2", depth_multiplier=0.5,
-                                dense_prediction_cell=common_flags.load_dense_prediction_cell(
+                                dense_prediction_cell=cli_flags.load_dense_prediction_cell(
                                     DPC_JSON))
   model = model_lib.build_model(options)
   names = model_lib.tf1_variable_map(model)

@@ -187,18 +187,22 @@ def test_watch_has_nothing_to_do_when_the_final_step_was_evaluated(tmp_path):
                                     done_steps=done, sleep=pytest.fail) == []
 
 
-def test_resolve_model_options(caplog):
+def test_model_for_checkpoints_applies_explicit_overrides(tmp_path, caplog):
   saved = config_lib.ModelOptions(model_variant="shufflenet_v2", output_stride=16,
                                   depth_multiplier=0.5)
-  flags_default = config_lib.ModelOptions()
-  # Flags left at their defaults do not override the training run's config.
-  assert eval_lib.resolve_model_options(saved, flags_default, set()) == saved
-  explicit = dataclasses.replace(flags_default, output_stride=8, model_variant="shufflenet_v2")
-  resolved = eval_lib.resolve_model_options(saved, explicit, {"output_stride", "model_variant"})
-  assert resolved == dataclasses.replace(saved, output_stride=8)
-  assert "--output_stride=8 overrides the training run's output_stride=16" in caplog.text
+  config_lib.save_config(str(tmp_path), saved)
+  fallback = config_lib.ModelOptions(depth_multiplier=0.35)
+  # No override: the training run's config, not the fallback.
+  assert eval_lib.model_for_checkpoints(str(tmp_path), fallback).options == saved
+  model = eval_lib.model_for_checkpoints(
+      str(tmp_path), fallback, {"output_stride": 8, "model_variant": "shufflenet_v2"})
+  assert model.options == dataclasses.replace(saved, output_stride=8)
+  assert "output_stride=8 from the command line replaces the training run's 16" in caplog.text
   assert "model_variant" not in caplog.text  # same value: no warning
-  assert eval_lib.resolve_model_options(None, explicit, set()) == explicit
+  # A run without model_config.json: the fallback, or an error without one.
+  assert eval_lib.model_for_checkpoints(str(tmp_path / "other"), fallback).options == fallback
+  with pytest.raises(FileNotFoundError, match="model_config.json"):
+    eval_lib.model_for_checkpoints(str(tmp_path / "other"))
 
 
 def _random_run(logdir, options, records):
@@ -240,7 +244,7 @@ def _cityscapes_reference_miou(cityscapes_root, prediction_dir):
 def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, resize):
   from PIL import Image
   from datasets import cityscapes
-  from deeplab import vis
+  from deeplab import vis_lib
   root, records = synthetic_records
   logdir = tmp_path / "train"
   options = config_lib.ModelOptions(depth_multiplier=0.35, output_stride=16)
@@ -251,23 +255,23 @@ def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, 
   if resize:
     resize_args = dict(min_resize_value=resize[0], max_resize_value=resize[1],
                        add_flipped_images=True)
-  eval_config = eval_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(tmp_path / "eval"),
+  eval_config = config_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(tmp_path / "eval"),
                                     dataset_dir=records, once=True, **resize_args)
   ours = eval_lib.run_evaluation(eval_config)[7]  # the architecture of model_config.json
-  vis_config = vis.VisConfig(checkpoint_dir=str(logdir), vis_logdir=str(tmp_path / "vis"),
+  vis_config = config_lib.VisConfig(checkpoint_dir=str(logdir), vis_logdir=str(tmp_path / "vis"),
                              dataset_dir=records, **resize_args)
-  info, count = vis.visualize(vis_config)
+  info, count = vis_lib.visualize(vis_config)
   assert info.step == 7 and count == ours["num_images"] == 2
 
   reference_miou, reference_classes, num_gt = _cityscapes_reference_miou(
-      root, str(tmp_path / "vis" / vis.RAW_DIR))
+      root, str(tmp_path / "vis" / vis_lib.RAW_DIR))
   assert num_gt == 2
   assert abs(ours["miou"] - reference_miou) < 1e-6
   for name, iou in ours["per_class_iou"].items():
     expected = reference_classes[name]
     assert (iou is None and np.isnan(expected)) or abs(iou - expected) < 1e-6, name
   # Not a degenerate case: several classes predicted, and the score is neither 0 nor 1.
-  raw = [np.array(Image.open(p)) for p in sorted((tmp_path / "vis" / vis.RAW_DIR).iterdir())]
+  raw = [np.array(Image.open(p)) for p in sorted((tmp_path / "vis" / vis_lib.RAW_DIR).iterdir())]
   assert raw[0].shape == (64, 128) and raw[0].dtype == np.uint8
   assert len(np.unique(np.concatenate([r.ravel() for r in raw]))) >= 5
   assert 0 < ours["miou"] < 1
@@ -283,19 +287,21 @@ def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, 
   assert "eval_class_iou/road" in events and "eval/confusion_matrix" in events
 
   # The colour files: the image, its prediction in the Cityscapes palette, the overlay.
-  name = sorted(os.listdir(tmp_path / "vis" / vis.RAW_DIR))[0][:-len(".png")]
-  colour = np.array(Image.open(tmp_path / "vis" / vis.COLOR_DIR / f"{name}_prediction.png"))
+  name = sorted(os.listdir(tmp_path / "vis" / vis_lib.RAW_DIR))[0][:-len(".png")]
+  colour = np.array(Image.open(tmp_path / "vis" / vis_lib.COLOR_DIR / f"{name}_prediction.png"))
   np.testing.assert_array_equal(
       colour, cityscapes.colorize(cityscapes.label_ids_to_train_ids(raw[0])))
-  image = np.array(Image.open(tmp_path / "vis" / vis.COLOR_DIR / f"{name}_image.png"))
-  blend = np.array(Image.open(tmp_path / "vis" / vis.COLOR_DIR / f"{name}_overlay.png"))
-  np.testing.assert_array_equal(blend, vis.overlay(image, colour, 0.5))
+  image = np.array(Image.open(tmp_path / "vis" / vis_lib.COLOR_DIR / f"{name}_image.png"))
+  blend = np.array(Image.open(tmp_path / "vis" / vis_lib.COLOR_DIR / f"{name}_overlay.png"))
+  np.testing.assert_array_equal(blend, vis_lib.overlay(image, colour, 0.5))
 
 
 def test_explicit_architecture_flags():
   from absl import flags
+
+  from deeplab import cli_flags
   from deeplab import eval as eval_cli
-  eval_cli.define_flags()
+  cli_flags.define_flags(*eval_cli.FLAG_GROUPS)
   dpc = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deeplab",
                      "core", "dense_prediction_cell_branch5_top1_cityscapes.json")
   try:
@@ -304,11 +310,15 @@ def test_explicit_architecture_flags():
                  "--eval_crop_size=2049", "--output_stride=16", "--eval_logdir=./logs/eval",
                  "--checkpoint_dir=./logs", "--dataset=cityscapes", "--dataset_dir=./tfrecord",
                  f"--dense_prediction_cell_json={dpc}"])
-    assert eval_cli.explicit_model_fields(flags.FLAGS) == {
-        "model_variant", "output_stride", "dense_prediction_cell"}
-    assert eval_cli.optional_size("eval_crop_size", flags.FLAGS.eval_crop_size) == (1025, 2049)
-    assert eval_cli.optional_size("eval_crop_size", None) is None
+    options = cli_flags.model_options_from_flags(flags.FLAGS)
+    overrides = cli_flags.explicit_overrides(flags.FLAGS, options)
+    assert set(overrides) == {"model_variant", "output_stride", "dense_prediction_cell"}
+    assert overrides["output_stride"] == 16 and overrides["model_variant"] == "shufflenet_v2"
+    assert cli_flags.size_flag(flags.FLAGS, "eval_crop_size") == (1025, 2049)
+    flags.FLAGS.eval_crop_size = None
+    assert cli_flags.size_flag(flags.FLAGS, "eval_crop_size") is None
+    flags.FLAGS.eval_crop_size = ["10x20"]
     with pytest.raises(ValueError, match="--eval_crop_size"):
-      eval_cli.optional_size("eval_crop_size", ["10x20"])
+      cli_flags.size_flag(flags.FLAGS, "eval_crop_size")
   finally:
     flags.FLAGS.unparse_flags()

@@ -1,4 +1,4 @@
-"""Smoke run of the NUS-vs-uniform experiment (nus.experiment) on tiny synthetic data."""
+"""Smoke run of the NUS-vs-uniform experiment (workflows.experiment) on tiny synthetic data."""
 import json
 import os
 
@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from deeplab import checkpoints
-from nus import experiment
+from workflows import experiment
 
 
 def _config(output_dir):
@@ -46,7 +46,7 @@ def test_experiment_runs_then_resumes_without_redoing_work(tmp_path):
 
   # A rerun finds every stage complete: no checkpoint or result is rewritten.
   watched = [os.path.join(config.segmenter_logdir(m, s), name)
-             for m in experiment.METHODS for s in (16, 24) for name in ("eval_val.json",)]
+             for m in experiment.SAMPLING_METHODS for s in (16, 24) for name in ("eval_val.json",)]
   watched += [checkpoints.latest_checkpoint(config.aux_logdir).path + ".index",
               os.path.join(config.output_dir, "cost_s16.json"),
               os.path.join(config.output_dir, "ceiling_s16.json")]

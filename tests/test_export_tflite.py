@@ -11,13 +11,16 @@ import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 from tensorflow.lite.python.convert_phase import ConverterError
 
-from deeplab import common_flags
+from datasets import synthetic
+from deeplab import cli_flags
 from deeplab import config
 from deeplab import export_lib
 from deeplab import flops
 from deeplab import model as model_lib
 from deeplab import tflite_ops
 from nus import aux_net
+from nus import export as nus_export
+from nus import options as options_lib
 from nus import pipeline
 from random_weights import randomise
 
@@ -66,7 +69,7 @@ def _save_run(logdir, model, model_options, nus_options=None, step=1):
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(logdir),
                                        max_to_keep=1, checkpoint_name="ckpt")
   manager.save(checkpoint_number=step)
-  config.save_config(str(logdir), model_options, nus_options)
+  options_lib.save_run_config(str(logdir), model_options, nus_options)
   return str(logdir)
 
 
@@ -79,7 +82,7 @@ def deeplab_run(tmp_path_factory):
   return _save_run(tmp_path_factory.mktemp("deeplab_run"), model, options), model
 
 
-@pytest.mark.parametrize("quantize", export_lib.QUANTIZE_MODES)
+@pytest.mark.parametrize("quantize", config.QUANTIZE_MODES)
 def test_tiny_model_under_every_quantize_mode_runs_in_litert(tmp_path, quantize):
   net = _tiny_net()
   samples = _random_samples(3)
@@ -186,9 +189,10 @@ def test_deeplab_run_int8_export_calibrated_on_records(tmp_path, deeplab_run, sy
   logdir, model = deeplab_run
   _, records = synthetic_records
   size = (64, 128)
-  result = export_lib.export_tflite(export_lib.ExportConfig(
+  result = export_lib.export_deeplab(config.ExportConfig(
       checkpoint_path=logdir, output_file=str(tmp_path / "deeplab_int8.tflite"), input_size=size,
-      quantize="int8", dataset_dir=records, num_calibration_steps=4, num_verify_images=2))
+      quantize="int8", dataset_dir=records, num_calibration_steps=4, num_verify_images=2),
+      lambda: export_lib.record_samples(records, "val", size, 2))
   # Verified on the records' val split (2 images), against the restored float model.
   assert result.verification.num_images == 2
   assert result.verification.pixel_agreement >= 0.6  # random weights: many near-ties
@@ -201,7 +205,7 @@ def test_deeplab_run_int8_export_calibrated_on_records(tmp_path, deeplab_run, sy
 
   # Restored from the run: the SavedModel it was converted from computes the saved
   # model, not one with other weights.
-  image = export_lib.verification_samples(size, 1)[0][0]
+  image = synthetic.labelled_scenes(1, *size)[0][0]
   served = tf.saved_model.load(result.saved_model_dir).signatures["serving_default"]
   labels = served(image=tf.constant(export_lib.as_input(image, np.uint8)))["labels"].numpy()
   assert np.mean(labels == model_lib.predict_labels(model, image).numpy()) >= 0.999
@@ -226,7 +230,7 @@ def test_atrous_convolutions_export_as_native_dilations(tmp_path, variant, outpu
   options = config.ModelOptions(
       model_variant=variant, output_stride=output_stride, depth_multiplier=0.5,
       atrous_rates=atrous_rates,
-      dense_prediction_cell=common_flags.load_dense_prediction_cell(DPC_JSON) if dpc else None)
+      dense_prediction_cell=cli_flags.load_dense_prediction_cell(DPC_JSON) if dpc else None)
   model = model_lib.build_model(options)
   serve = export_lib.serving_function(lambda x: model_lib.predict_logits(model, x), (65, 129))
   export_lib.write_saved_model(serve, [model], str(tmp_path / "sm"))
@@ -240,9 +244,9 @@ def test_restored_run_exported_at_output_stride_8(tmp_path, deeplab_run):
   logdir, model = deeplab_run
   size = (33, 65)
   output_file = str(tmp_path / "os8.tflite")
-  result = export_lib.export_tflite(export_lib.ExportConfig(
+  result = export_lib.export_deeplab(config.ExportConfig(
       checkpoint_path=logdir, output_file=output_file, input_size=size, num_verify_images=1),
-      model_overrides={"output_stride": 8})
+      lambda: synthetic.labelled_scenes(1, *size), model_overrides={"output_stride": 8})
   assert result.ops.dilations == {("DEPTHWISE_CONV_2D", (2, 2)): 7,
                                   ("DEPTHWISE_CONV_2D", (4, 4)): 3}
   assert result.ops.warnings == () and result.verification.passed
@@ -250,7 +254,7 @@ def test_restored_run_exported_at_output_stride_8(tmp_path, deeplab_run):
 
   # The file computes the saved weights at output stride 8: equal to such a model with
   # the run's weights, not to one with other weights.
-  image = export_lib.verification_samples(size, 1)[0][0]
+  image = synthetic.labelled_scenes(1, *size)[0][0]
   labels = _runner(output_file)(image=export_lib.as_input(image, np.uint8))["labels"]
   reference = model_lib.build_model(config.ModelOptions(
       depth_multiplier=0.35, num_classes=19, output_stride=8))
@@ -263,7 +267,7 @@ def test_restored_run_exported_at_output_stride_8(tmp_path, deeplab_run):
 @pytest.mark.slow
 def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   size = (64, 128)
-  nus_options = config.NusOptions(net_input_size=32, net_stride=8, sampling_size=32)
+  nus_options = options_lib.NusOptions(net_input_size=32, net_stride=8, sampling_size=32)
   keras.utils.set_random_seed(2)
   net = aux_net.build_sampling_net(nus_options)
   # Bend the grid so that the sampling is really non-uniform.
@@ -276,9 +280,10 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   seg_dir = _save_run(tmp_path / "seg", segmenter, options, nus_options)
 
   output_file = str(tmp_path / "nus.tflite")
-  result = export_lib.export_tflite(export_lib.ExportConfig(
-      checkpoint_path=seg_dir, output_file=output_file, input_size=size, nus=True,
-      nus_checkpoint=aux_dir, num_verify_images=2, dataset_dir=synthetic_records[1]))
+  result = nus_export.export_nus(config.ExportConfig(
+      checkpoint_path=seg_dir, output_file=output_file, input_size=size, num_verify_images=2,
+      dataset_dir=synthetic_records[1]),
+      lambda: export_lib.record_samples(synthetic_records[1], "val", size, 2), aux_dir)
   assert result.verification.passed and result.verification.pixel_agreement >= 0.999
   assert result.ops.warnings == ()
   assert result.multiply_adds == (flops.count(segmenter, (32, 32)).total.madds
@@ -286,7 +291,7 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
 
   # One model: full-resolution uint8 image in, full-resolution int32 labels out, equal
   # to the TensorFlow NUS pipeline with the TF-ops interpolation.
-  image = export_lib.verification_samples(size, 1)[0][0]
+  image = synthetic.labelled_scenes(1, *size)[0][0]
   labels = _runner(output_file)(image=export_lib.as_input(image, np.uint8))["labels"]
   assert labels.shape == (1, *size) and labels.dtype == np.int32
   expected = pipeline.predict_labels(segmenter, sampler, tf.constant(np.round(image)), "tf")
@@ -320,8 +325,8 @@ def test_error_for_a_run_without_checkpoint(tmp_path):
 
 def test_error_for_an_unknown_quantize_mode(tmp_path):
   with pytest.raises(ValueError, match="'int4'"):
-    export_lib.ExportConfig(checkpoint_path="x", output_file="y", quantize="int4")
-  with pytest.raises(ValueError, match="quantize mode 'int4'"):
+    config.ExportConfig(checkpoint_path="x", output_file="y", quantize="int4")
+  with pytest.raises(ValueError, match="quantize mode='int4'"):
     export_lib.convert(str(tmp_path), "int4")
 
 
@@ -329,11 +334,11 @@ def test_errors_for_int8_without_calibration_records(tmp_path, deeplab_run):
   logdir, _ = deeplab_run
   empty = tmp_path / "empty_records"
   empty.mkdir()
-  export_config = export_lib.ExportConfig(
+  export_config = config.ExportConfig(
       checkpoint_path=logdir, output_file=str(tmp_path / "m.tflite"), quantize="int8",
       dataset_dir=str(empty))
   with pytest.raises(FileNotFoundError, match=r"int8 calibration: no TFRecords for split 'train'"):
-    export_lib.export_tflite(export_config)
+    export_lib.export_deeplab(export_config, pytest.fail)
   with pytest.raises(ValueError, match="--dataset_dir"):
     export_lib.calibration_images(None, SIZE, 4, "uint8")
   with pytest.raises(ValueError, match="needs calibration images"):
@@ -343,8 +348,9 @@ def test_errors_for_int8_without_calibration_records(tmp_path, deeplab_run):
 
 def test_errors_for_nus_int8_and_a_missing_aux_net(tmp_path, deeplab_run):
   with pytest.raises(ValueError, match="not available with --nus"):
-    export_lib.ExportConfig(checkpoint_path="x", output_file="y", nus=True, quantize="int8")
+    nus_export.export_nus(config.ExportConfig(checkpoint_path=deeplab_run[0], output_file="y",
+                                              quantize="int8"), pytest.fail)
   # The run has no NUS section: the defaults sample at the aux net's locations.
   with pytest.raises(ValueError, match="--nus_checkpoint"):
-    export_lib.export_tflite(export_lib.ExportConfig(
-        checkpoint_path=deeplab_run[0], output_file=str(tmp_path / "m.tflite"), nus=True))
+    nus_export.export_nus(config.ExportConfig(
+        checkpoint_path=deeplab_run[0], output_file=str(tmp_path / "m.tflite")), pytest.fail)

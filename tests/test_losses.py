@@ -1,5 +1,4 @@
 """Losses against small cases computed by hand (and the Lovász set-function definition)."""
-import itertools
 import math
 
 import numpy as np

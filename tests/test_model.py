@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from deeplab import common_flags
+from deeplab import cli_flags
 from deeplab import config
 from deeplab import model as model_lib
 from deeplab.core import heads
@@ -34,7 +34,7 @@ def small_model():
 @pytest.mark.parametrize("options, logits_shape", [
     (config.ModelOptions(), (4, 8, 19)),
     (config.ModelOptions(model_variant="shufflenet_v2",
-                         dense_prediction_cell=common_flags.load_dense_prediction_cell(DPC_JSON)),
+                         dense_prediction_cell=cli_flags.load_dense_prediction_cell(DPC_JSON)),
      (4, 8, 19)),
     (config.ModelOptions(output_stride=8, atrous_rates=(12, 24), decoder_output_stride=(8, 4),
                          decoder_use_separable_conv=False, image_pooling=False, num_classes=5,
@@ -48,7 +48,7 @@ def test_head_variants_give_logits_of_the_right_shape(options, logits_shape):
   # Every variable has exactly one TF1 name (tf1_variable_map checks the coverage).
   names = model_lib.tf1_variable_map(model)
   assert len(names) == len(model.weights)
-  assert set(model.checkpoint_items()) == {"backbone", "head", "logits"}
+  assert set(model.parts()) == {"backbone", "head", "logits"}
 
 
 def _conv(scope):
@@ -70,7 +70,7 @@ _MOBILENET_HEAD = _conv("image_pooling") | _conv("aspp0") | _conv("concat_projec
      _MOBILENET_HEAD | _separable("aspp1") | _separable("aspp2") | _separable("aspp3")),
     (config.ModelOptions(atrous_rates=(6, 12), aspp_with_separable_conv=False, image_pooling=False),
      _conv("aspp0") | _conv("aspp1") | _conv("aspp2") | _conv("concat_projection")),
-    (config.ModelOptions(dense_prediction_cell=common_flags.load_dense_prediction_cell(DPC_JSON)),
+    (config.ModelOptions(dense_prediction_cell=cli_flags.load_dense_prediction_cell(DPC_JSON)),
      set().union(*[_separable(f"meta_architecture/branch{i}") for i in range(5)])
      | _conv("meta_architecture/concat_projection")),
     (config.ModelOptions(decoder_output_stride=(4,)),
@@ -94,7 +94,7 @@ def test_head_tf1_names_are_deeplabs(options, expected):
 
 
 def test_head_layers_use_deeplabs_rates_and_shapes():
-  dpc = common_flags.load_dense_prediction_cell(DPC_JSON)
+  dpc = cli_flags.load_dense_prediction_cell(DPC_JSON)
   # The cell was searched at output stride 16: at 8 its rates double.
   cell = heads.DensePredictionCell(dpc, output_stride=8)
   cell(tf.zeros([1, 5, 5, 16]))
@@ -109,7 +109,7 @@ def test_head_layers_use_deeplabs_rates_and_shapes():
 
 
 def test_dpc_and_atrous_rates_are_exclusive():
-  dpc = common_flags.load_dense_prediction_cell(DPC_JSON)
+  dpc = cli_flags.load_dense_prediction_cell(DPC_JSON)
   with pytest.raises(ValueError, match="alternatives"):
     heads.SegmentationHead(config.ModelOptions(atrous_rates=(6,), dense_prediction_cell=dpc))
 
@@ -137,10 +137,10 @@ def test_checkpoint_round_trip_and_partial_restore(tmp_path):
   target = model_lib.build_model(options)
   assert not np.allclose(target(images).numpy(), expected, atol=1e-3)
   logits_before = [w.numpy() for w in target.logits.weights]
-  items = {k: v for k, v in target.checkpoint_items().items() if k != "logits"}
+  items = {k: v for k, v in target.parts().items() if k != "logits"}
   tf.train.Checkpoint(model=tf.train.Checkpoint(**items)).restore(path).expect_partial()
   for name in ("backbone", "head"):
-    ours, theirs = target.checkpoint_items()[name].weights, source.checkpoint_items()[name].weights
+    ours, theirs = target.parts()[name].weights, source.parts()[name].weights
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):
       np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
@@ -207,23 +207,23 @@ def test_flip_averaging_is_flip_equivariant(small_model):
     ("769,769", (769, 769)), ("1025, 2049", (1025, 2049)), (["769", "513"], (769, 513)),
     (["601,401"], (601, 401)), ((65, 33), (65, 33))])
 def test_parse_size(value, expected):
-  assert common_flags.parse_size(value) == expected
+  assert cli_flags.parse_size(value) == expected
 
 
 @pytest.mark.parametrize("value", ["769", ["1", "2", "3"], "a,b", "0,4", []])
 def test_parse_size_rejects(value):
   with pytest.raises(ValueError, match="size"):
-    common_flags.parse_size(value)
+    cli_flags.parse_size(value)
 
 
 def test_model_options_from_flags_reads_the_dpc_json(tmp_path):
   flag_values = flags.FlagValues()
-  common_flags.define_model_flags(flag_values)
-  common_flags.define_model_flags(flag_values)  # a second call is harmless
+  cli_flags.define_flags("model", flag_values=flag_values)
+  cli_flags.define_flags("model", flag_values=flag_values)  # a second call is harmless
   flag_values(["prog", "--model_variant=shufflenet_v2", "--output_stride=8",
                "--decoder_output_stride=4", f"--dense_prediction_cell_json={DPC_JSON}",
                "--noimage_pooling", "--num_classes=7"])
-  options = common_flags.model_options_from_flags(flag_values)
+  options = cli_flags.model_options_from_flags(flag_values)
   with open(DPC_JSON) as f:
     branches = json.load(f)
   assert options.model_variant == "shufflenet_v2" and options.output_stride == 8
@@ -233,14 +233,14 @@ def test_model_options_from_flags_reads_the_dpc_json(tmp_path):
   assert [list(b["rate"]) for b in options.dense_prediction_cell] == [b["rate"] for b in branches]
   # The saved config is self-contained and reads back equal.
   config.save_config(str(tmp_path), options)
-  assert config.load_config(str(tmp_path))[0] == options
+  assert config.load_config(str(tmp_path)) == options
 
 
 def test_flag_defaults_are_the_mobilenet_head():
   flag_values = flags.FlagValues()
-  common_flags.define_model_flags(flag_values)
+  cli_flags.define_flags("model", flag_values=flag_values)
   flag_values(["prog", "--atrous_rates=6", "--atrous_rates=12"])
-  options = common_flags.model_options_from_flags(flag_values)
+  options = cli_flags.model_options_from_flags(flag_values)
   assert options == config.ModelOptions(atrous_rates=(6, 12))
 
 
@@ -254,5 +254,5 @@ def test_bad_dpc_json_names_the_flag_and_path(tmp_path, content, message):
     with open(path, "w") as f:
       f.write(content)
   with pytest.raises(ValueError, match=message) as error:
-    common_flags.load_dense_prediction_cell(path)
+    cli_flags.load_dense_prediction_cell(path)
   assert f"--dense_prediction_cell_json={path}" in str(error.value)

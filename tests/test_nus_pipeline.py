@@ -8,16 +8,15 @@ import tensorflow as tf
 from datasets import data_generator
 from deeplab import checkpoints
 from deeplab import config
-from deeplab import eval_lib
 from deeplab import model as model_lib
-from deeplab import train_lib
 from nus import aux_net
+from nus import options as options_lib
 from nus import pipeline
 from nus import sampling
 from nus import targets
 
 # A small aux net: 32x32 input at stride 8 -> a 4x4 grid.
-NUS = config.NusOptions(net_input_size=32, net_stride=8, depth_multiplier=0.25,
+NUS = options_lib.NusOptions(net_input_size=32, net_stride=8, depth_multiplier=0.25,
                         target_classes=None, sampling_size=16)
 
 
@@ -147,7 +146,7 @@ def test_draw_locations_marks_the_points():
 
 
 def _train_config(logdir, steps):
-  return train_lib.TrainConfig(train_logdir=logdir, training_number_of_steps=steps,
+  return config.TrainConfig(train_logdir=logdir, training_number_of_steps=steps,
                                train_batch_size=2, base_learning_rate=0.01,
                                save_interval_secs=0, save_interval_steps=steps,
                                save_summaries_secs=0)
@@ -155,42 +154,48 @@ def _train_config(logdir, steps):
 
 def test_aux_net_training_and_its_eval_loop_end_to_end(synthetic_records, tmp_path):
   _, records = synthetic_records
-  data = train_lib.DataConfig(dataset_dir=records, crop_size=(64, 128), min_scale_factor=1.0,
+  data = config.DataConfig(dataset_dir=records, crop_size=(64, 128), min_scale_factor=1.0,
                               max_scale_factor=1.0, scale_factor_step_size=0.0)
   logdir = str(tmp_path / "aux")
   result = pipeline.train_sampling_net(NUS, _train_config(logdir, 3), data)
   assert result.step == 3
-  assert config.load_config(logdir) == (aux_net.aux_model_options(NUS), NUS)
-  eval_config = eval_lib.EvalConfig(checkpoint_dir=logdir, eval_logdir=str(tmp_path / "eval"),
+  assert config.load_config(logdir) == aux_net.aux_model_options(NUS)
+  assert options_lib.load_nus_options(logdir) == NUS
+  eval_config = config.EvalConfig(checkpoint_dir=logdir, eval_logdir=str(tmp_path / "eval"),
                                     dataset_dir=records, eval_interval_secs=0.1)
   results = pipeline.run_sampling_net_evaluation(eval_config)  # the watch loop
   assert list(results) == [3]
   written = checkpoints.read_json(str(tmp_path / "eval" / "ckpt-3.json"))
   assert written["uniform_mse"] > 0 and written["mse"] > 0 and written["num_images"] == 2
   assert (tmp_path / "eval" / "locations-3.png").exists()
-  # The loaded net is the trained one: same locations as the net in memory would give.
+  # The loaded net is the trained one: same locations as the net in memory gives, and
+  # not those of the untrained net.
   loaded = pipeline.load_sampling_net(logdir)
   assert loaded.nus_options == NUS
+  images = tf.random.stateless_uniform([2, 64, 128, 3], seed=[3, 4], maxval=255.0)
+  np.testing.assert_allclose(loaded(images), result.model(images), atol=1e-6)
+  assert not np.allclose(loaded(images), aux_net.build_sampling_net(NUS)(images), atol=1e-6)
 
 
 @pytest.mark.parametrize("preprocess", ["uniform", "net"])
 def test_segmenter_on_sampled_images_trains_and_scores_at_full_resolution(
     synthetic_records, tmp_path, preprocess):
   _, records = synthetic_records
-  data = train_lib.DataConfig(dataset_dir=records, crop_size=(64, 128), min_scale_factor=1.0,
+  data = config.DataConfig(dataset_dir=records, crop_size=(64, 128), min_scale_factor=1.0,
                               max_scale_factor=1.0, scale_factor_step_size=0.0)
-  net, aux_logdir = None, None
+  aux_logdir = None
   options = dataclasses.replace(NUS, preprocess=preprocess)
   if preprocess == "net":
     aux_logdir = str(tmp_path / "aux")
     pipeline.train_sampling_net(NUS, _train_config(aux_logdir, 1), data)
-    net = pipeline.load_sampling_net(aux_logdir)
   logdir = str(tmp_path / "segmenter")
   segmenter_options = config.ModelOptions(output_stride=16, depth_multiplier=0.35)
-  train_lib.train_segmentation(segmenter_options, _train_config(logdir, 2), data,
-                               sampler=pipeline.Sampler(options, net), nus_checkpoint=aux_logdir)
-  assert config.load_config(logdir) == (segmenter_options, options)
-  eval_config = eval_lib.EvalConfig(checkpoint_dir=logdir, eval_logdir=str(tmp_path / "eval"),
+  pipeline.train_sampled_segmenter(segmenter_options, _train_config(logdir, 2), data,
+                                   config.LossConfig(), pipeline.make_sampler(options, aux_logdir),
+                                   aux_logdir)
+  assert config.load_config(logdir) == segmenter_options
+  assert options_lib.load_nus_options(logdir) == options
+  eval_config = config.EvalConfig(checkpoint_dir=logdir, eval_logdir=str(tmp_path / "eval"),
                                     dataset_dir=records, once=True)
   # Batches of 2 full-resolution images; the aux run is found from the training record.
   results = pipeline.run_nus_segmenter_evaluation(eval_config, batch_size=2)

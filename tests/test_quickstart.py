@@ -1,4 +1,4 @@
-"""scripts/quickstart.sh (nus.quickstart): the smoke version end to end, killed midway and
+"""scripts/quickstart.sh (workflows.quickstart): the smoke version end to end, killed midway and
 resumed, then rerun without changing anything; the README block it fills."""
 import json
 import os
@@ -10,7 +10,7 @@ import time
 import pytest
 from PIL import Image
 
-from nus import quickstart
+from workflows import quickstart
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,7 +46,7 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   with open(tmp_path / "resumed.log", "w") as log:
     assert _start(work_dir, log).wait(timeout=900) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
   resumed = (tmp_path / "resumed.log").read_text()
-  assert "[data] done earlier, skipped" in resumed and "[aux] done earlier, skipped" in resumed
+  assert "[data] done earlier, skipped" in resumed and "[train aux] done earlier, skipped" in resumed
   assert "[train net S=16] running" in resumed
 
   report = (work_dir / "report.md").read_text()
@@ -65,9 +65,9 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   assert "python -m deeplab.export_tflite" in report and "--nus_checkpoint=" in report
   for name in ("chart.png", "examples.png"):
     assert Image.open(work_dir / name).size[0] > 100
-  for method in quickstart.METHODS:
+  for method in quickstart.QUICKSTART_METHODS:
     with open(work_dir / "tflite" / f"{method}.json") as f:
-      assert json.load(f)["passed"]
+      assert json.load(f)["result"]["passed"]
     assert (work_dir / "tflite" / f"{method}.tflite").stat().st_size > 0
   assert not list(work_dir.glob("**/*.tmp"))
 

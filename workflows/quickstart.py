@@ -1,6 +1,6 @@
 """The whole toolkit end to end on synthetic Cityscapes; what scripts/quickstart.sh runs.
 
-  python -m nus.quickstart [--work_dir=runs/quickstart] [--fast] [--report=PATH]
+  python -m workflows.quickstart [--work_dir=runs/quickstart] [--fast] [--report=PATH]
 
 Stages, each skipped when its output is complete, so that a rerun after Ctrl-C or a
 kill resumes where it stopped, and a rerun of a finished job changes nothing:
@@ -16,9 +16,11 @@ kill resumes where it stopped, and a rerun of a finished job changes nothing:
 6. report: report.md with the table of methods, per-class IoU, chart.png (mIoU
    against multiply-adds), examples.png and the commands behind every number.
 
-Stages 1-3 and the NUS / uniform evaluation are those of nus.experiment at one S.
+Stages 1-3 and the NUS / uniform evaluation are those of workflows.experiment at one S.
 """
 import dataclasses
+import functools
+import io
 import json
 import os
 import shutil
@@ -36,17 +38,21 @@ from PIL import ImageDraw
 from datasets import cityscapes
 from datasets import data_generator
 from deeplab import checkpoints
+from deeplab import cli_flags
 from deeplab import config as config_lib
 from deeplab import eval_lib
 from deeplab import export_lib
 from deeplab import flops
 from deeplab import model as model_lib
 from deeplab import train_lib
-from deeplab import vis
-from nus import experiment
+from deeplab import vis_lib
+from nus import export as nus_export
 from nus import pipeline
+from workflows import experiment
+from workflows import stages
+from workflows import timing
 
-METHODS = ("uniform", "net", "reference")
+QUICKSTART_METHODS = ("uniform", "net", "reference")
 NAMES = {"uniform": "uniform", "net": "NUS", "reference": "full-res reference"}
 README_BEGIN = "<!-- quickstart-report:begin -->"
 README_END = "<!-- quickstart-report:end -->"
@@ -54,7 +60,7 @@ README_END = "<!-- quickstart-report:end -->"
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartConfig:
-  """The job: nus.experiment at one sampling size, plus the reference and the export.
+  """The job: workflows.experiment at one sampling size, plus the reference and the export.
 
   The reference is the same segmenter architecture trained on crops of the
   full-resolution images and run on whole images: what sampling is measured against.
@@ -141,42 +147,40 @@ def _step(logdir):
 
 
 def _steps(config):
-  return {method: _step(config.logdir(method)) for method in METHODS}
+  return {method: _step(config.logdir(method)) for method in QUICKSTART_METHODS}
 
 
 def train_reference(config):
   """Stage 3: the reference, on full-resolution crops (resumes; skipped when trained)."""
   exp = config.experiment
-  done = experiment.training_done(config.logdir("reference"), config.reference_steps)
-  experiment.log_stage("train reference", done)
-  if done:
-    return
   train_config = experiment.short_run_config(
       exp, config.logdir("reference"), config.reference_steps, config.reference_batch_size,
       config.reference_learning_rate, exp.seg_weight_decay)
-  data_config = train_lib.DataConfig(exp.records_dir, crop_size=config.reference_crop_size,
-                                     min_scale_factor=0.75, max_scale_factor=1.25)
-  train_lib.train_segmentation(exp.model_options(), train_config, data_config)
+  data_config = config_lib.DataConfig(exp.records_dir, crop_size=config.reference_crop_size,
+                                      min_scale_factor=0.75, max_scale_factor=1.25)
+  stages.train_stage("train reference", config.logdir("reference"), config.reference_steps,
+                     lambda: train_lib.train_segmentation(exp.model_options(), train_config,
+                                                          data_config))
 
 
-class Predictors:
+class MethodPredictors:
   """Each method's prediction function (raw image batch -> labels at its size), restored
   on first use, so that stages found complete restore nothing."""
 
-  def __init__(self, config, sampled):
-    """sampled: nus.experiment.Predictors of the sampling size."""
+  def __init__(self, config, segmenters):
+    """segmenters: workflows.experiment.SampledSegmenters of the sampling size."""
     self._config = config
-    self._sampled = sampled
+    self._segmenters = segmenters
     self._reference = None
 
   def sampled(self, method):
     """(segmenter, Sampler) of "net" or "uniform"."""
-    return self._sampled[method]
+    return self._segmenters[method]
 
   def reference_model(self):
     if self._reference is None:
       logdir = self._config.logdir("reference")
-      self._reference = model_lib.build_model(config_lib.load_config(logdir)[0])
+      self._reference = model_lib.build_model(config_lib.load_config(logdir))
       eval_lib.restore_model(self._reference, checkpoints.latest_checkpoint(logdir).path)
     return self._reference
 
@@ -190,96 +194,91 @@ class Predictors:
 
 def evaluate_reference(config, predictors):
   """Stage 4: the reference's full-resolution scores (cached in JSON per step)."""
-  path = os.path.join(config.logdir("reference"), "eval_val.json")
-  step = _step(config.logdir("reference"))
-  done = os.path.exists(path) and checkpoints.read_json(path)["step"] == step
-  experiment.log_stage("eval reference", done)
-  if done:
-    return checkpoints.read_json(path)["results"]
-  descriptor = data_generator.get_descriptor("cityscapes")
-  summary = eval_lib.evaluate_model(
-      predictors.reference_model(),
-      eval_lib.make_eval_dataset(config.experiment.records_dir, "val"), descriptor,
-      description="eval reference")
-  summary.pop("confusion_matrix")
-  checkpoints.write_json_atomic(path, {"step": step, "results": summary})
-  return summary
+  def evaluate():
+    summary = eval_lib.evaluate_model(
+        predictors.reference_model(),
+        eval_lib.make_eval_dataset(config.experiment.records_dir, "val"),
+        data_generator.get_descriptor("cityscapes"), description="eval reference")
+    summary.pop("confusion_matrix")
+    return summary
+
+  logdir = config.logdir("reference")
+  return stages.cached_result("eval reference", os.path.join(logdir, "eval_val.json"),
+                              _step(logdir), evaluate)
 
 
-def measure_cost(config, net, predictors):
+def measure_method_cost(config, net, predictors):
   """Stage 4: multiply-adds and CPU seconds per image of each method (cached in JSON).
 
   Multiply-adds: the segmenter at S x S (plus the aux net at its input for NUS), the
   reference at full resolution. Seconds: the whole prediction at full resolution
   (NUS: aux net, sampling, segmenter, compiled interpolation), the methods in turn.
   """
-  path = os.path.join(config.work_dir, "cost.json")
-  steps = _steps(config)
-  done = os.path.exists(path) and checkpoints.read_json(path)["steps"] == steps
-  experiment.log_stage("cost", done)
-  if done:
-    return checkpoints.read_json(path)
-  exp = config.experiment
-  size = config.sampling_size
-  # One architecture for all three: only the input size differs.
-  model = model_lib.build_model(exp.model_options())
-  segmenter = flops.count(model, (size, size)).total.madds
-  side = net.nus_options.net_input_size
-  madds = {"uniform": segmenter,
-           "net": segmenter + flops.count(net.network, (side, side)).total.madds,
-           "reference": flops.count(model, config.image_size).total.madds}
-  seconds = experiment.time_predictions(
-      {method: predictors.predict_fn(method) for method in METHODS},
-      experiment.latency_images(exp), exp.latency_repeats)
-  result = {"madds": madds, "seconds": seconds, "steps": steps}
-  checkpoints.write_json_atomic(path, result)
-  return result
+  def compute():
+    exp = config.experiment
+    size = config.sampling_size
+    # One architecture for all three: only the input size differs.
+    model = model_lib.build_model(exp.model_options())
+    segmenter = flops.count(model, (size, size)).total.madds
+    side = net.nus_options.net_input_size
+    madds = {"uniform": segmenter,
+             "net": segmenter + flops.count(net.network, (side, side)).total.madds,
+             "reference": flops.count(model, config.image_size).total.madds}
+    seconds = timing.seconds_per_input(
+        {method: predictors.predict_fn(method) for method in QUICKSTART_METHODS},
+        experiment.latency_images(exp), exp.latency_repeats, label="latency")
+    return {"madds": madds, "seconds": seconds}
+
+  return stages.cached_result("cost", os.path.join(config.work_dir, "cost.json"),
+                              _steps(config), compute)
 
 
 def export_method(config, method):
   """Stage 5: one method's pipeline as .tflite, verified in LiteRT (cached in JSON).
 
-  What `python -m deeplab.export_tflite` runs (see `commands`).
+  What `python -m deeplab.export_tflite` runs (see `quickstart_commands`).
   """
+  def export():
+    export_config = config_lib.ExportConfig(
+        checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
+        input_size=config.image_size, dataset_dir=config.experiment.records_dir,
+        num_verify_images=config.tflite_verify_images)
+    samples = functools.partial(export_lib.record_samples, config.experiment.records_dir,
+                                "val", config.image_size, config.tflite_verify_images)
+    if method == "reference":
+      result = export_lib.export_deeplab(export_config, samples)
+    else:
+      result = nus_export.export_nus(
+          export_config, samples,
+          nus_checkpoint=config.experiment.aux_logdir if method == "net" else None)
+    # The SavedModel was only the converter's input.
+    shutil.rmtree(result.saved_model_dir)
+    return {"size_bytes": result.size_bytes,
+            "verification": dataclasses.asdict(result.verification),
+            "passed": result.verification.passed}
+
   path = os.path.splitext(config.tflite_file(method))[0] + ".json"
-  step = _step(config.logdir(method))
-  done = os.path.exists(path) and checkpoints.read_json(path)["step"] == step
-  experiment.log_stage(f"tflite {method}", done)
-  if done:
-    return checkpoints.read_json(path)
-  result = export_lib.export_tflite(export_lib.ExportConfig(
-      checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
-      input_size=config.image_size, dataset_dir=config.experiment.records_dir,
-      num_verify_images=config.tflite_verify_images, nus=method != "reference",
-      nus_checkpoint=config.experiment.aux_logdir if method == "net" else None))
-  # The SavedModel was only the converter's input.
-  shutil.rmtree(result.saved_model_dir)
-  summary = {"step": step, "size_bytes": result.size_bytes,
-             "verification": dataclasses.asdict(result.verification),
-             "passed": result.verification.passed}
-  checkpoints.write_json_atomic(path, summary)
-  return summary
+  return stages.cached_result(f"tflite {method}", path, _step(config.logdir(method)), export)
 
 
 def time_tflite(config):
   """Stage 5: LiteRT seconds per image of every .tflite, timed in turn (cached)."""
-  path = os.path.join(config.work_dir, "tflite", "latency.json")
-  steps = _steps(config)
-  done = os.path.exists(path) and checkpoints.read_json(path)["steps"] == steps
-  experiment.log_stage("tflite latency", done)
-  if done:
-    return checkpoints.read_json(path)
-  image = export_lib.as_input(experiment.latency_images(config.experiment)[0].numpy(), np.uint8)
-  runners = {method: litert.Interpreter(model_path=config.tflite_file(method),
-                                        num_threads=export_lib.NUM_THREADS
-                                        ).get_signature_runner(export_lib.SIGNATURE_KEY)
-             for method in METHODS}
-  seconds = experiment.time_predictions(
-      {method: lambda x, runner=runner: runner(**{export_lib.INPUT_NAME: x})
-       for method, runner in runners.items()}, [image], config.tflite_runs)
-  result = {"seconds": seconds, "num_threads": export_lib.NUM_THREADS, "steps": steps}
-  checkpoints.write_json_atomic(path, result)
-  return result
+  def compute():
+    image = export_lib.as_input(experiment.latency_images(config.experiment)[0].numpy(),
+                                np.uint8)
+    runners = {method: litert.Interpreter(model_path=config.tflite_file(method),
+                                          num_threads=export_lib.NUM_THREADS
+                                          ).get_signature_runner(export_lib.SIGNATURE_KEY)
+               for method in QUICKSTART_METHODS}
+    seconds = timing.seconds_per_input(
+        {method: lambda x, runner=runner: runner(**{export_lib.INPUT_NAME: x})
+         for method, runner in runners.items()}, [image], config.tflite_runs,
+        label="tflite latency")
+    return {"seconds": seconds, "num_threads": export_lib.NUM_THREADS}
+
+  return stages.cached_result("tflite latency",
+                              os.path.join(config.work_dir, "tflite", "latency.json"),
+                              _steps(config), compute)
 
 
 def _panel(array, size, title):
@@ -294,51 +293,37 @@ def _panel(array, size, title):
 def write_examples(config, predictors, path):
   """examples.png: per val image, the image, ground truth, each method's prediction and
   the NUS sampling locations (skipped when made from the same checkpoints)."""
+  def draw():
+    height, width = config.image_size
+    scale = min(1.0, 512 / width)  # panels at most 512 pixels wide
+    size = (round(height * scale), round(width * scale))
+    predict = {method: predictors.predict_fn(method) for method in QUICKSTART_METHODS}
+    dataset = data_generator.Dataset(config.experiment.records_dir, "val", 1).get_dataset()
+    rows = []
+    for batch in dataset.take(config.num_examples):
+      image = tf.cast(tf.clip_by_value(batch["image"][0], 0, 255), tf.uint8).numpy()
+      _, _, locations = predictors.sampled("net")[1](batch["image"])
+      small = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
+      panels = [_panel(image, size, "image"),
+                _panel(cityscapes.colorize(batch["label"][0, ..., 0].numpy()), size,
+                       "ground truth")]
+      panels += [_panel(cityscapes.colorize(predict[method](batch["image"])[0].numpy()), size,
+                        f"{NAMES[method]} prediction") for method in QUICKSTART_METHODS]
+      panels.append(_panel(pipeline.draw_locations(small, locations[0].numpy()), size,
+                           f"NUS sampling locations ({config.sampling_size}x"
+                           f"{config.sampling_size})"))
+      rows.append(np.concatenate(panels, axis=1))
+    vis_lib.save_png(path, np.concatenate(rows, axis=0))
+    return path
+
   stamp = os.path.splitext(path)[0] + ".json"
-  steps = _steps(config)
-  done = (os.path.exists(path) and os.path.exists(stamp)
-          and checkpoints.read_json(stamp)["steps"] == steps)
-  experiment.log_stage("examples", done)
-  if done:
-    return
-  height, width = config.image_size
-  scale = min(1.0, 512 / width)  # panels at most 512 pixels wide
-  size = (round(height * scale), round(width * scale))
-  predict = {method: predictors.predict_fn(method) for method in METHODS}
-  dataset = data_generator.Dataset(config.experiment.records_dir, "val", 1).get_dataset()
-  rows = []
-  for batch in dataset.take(config.num_examples):
-    image = tf.cast(tf.clip_by_value(batch["image"][0], 0, 255), tf.uint8).numpy()
-    _, _, locations = predictors.sampled("net")[1](batch["image"])
-    small = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
-    panels = [_panel(image, size, "image"),
-              _panel(cityscapes.colorize(batch["label"][0, ..., 0].numpy()), size, "ground truth")]
-    panels += [_panel(cityscapes.colorize(predict[method](batch["image"])[0].numpy()), size,
-                      f"{NAMES[method]} prediction") for method in METHODS]
-    panels.append(_panel(pipeline.draw_locations(small, locations[0].numpy()), size,
-                         f"NUS sampling locations ({config.sampling_size}x{config.sampling_size})"))
-    rows.append(np.concatenate(panels, axis=1))
-  vis.save_png(path, np.concatenate(rows, axis=0))
-  checkpoints.write_json_atomic(stamp, {"steps": steps})
+  if not os.path.exists(path) and os.path.exists(stamp):
+    os.remove(stamp)  # the picture went: draw it again
+  stages.cached_result("examples", stamp, _steps(config), draw)
 
 
-def write_if_changed(path, content):
-  """Writes bytes or text atomically, and only when they differ from the file's."""
-  data = content.encode() if isinstance(content, str) else content
-  path = os.path.abspath(path)
-  if os.path.exists(path):
-    with open(path, "rb") as f:
-      if f.read() == data:
-        return
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + ".tmp", "wb") as f:
-    f.write(data)
-  os.replace(path + ".tmp", path)
-
-
-def write_chart(rows):
+def chart_png(rows):
   """PNG bytes: mIoU against multiply-adds (log scale), one labelled point per method."""
-  import io  # pylint: disable=import-outside-toplevel
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
@@ -365,13 +350,13 @@ def _relative(text, config):
   return text if relative.startswith("..") else text.replace(config.work_dir, relative)
 
 
-def commands(config, fast):
+def quickstart_commands(config, fast):
   """Command lines that reproduce each number of the report."""
   exp = config.experiment
   records, (height, width) = exp.records_dir, config.image_size
   reference = config.logdir("reference")
   crop = ",".join(str(s) for s in config.reference_crop_size)
-  lines = experiment.commands(exp) + [
+  lines = experiment.experiment_commands(exp) + [
       f"python -m deeplab.train --model_variant=mobilenet_v2 --output_stride={exp.output_stride} "
       f"--depth_multiplier={exp.depth_multiplier} --dataset_dir={records} "
       f"--train_crop_size={crop} --min_scale_factor=0.75 --max_scale_factor=1.25 "
@@ -384,7 +369,7 @@ def commands(config, fast):
       f"python -m deeplab.eval --checkpoint_dir={reference} --eval_logdir={reference}/eval "
       f"--dataset_dir={records} --once",
   ]
-  for method in METHODS:
+  for method in QUICKSTART_METHODS:
     nus = {"net": f" --nus --nus_checkpoint={exp.aux_logdir}", "uniform": " --nus",
            "reference": ""}[method]
     lines.append(f"python -m deeplab.export_tflite --checkpoint_path={config.logdir(method)} "
@@ -406,7 +391,7 @@ def table_rows(config, evaluations, cost, exports, tflite_latency):
             "net": f"{size}x{size} aux-net samples",
             "reference": "whole image (trained on {crop} crops)".format(crop=crop)}
   rows = []
-  for method in METHODS:
+  for method in QUICKSTART_METHODS:
     evaluation = evaluations[method]
     rows.append({
         "method": method, "name": NAMES[method], "input": inputs[method],
@@ -499,11 +484,11 @@ def update_readme(readme_path, rows, chart_path):
     raise ValueError(f"{readme_path} has no '{README_BEGIN}' ... '{README_END}' block")
   root = os.path.dirname(os.path.abspath(readme_path))
   with open(chart_path, "rb") as f:
-    write_if_changed(os.path.join(root, "docs", "quickstart_chart.png"), f.read())
+    stages.write_if_changed(os.path.join(root, "docs", "quickstart_chart.png"), f.read())
   block = "\n".join([README_BEGIN, *methods_table(rows), "",
                      "![mIoU against multiply-adds](docs/quickstart_chart.png)", README_END])
   head, rest = text.split(README_BEGIN, 1)
-  write_if_changed(readme_path, head + block + rest.split(README_END, 1)[1])
+  stages.write_if_changed(readme_path, head + block + rest.split(README_END, 1)[1])
 
 
 def run(config, fast=False, readme_path=None):
@@ -516,26 +501,26 @@ def run(config, fast=False, readme_path=None):
   for method in ("uniform", "net"):
     experiment.train_segmenter(exp, method, config.sampling_size, net)
   train_reference(config)
-  sampled = experiment.Predictors(exp, config.sampling_size, net)
-  predictors = Predictors(config, sampled)
+  segmenters = experiment.SampledSegmenters(exp, config.sampling_size, net)
+  predictors = MethodPredictors(config, segmenters)
   evaluations = {}
   nus_tf_miou = None
   for method in ("uniform", "net"):
-    results = experiment.evaluate_segmenter(exp, method, config.sampling_size, sampled)
+    results = experiment.evaluate_segmenter(exp, method, config.sampling_size, segmenters)
     evaluations[method] = results["compiled"]
     nus_tf_miou = results.get("tf", {}).get("miou", nus_tf_miou)
   evaluations["reference"] = evaluate_reference(config, predictors)
-  cost = measure_cost(config, net, predictors)
-  exports = {method: export_method(config, method) for method in METHODS}
+  cost = measure_method_cost(config, net, predictors)
+  exports = {method: export_method(config, method) for method in QUICKSTART_METHODS}
   tflite_latency = time_tflite(config)
   rows = table_rows(config, evaluations, cost, exports, tflite_latency)
   report_dir = os.path.dirname(config.report_file)
   chart_path = os.path.join(config.work_dir, "chart.png")
   examples_path = os.path.join(config.work_dir, "examples.png")
   write_examples(config, predictors, examples_path)
-  write_if_changed(chart_path, write_chart(rows))
-  write_if_changed(config.report_file, report_markdown(
-      config, rows, aux, nus_tf_miou, commands(config, fast),
+  stages.write_if_changed(chart_path, chart_png(rows))
+  stages.write_if_changed(config.report_file, report_markdown(
+      config, rows, aux, nus_tf_miou, quickstart_commands(config, fast),
       os.path.relpath(chart_path, report_dir), os.path.relpath(examples_path, report_dir)))
   if readme_path:
     update_readme(readme_path, rows, chart_path)
@@ -543,12 +528,15 @@ def run(config, fast=False, readme_path=None):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("work_dir", "runs/quickstart",
-                    "Where the data, every run, the .tflite files and the report go.")
-flags.DEFINE_bool("fast", False, "Smoke version: tiny images and a few steps per stage.")
-flags.DEFINE_string("report", None, "Where report.md goes (default: WORK_DIR/report.md).")
-flags.DEFINE_string("readme", None, "Also put the table and chart into this README's "
-                    f"quickstart block ({README_BEGIN} ... {README_END}).")
+
+
+def define_flags():
+  flags.DEFINE_string("work_dir", "runs/quickstart",
+                      "Where the data, every run, the .tflite files and the report go.")
+  flags.DEFINE_bool("fast", False, "Smoke version: tiny images and a few steps per stage.")
+  flags.DEFINE_string("report", None, "Where report.md goes (default: WORK_DIR/report.md).")
+  flags.DEFINE_string("readme", None, "Also put the table and chart into this README's "
+                      f"quickstart block ({README_BEGIN} ... {README_END}).")
 
 
 def main(argv):
@@ -563,4 +551,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  cli_flags.run_program(main)

@@ -13,11 +13,10 @@ Stages, each skipped when its output is complete, so rerunning resumes:
 6. report: table.md / table.json and chart.png.
 
 Training and evaluation go through the library behind `deeplab.train` and
-`deeplab.eval --eval_type=nus`; `commands()` lists the equivalent command lines.
+`deeplab.eval`; `experiment_commands()` lists the equivalent command lines.
 """
 import dataclasses
 import os
-import statistics
 import time
 
 import tensorflow as tf
@@ -31,10 +30,12 @@ from deeplab import config as config_lib
 from deeplab import eval_lib
 from deeplab import flops
 from deeplab import model as model_lib
-from deeplab import train_lib
+from nus import options as options_lib
 from nus import pipeline
+from workflows import stages
+from workflows import timing
 
-METHODS = ("net", "uniform")
+SAMPLING_METHODS = ("net", "uniform")
 _METHOD_NAMES = {"net": "NUS", "uniform": "uniform"}
 _SPLITS = ("train", "val")
 
@@ -101,7 +102,7 @@ class ExperimentConfig:
     return os.path.join(self.output_dir, f"{method}_s{size}")
 
   def nus_options(self):
-    return config_lib.NusOptions(alpha=self.alpha)
+    return options_lib.NusOptions(alpha=self.alpha)
 
   def model_options(self):
     return config_lib.ModelOptions(model_variant="mobilenet_v2", output_stride=self.output_stride,
@@ -109,24 +110,15 @@ class ExperimentConfig:
 
   def data_config(self):
     # Whole images, no random scaling: the sampler sees what the evaluation sees.
-    return train_lib.DataConfig(self.records_dir, crop_size=(self.height, self.width),
+    return config_lib.DataConfig(self.records_dir, crop_size=(self.height, self.width),
                                 min_scale_factor=1.0, max_scale_factor=1.0)
-
-
-def log_stage(name, skipped):
-  logging.info("[%s] %s", name, "done earlier, skipped" if skipped else "running")
-
-
-def training_done(logdir, steps):
-  latest = checkpoints.latest_checkpoint(logdir)
-  return latest is not None and latest.step >= steps
 
 
 def short_run_config(config, logdir, steps, batch_size, learning_rate, weight_decay):
   """TrainConfig of one of the experiment's runs: a checkpoint every quarter of the run,
   no input-state checkpoints (a restart reshuffles; ~300 MB saved per full-resolution
   checkpoint otherwise), the experiment's batch-norm decay and seed."""
-  return train_lib.TrainConfig(
+  return config_lib.TrainConfig(
       train_logdir=logdir, training_number_of_steps=steps, train_batch_size=batch_size,
       base_learning_rate=learning_rate, weight_decay=weight_decay,
       batch_norm_decay=config.batch_norm_decay, save_interval_secs=0,
@@ -142,7 +134,7 @@ def prepare_data(config):
     done = counts == {"train": config.num_train, "val": config.num_val}
   except (FileNotFoundError, ValueError):
     done = False
-  log_stage("data", done)
+  stages.log_stage("data", done)
   if done:
     return
   # Each image is a function of (seed, split, index): regenerating is idempotent.
@@ -154,22 +146,22 @@ def prepare_data(config):
 
 def train_aux(config):
   """Stage 2: the aux sampling net; returns its location MSE on val (cached in JSON)."""
-  path = os.path.join(config.aux_logdir, "val_location_mse.json")
-  done = training_done(config.aux_logdir, config.aux_steps) and os.path.exists(path)
-  log_stage("aux", done)
-  if done:
-    return checkpoints.read_json(path)
   train_config = short_run_config(config, config.aux_logdir, config.aux_steps,
                                   config.aux_batch_size, config.aux_learning_rate,
                                   config.aux_weight_decay)
-  pipeline.train_sampling_net(config.nus_options(), train_config, config.data_config())
-  net = pipeline.load_sampling_net(config.aux_logdir)
-  dataset = pipeline.add_sampling_targets(
-      data_generator.Dataset(config.records_dir, "val", config.eval_batch_size).get_dataset(),
-      net.nus_options, data_generator.get_descriptor("cityscapes").ignore_label)
-  result = pipeline.evaluate_sampling_net(net, dataset)
-  checkpoints.write_json_atomic(path, result)
-  return result
+  stages.train_stage("train aux", config.aux_logdir, config.aux_steps,
+                     lambda: pipeline.train_sampling_net(config.nus_options(), train_config,
+                                                         config.data_config()))
+
+  def evaluate():
+    net = pipeline.load_sampling_net(config.aux_logdir)
+    dataset = pipeline.add_sampling_targets(
+        data_generator.Dataset(config.records_dir, "val", config.eval_batch_size).get_dataset(),
+        net.nus_options, data_generator.get_descriptor("cityscapes").ignore_label)
+    return pipeline.evaluate_sampling_net(net, dataset)
+
+  return stages.cached_result("eval aux", os.path.join(config.aux_logdir, "val_location_mse.json"),
+                              _step(config.aux_logdir), evaluate)
 
 
 def make_sampler(config, method, size, net=None, graph=False):
@@ -189,15 +181,14 @@ def make_sampler(config, method, size, net=None, graph=False):
 def train_segmenter(config, method, size, net=None):
   """Stage 3: one segmenter on S x S sampled images (resumes; skipped when trained)."""
   logdir = config.segmenter_logdir(method, size)
-  done = training_done(logdir, config.seg_steps)
-  log_stage(f"train {method} S={size}", done)
-  if done:
-    return
   train_config = short_run_config(config, logdir, config.seg_steps, config.seg_batch_size,
                                   config.seg_learning_rate, config.seg_weight_decay)
-  train_lib.train_segmentation(config.model_options(), train_config, config.data_config(),
-                               sampler=make_sampler(config, method, size, net),
-                               nus_checkpoint=config.aux_logdir if method == "net" else None)
+  stages.train_stage(
+      f"train {method} S={size}", logdir, config.seg_steps,
+      lambda: pipeline.train_sampled_segmenter(
+          config.model_options(), train_config, config.data_config(), config_lib.LossConfig(),
+          make_sampler(config, method, size, net),
+          nus_checkpoint=config.aux_logdir if method == "net" else None))
 
 
 def _graph(layer):
@@ -206,7 +197,7 @@ def _graph(layer):
                      reduce_retracing=True)
 
 
-class Predictors:
+class SampledSegmenters:
   """The restored segmenters of one S with their samplers, shared by eval and timing.
 
   Built on first use, so that stages found complete restore nothing; networks run as
@@ -221,43 +212,47 @@ class Predictors:
     """(segmenter, Sampler) of `method`."""
     if method not in self._built:
       logdir = self._config.segmenter_logdir(method, self._size)
-      model = model_lib.build_model(config_lib.load_config(logdir)[0])
+      model = model_lib.build_model(config_lib.load_config(logdir))
       eval_lib.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
       self._built[method] = (_graph(model), make_sampler(self._config, method, self._size,
                                                          self._net, graph=True))
     return self._built[method]
 
 
+def _step(logdir):
+  return checkpoints.latest_checkpoint(logdir).step
+
+
 def _steps(config, size):
-  return {method: checkpoints.latest_checkpoint(config.segmenter_logdir(method, size)).step
-          for method in METHODS}
+  return {method: _step(config.segmenter_logdir(method, size)) for method in SAMPLING_METHODS}
 
 
-def evaluate_segmenter(config, method, size, predictors):
+def evaluate_segmenter(config, method, size, segmenters):
   """Stage 4: full-resolution scores of one segmenter, per interpolation (cached in JSON).
 
   Returns:
     {interpolation: pipeline.evaluate_nus_segmenter summary (confusion matrix dropped)}.
   """
-  path = os.path.join(config.segmenter_logdir(method, size), "eval_val.json")
-  step = _steps(config, size)[method]
-  done = os.path.exists(path) and checkpoints.read_json(path)["step"] == step
-  log_stage(f"eval {method} S={size}", done)
-  if done:
-    return checkpoints.read_json(path)["results"]
-  model, sampler = predictors[method]
-  dataset = data_generator.Dataset(config.records_dir, "val", config.eval_batch_size).get_dataset()
-  descriptor = data_generator.get_descriptor("cityscapes")
-  # The TF-ops interpolation is what TFLite exports; it must agree with the compiled one.
-  interpolations = pipeline.INTERPOLATIONS if method == "net" else ("compiled",)
-  results = {}
-  for interpolation in interpolations:
-    summary = pipeline.evaluate_nus_segmenter(model, sampler, dataset, descriptor, interpolation,
-                                              description=f"eval {method} S={size} {interpolation}")
-    summary.pop("confusion_matrix")
-    results[interpolation] = summary
-  checkpoints.write_json_atomic(path, {"step": step, "results": results})
-  return results
+  logdir = config.segmenter_logdir(method, size)
+
+  def evaluate():
+    model, sampler = segmenters[method]
+    dataset = data_generator.Dataset(config.records_dir, "val",
+                                     config.eval_batch_size).get_dataset()
+    descriptor = data_generator.get_descriptor("cityscapes")
+    # The TF-ops interpolation is what TFLite exports; it must agree with the compiled one.
+    interpolations = pipeline.INTERPOLATIONS if method == "net" else ("compiled",)
+    results = {}
+    for interpolation in interpolations:
+      summary = pipeline.evaluate_nus_segmenter(
+          model, sampler, dataset, descriptor, interpolation,
+          description=f"eval {method} S={size} {interpolation}")
+      summary.pop("confusion_matrix")
+      results[interpolation] = summary
+    return results
+
+  return stages.cached_result(f"eval {method} S={size}", os.path.join(logdir, "eval_val.json"),
+                              _step(logdir), evaluate)
 
 
 def sampling_ceiling(config, size, net):
@@ -270,55 +265,49 @@ def sampling_ceiling(config, size, net):
   Returns:
     {method: mIoU}.
   """
-  path = os.path.join(config.output_dir, f"ceiling_s{size}.json")
-  aux_step = checkpoints.latest_checkpoint(config.aux_logdir).step
-  done = os.path.exists(path) and checkpoints.read_json(path)["aux_step"] == aux_step
-  log_stage(f"ceiling S={size}", done)
-  if done:
-    return checkpoints.read_json(path)["miou"]
-  dataset = data_generator.Dataset(config.records_dir, "val", config.eval_batch_size).get_dataset()
-  descriptor = data_generator.get_descriptor("cityscapes")
-  result = {}
-  for method in METHODS:
-    sampler = make_sampler(config, method, size, net, graph=True)
-    result[method] = pipeline.score_predictions(
-        lambda batch, s=sampler: pipeline.ideal_labels(s, batch["image"], batch["label"][..., 0],
-                                                       descriptor.num_classes),
-        dataset, descriptor, f"ceiling {method} S={size}")["miou"]
-  checkpoints.write_json_atomic(path, {"aux_step": aux_step, "miou": result})
-  return result
+  def compute():
+    dataset = data_generator.Dataset(config.records_dir, "val",
+                                     config.eval_batch_size).get_dataset()
+    descriptor = data_generator.get_descriptor("cityscapes")
+    result = {}
+    for method in SAMPLING_METHODS:
+      sampler = make_sampler(config, method, size, net, graph=True)
+      result[method] = pipeline.score_predictions(
+          lambda batch, s=sampler: pipeline.ideal_labels(
+              s, batch["image"], batch["label"][..., 0], descriptor.num_classes),
+          dataset, descriptor, f"ceiling {method} S={size}")["miou"]
+    return result
+
+  return stages.cached_result(f"ceiling S={size}",
+                              os.path.join(config.output_dir, f"ceiling_s{size}.json"),
+                              _step(config.aux_logdir), compute)
 
 
-def measure_cost(config, size, net, predictors):
+def measure_sampling_cost(config, size, net, segmenters):
   """Stage 5: multiply-adds and end-to-end seconds per image at S (cached in JSON).
 
   Multiply-adds: the segmenter at S x S, the aux net at its input size. Latency: NUS
   and uniform run the whole prediction (aux net for NUS, sampling, segmenter,
   interpolation to full resolution with the compiled kernel) on the same val images,
-  alternating image by image, so that load from other processes hits both alike; the
-  median over images and repeats is kept.
+  in turn, so that load from other processes hits both alike.
 
   Returns:
     {"madds": {"segmenter", "aux_net"}, "seconds": {method: s}, "ratio": NUS / uniform}.
   """
-  path = os.path.join(config.output_dir, f"cost_s{size}.json")
-  steps = _steps(config, size)
-  done = os.path.exists(path) and checkpoints.read_json(path)["steps"] == steps
-  log_stage(f"cost S={size}", done)
-  if done:
-    return checkpoints.read_json(path)
-  side = net.nus_options.net_input_size
-  madds = {"segmenter": flops.count(model_lib.build_model(config.model_options()),
-                                    (size, size, 3)).total.madds,
-           "aux_net": flops.count(net.network, (side, side, 3)).total.madds}
-  images = latency_images(config)
-  seconds = time_predictions(
-      {method: lambda image, m=method: pipeline.predict_labels(*predictors[m], image)
-       for method in METHODS}, images, config.latency_repeats)
-  result = {"madds": madds, "seconds": seconds, "ratio": seconds["net"] / seconds["uniform"],
-            "steps": steps}
-  checkpoints.write_json_atomic(path, result)
-  return result
+  def compute():
+    side = net.nus_options.net_input_size
+    madds = {"segmenter": flops.count(model_lib.build_model(config.model_options()),
+                                      (size, size, 3)).total.madds,
+             "aux_net": flops.count(net.network, (side, side, 3)).total.madds}
+    seconds = timing.seconds_per_input(
+        {method: lambda image, m=method: pipeline.predict_labels(*segmenters[m], image)
+         for method in SAMPLING_METHODS}, latency_images(config), config.latency_repeats,
+        label=f"latency S={size}")
+    return {"madds": madds, "seconds": seconds, "ratio": seconds["net"] / seconds["uniform"]}
+
+  return stages.cached_result(f"cost S={size}", os.path.join(config.output_dir,
+                                                              f"cost_s{size}.json"),
+                              _steps(config, size), compute)
 
 
 def latency_images(config):
@@ -327,31 +316,13 @@ def latency_images(config):
   return [batch["image"] for batch in dataset.take(config.latency_images)]
 
 
-def time_predictions(predict_fns, images, repeats):
-  """Median seconds per image of each {name: predict(image)}.
-
-  The subjects run in turn on each image, so that load from other processes hits them
-  alike; each is called once on the first image beforehand (tracing stays outside).
-  """
-  for predict in predict_fns.values():
-    predict(images[0])
-  seconds = {name: [] for name in predict_fns}
-  for _ in range(repeats):
-    for image in images:
-      for name, predict in predict_fns.items():
-        start = time.perf_counter()
-        predict(image)
-        seconds[name].append(time.perf_counter() - start)
-  return {name: statistics.median(values) for name, values in seconds.items()}
-
-
 def boundary_classes():
   """Names of the thing classes (trainIds 11..18) whose boundaries NUS samples densely."""
   names = data_generator.get_descriptor("cityscapes").class_names
-  return [names[i] for i in config_lib.NusOptions().target_classes]
+  return [names[i] for i in options_lib.NusOptions().target_classes]
 
 
-def commands(config):
+def experiment_commands(config):
   """The command lines that run the same stages through the CLIs."""
   c, nus = config, config.nus_options()
   common = (f"--model_variant=mobilenet_v2 --output_stride={c.output_stride} "
@@ -376,7 +347,7 @@ def commands(config):
       f"--eval_logdir={c.aux_logdir}/eval --dataset_dir={c.records_dir} --once",
   ]
   for size in c.sampling_sizes:
-    for method in METHODS:
+    for method in SAMPLING_METHODS:
       logdir = c.segmenter_logdir(method, size)
       aux = f" --nus_checkpoint={c.aux_logdir}" if method == "net" else ""
       lines.append(
@@ -385,7 +356,8 @@ def commands(config):
           f"--train_batch_size={c.seg_batch_size} --base_learning_rate={c.seg_learning_rate} "
           f"--weight_decay={c.seg_weight_decay}")
       for interpolation in (pipeline.INTERPOLATIONS if method == "net" else ("compiled",)):
-        lines.append(f"python -m deeplab.eval --eval_type=nus --checkpoint_dir={logdir} "
+        # The run's model_config.json says it trained on samples: eval scores it that way.
+        lines.append(f"python -m deeplab.eval --checkpoint_dir={logdir} "
                      f"--eval_logdir={logdir}/eval_{interpolation} --dataset_dir={c.records_dir} "
                      f"--nus_interpolation={interpolation} --once")
   return lines
@@ -421,13 +393,13 @@ def write_table(rows, bars, path):
     f.write("\n".join(lines) + "\n")
 
 
-def write_chart(rows, path):
+def write_sampling_chart(rows, path):
   """chart.png: mIoU against multiply-adds, one line per method, points labelled by S."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
   figure, axes = pyplot.subplots(figsize=(6, 4.5), dpi=120)
-  for method, style in zip(METHODS, ("o-", "s--")):
+  for method, style in zip(SAMPLING_METHODS, ("o-", "s--")):
     mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["madds"])
     x = [r["madds"] / 1e6 for r in mine]
     y = [r["miou"] for r in mine]
@@ -446,7 +418,7 @@ def write_chart(rows, path):
 
 
 def check_bars(rows):
-  """The issue's bars: +2 mIoU points at the smallest S; NUS latency <= 1.25x uniform."""
+  """The claims checked: +2 mIoU points at the smallest S; NUS latency <= 1.25x uniform."""
   by_key = {(r["S"], r["method"]): r for r in rows}
   sizes = sorted({r["S"] for r in rows})
   smallest = sizes[0]
@@ -494,15 +466,15 @@ def run_experiment(config):
                aux_result["mse"], aux_result["uniform_mse"], aux_result["mse_ratio"])
   net = pipeline.load_sampling_net(config.aux_logdir)
   for size in config.sampling_sizes:
-    for method in METHODS:
+    for method in SAMPLING_METHODS:
       train_segmenter(config, method, size, net)
   rows = []
   for size in config.sampling_sizes:
-    predictors = Predictors(config, size, net)
-    evaluations = {method: evaluate_segmenter(config, method, size, predictors)
-                   for method in METHODS}
+    segmenters = SampledSegmenters(config, size, net)
+    evaluations = {method: evaluate_segmenter(config, method, size, segmenters)
+                   for method in SAMPLING_METHODS}
     ceiling = sampling_ceiling(config, size, net)
-    cost = measure_cost(config, size, net, predictors)
+    cost = measure_sampling_cost(config, size, net, segmenters)
     madds = cost["madds"]
     for method, results in evaluations.items():
       compiled = results["compiled"]
@@ -519,9 +491,9 @@ def run_experiment(config):
       })
   bars = check_bars(rows)
   report = {"config": dataclasses.asdict(config), "aux_net": aux_result, "rows": rows,
-            "bars": bars, "commands": commands(config),
+            "bars": bars, "commands": experiment_commands(config),
             "wall_seconds_this_call": time.monotonic() - start}
   checkpoints.write_json_atomic(os.path.join(config.output_dir, "table.json"), report)
   write_table(rows, bars, os.path.join(config.output_dir, "table.md"))
-  write_chart(rows, os.path.join(config.output_dir, "chart.png"))
+  write_sampling_chart(rows, os.path.join(config.output_dir, "chart.png"))
   return report

@@ -1,0 +1,521 @@
+"""The flags of every command-line program, defined in one place, and their reading.
+
+The names follow DeepLab and seeds 000/001 (`--model_variant`, `--train_crop_size`,
+`--nus_*`, ...), so their scripts keep working. A program defines the groups it needs
+with `define_flags("model", "input", ...)` before `app.run`, and turns the parsed
+flags into the typed configs of deeplab.config / nus.options with the readers here;
+library code never sees flag objects.
+
+Sizes are written `H,W` (or, for the crop sizes, given twice: `--train_crop_size=769
+--train_crop_size=769`, seed 001's style).
+"""
+import dataclasses
+import functools
+import json
+import os
+import sys
+from typing import Any, Callable, Optional
+
+from absl import app
+from absl import flags
+
+from datasets import cityscapes
+from deeplab import config
+from deeplab import eval_lib
+from deeplab import losses
+from deeplab.core import backbones
+from nus import options as nus_options_lib
+from nus import pipeline
+
+FLAGS = flags.FLAGS
+
+MODEL_VARIANTS = tuple(backbones.BACKBONES)
+_MODEL = config.ModelOptions()
+_TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(config.TrainConfig)}
+_NUS = nus_options_lib.NusOptions()
+
+# Keys DeepLab's dense_prediction_cell.py reads from a branch spec.
+_DPC_KEYS = {"input", "op", "kernel", "rate", "grid_size"}
+_DPC_OPS = ("conv", "pyramid_pooling")
+
+
+def _define_model_flags(fv):
+  target = dict(flag_values=fv)
+  flags.DEFINE_enum("model_variant", _MODEL.model_variant, MODEL_VARIANTS,
+                    "Backbone of the DeepLabv3 segmenter.", **target)
+  flags.DEFINE_integer("num_classes", cityscapes.CITYSCAPES.num_classes,
+                       "Number of semantic classes (default: Cityscapes train ids).", **target)
+  flags.DEFINE_integer("output_stride", _MODEL.output_stride,
+                       "Ratio of input to feature resolution (8, 16 or 32); backbone "
+                       "strides beyond it become atrous rates.", **target)
+  flags.register_validator("output_stride", lambda v: v in (8, 16, 32),
+                           message="--output_stride must be 8, 16 or 32", **target)
+  flags.DEFINE_float("depth_multiplier", _MODEL.depth_multiplier,
+                     "Channel multiplier of the backbone (MobileNetV2 alpha, "
+                     "ShuffleNetV2 0.5/1.0/1.5/2.0).", **target)
+  flags.DEFINE_multi_integer(
+      "atrous_rates", None,
+      "Rates of the ASPP 3x3 branches, repeated (e.g. --atrous_rates=6 "
+      "--atrous_rates=12 --atrous_rates=18 at output stride 16). Unset: the MobileNet "
+      "DeepLabv3 head (image pooling + 1x1 branch only).", **target)
+  flags.DEFINE_multi_integer(
+      "decoder_output_stride", None,
+      "Nominal strides of the backbone endpoints the DeepLabv3+ decoder refines with, "
+      "in decreasing order (e.g. --decoder_output_stride=4). Unset: no decoder.", **target)
+  flags.DEFINE_string(
+      "dense_prediction_cell_json", "",
+      "JSON file with a dense prediction cell (DPC) spec; replaces ASPP. Seed 001's "
+      "Cityscapes cell ships as deeplab/core/"
+      "dense_prediction_cell_branch5_top1_cityscapes.json. Empty: no DPC.", **target)
+  flags.DEFINE_boolean("image_pooling", _MODEL.image_pooling,
+                       "Add the image-level (global average pooling) branch to the head "
+                       "(DeepLab's add_image_level_feature).", **target)
+  for name, what in (("aspp_with_separable_conv", "ASPP 3x3 branches"),
+                     ("decoder_use_separable_conv", "Decoder 3x3 convolutions")):
+    flags.DEFINE_boolean(name, getattr(_MODEL, name),
+                         f"{what} as depthwise + pointwise convolutions.", **target)
+  flags.DEFINE_integer("logits_kernel_size", _MODEL.logits_kernel_size,
+                       "Kernel size of the convolution that produces the logits.", **target)
+
+
+def _define_input_flags(fv):
+  target = dict(flag_values=fv)
+  flags.DEFINE_string("dataset", "cityscapes", "Name of the dataset.", **target)
+  flags.DEFINE_string("dataset_dir", None, "Directory of the dataset's TFRecords.", **target)
+  for name, help_text in (
+      ("min_resize_value", "Resize images so that the shorter side is at least this."),
+      ("max_resize_value", "Resize images so that the longer side is at most this."),
+      ("resize_factor", "Resized dimensions are a multiple of this plus 1.")):
+    flags.DEFINE_integer(name, None, help_text, **target)
+
+
+def _define_nus_flags(fv):
+  target = dict(flag_values=fv)
+  flags.DEFINE_boolean("nus_train", False,
+                       "Train the auxiliary sampling net instead of a segmenter.", **target)
+  flags.DEFINE_enum("nus_preprocess", None, nus_options_lib.PREPROCESS_MODES,
+                    "Sample the segmenter's input at the aux net's locations ('net', needs "
+                    "--nus_checkpoint) or on the uniform grid ('uniform', the baseline). "
+                    "Unset: no sampling.", **target)
+  flags.DEFINE_integer("nus_net_input_size", _NUS.net_input_size,
+                       "Side of the resized image the aux net sees.", **target)
+  flags.DEFINE_integer("nus_net_stride", _NUS.net_stride,
+                       "Output stride of the aux net: its grid is input_size / stride.", **target)
+  flags.DEFINE_float("nus_depth_multiplier", _NUS.depth_multiplier,
+                     "MobileNetV2 depth multiplier of the aux net.", **target)
+  flags.DEFINE_list("nus_target_classes", [str(c) for c in _NUS.target_classes],
+                    "trainIds whose boundaries attract samples (seed: thing classes "
+                    "11..18); empty: all classes.", **target)
+  flags.DEFINE_float("nus_alpha", _NUS.alpha,
+                     "Weight of the boundary term of the targets (Eq. 2).", **target)
+  flags.DEFINE_enum("nus_alpha_weighting", _NUS.alpha_weighting,
+                    nus_options_lib.ALPHA_WEIGHTINGS,
+                    "'paper': alpha and 1 - alpha (Eq. 2, default); 'seed': alpha and "
+                    "1 - sqrt(alpha), as seed 000's code did.", **target)
+  flags.DEFINE_integer("nus_sampling_size", _NUS.sampling_size,
+                       "Side S of the sampled image the segmenter runs on.", **target)
+  flags.DEFINE_enum("nus_sampling_method", _NUS.sampling_method, ["nearest", "bilinear"],
+                    "How the image is sampled (labels are always sampled nearest).", **target)
+  flags.DEFINE_string("nus_checkpoint", None,
+                      "Aux net checkpoint (file or its train logdir) for "
+                      "--nus_preprocess=net.", **target)
+
+
+def _define_train_flags(fv):
+  target = dict(flag_values=fv)
+  d = _TRAIN_DEFAULTS
+  flags.DEFINE_string("train_logdir", None,
+                      "Where checkpoints, model_config.json and summaries are written.",
+                      **target)
+  flags.DEFINE_string("train_split", "train", "Dataset split to train on.", **target)
+  flags.DEFINE_multi_string("train_crop_size", ["513,513"],
+                            "Crop size: 'H,W', or given twice (--train_crop_size=769 "
+                            "--train_crop_size=769).", **target)
+  flags.DEFINE_integer("train_batch_size", 8, "Images per step over all replicas.", **target)
+  flags.DEFINE_integer("training_number_of_steps", 30000, "Number of training steps.", **target)
+  flags.DEFINE_float("base_learning_rate", d["base_learning_rate"], "Initial learning rate.",
+                     **target)
+  flags.DEFINE_enum("learning_policy", d["learning_policy"], config.LEARNING_POLICIES,
+                    "Learning rate policy.", **target)
+  flags.DEFINE_float("learning_power", d["learning_power"], "Power of the poly learning rate.",
+                     **target)
+  flags.DEFINE_float("end_learning_rate", d["end_learning_rate"],
+                     "Learning rate the poly policy ends at.", **target)
+  flags.DEFINE_integer("learning_rate_decay_step", d["learning_rate_decay_step"],
+                       "Steps between decays of the step policy.", **target)
+  flags.DEFINE_float("learning_rate_decay_factor", d["learning_rate_decay_factor"],
+                     "Factor of each step-policy decay.", **target)
+  flags.DEFINE_integer("slow_start_step", d["slow_start_step"],
+                       "Train with --slow_start_learning_rate for this many steps first.",
+                       **target)
+  flags.DEFINE_float("slow_start_learning_rate", d["slow_start_learning_rate"],
+                     "Learning rate of the slow start.", **target)
+  flags.DEFINE_enum("optimizer", d["optimizer"], config.OPTIMIZERS,
+                    "sgd_momentum: SGD with --momentum (DeepLab's); adam: Adam, whose "
+                    "step size does not depend on the gradient's scale (try "
+                    "--base_learning_rate=0.001 to 0.003).", **target)
+  flags.DEFINE_float("momentum", d["momentum"], "Momentum of the SGD optimizer.", **target)
+  flags.DEFINE_float("weight_decay", d["weight_decay"],
+                     "L2 weight decay of convolution kernels.", **target)
+  flags.DEFINE_boolean("fine_tune_batch_norm", d["fine_tune_batch_norm"],
+                       "Train batch norm (needs >= 8 images per replica); false keeps "
+                       "its statistics and parameters fixed.", **target)
+  flags.DEFINE_float("batch_norm_decay", d["batch_norm_decay"],
+                     "Moving-average decay of batch norm statistics (unset: the model's, "
+                     "0.997); lower it (e.g. 0.9) for runs of a few thousand steps.", **target)
+  flags.DEFINE_string("tf_initial_checkpoint", None,
+                      "Checkpoint that initialises a fresh run (TF1 DeepLab/slim or ours).",
+                      **target)
+  flags.DEFINE_boolean("initialize_last_layer", True,
+                       "Also initialise the logits layer from --tf_initial_checkpoint.",
+                       **target)
+  flags.DEFINE_float("min_scale_factor", 0.5, "Smallest random scale of the augmentation.",
+                     **target)
+  flags.DEFINE_float("max_scale_factor", 2.0, "Largest random scale of the augmentation.",
+                     **target)
+  flags.DEFINE_float("scale_factor_step_size", 0.25,
+                     "Step between random scales (0: any scale in the range).", **target)
+  flags.DEFINE_enum("loss_function", "sce", losses.LOSS_FUNCTIONS,
+                    "sce: softmax cross-entropy; lovasz: Lovász-softmax; sce_lovasz: their sum.",
+                    **target)
+  flags.DEFINE_float("top_k_percent_pixels", 1.0,
+                     "Fraction of the hardest pixels the sce loss keeps (1: all).", **target)
+  flags.DEFINE_integer("hard_example_mining_step", 0,
+                       "Steps over which the kept fraction falls from 1 to "
+                       "--top_k_percent_pixels.", **target)
+  flags.DEFINE_multi_float("class_weights", None,
+                           "Per-class loss weights, one per class, repeated.", **target)
+  flags.DEFINE_integer("save_interval_steps", d["save_interval_steps"],
+                       "Save a checkpoint every this many steps.", **target)
+  flags.DEFINE_integer("save_interval_secs", int(d["save_interval_secs"]),
+                       "Save a checkpoint every this many seconds.", **target)
+  flags.DEFINE_integer("max_to_keep", d["max_to_keep"], "Number of recent checkpoints kept.",
+                       **target)
+  flags.DEFINE_integer("save_summaries_secs", int(d["save_summaries_secs"]),
+                       "Write TensorBoard summaries every this many seconds.", **target)
+  flags.DEFINE_boolean("save_summaries_images", d["save_summaries_images"],
+                       "Also write input images, colourised labels and predictions.", **target)
+  flags.DEFINE_integer("log_steps", d["log_steps"], "Log the loss every this many steps.",
+                       **target)
+  flags.DEFINE_boolean("checkpoint_input_state", d["checkpoint_input_state"],
+                       "Save the input iterator (with its shuffle and prefetch buffers) in "
+                       "checkpoints, so that a resumed run continues the same input stream; "
+                       "false: smaller checkpoints, the stream restarts on resume.", **target)
+  flags.DEFINE_integer("seed", d["seed"],
+                       "Random seed of the initialisation and the input order.", **target)
+
+
+def _define_prediction_flags(fv):
+  target = dict(flag_values=fv)
+  flags.DEFINE_string("checkpoint_dir", None,
+                      "Train logdir: its checkpoints and model_config.json.", **target)
+  flags.DEFINE_multi_float("eval_scales", [1.0],
+                           "Input scales averaged for prediction, repeated (e.g. 0.75, 1, "
+                           "1.25).", **target)
+  flags.DEFINE_boolean("add_flipped_images", False,
+                       "Also average the predictions of left-right flipped images.", **target)
+
+
+def _define_split_output_flags(fv, program, what, verb):
+  """--<program>_logdir, --<program>_split and --<program>_crop_size of eval and vis."""
+  target = dict(flag_values=fv)
+  flags.DEFINE_string(f"{program}_logdir", None, f"Where {what} are written.", **target)
+  flags.DEFINE_string(f"{program}_split", "val", f"Dataset split to {verb}.", **target)
+  flags.DEFINE_multi_string(f"{program}_crop_size", None,
+                            "Pad images to this size ('H,W' or given twice, e.g. 1025 and "
+                            "2049); unset: whole images.", **target)
+
+
+def _define_eval_flags(fv):
+  _define_split_output_flags(fv, "eval", "results and summaries", "evaluate")
+  target = dict(flag_values=fv)
+  flags.DEFINE_integer("max_number_of_evaluations", 0,
+                       "Stop after this many evaluations; 0 or negative: no limit.", **target)
+  flags.DEFINE_integer("eval_interval_secs", 300, "Seconds between looks for new checkpoints.",
+                       **target)
+  flags.DEFINE_integer("eval_timeout_secs", 0,
+                       "Stop when no new checkpoint came for this long; 0: wait forever.",
+                       **target)
+  flags.DEFINE_boolean("once", False, "Evaluate the latest checkpoint and exit.", **target)
+  flags.DEFINE_enum("eval_type", "segmentation", ["segmentation", "nus"],
+                    "segmentation: mIoU; nus: location MSE of an aux net run (--nus_train).",
+                    **target)
+  flags.DEFINE_integer("eval_batch_size", 1,
+                       "Images per batch for segmenters trained on sampled images.", **target)
+  flags.DEFINE_enum("nus_interpolation", "compiled", pipeline.INTERPOLATIONS,
+                    "How sampled predictions return to full resolution: the compiled "
+                    "rasteriser, or the TF ops the TFLite export uses.", **target)
+
+
+def _define_vis_flags(fv):
+  _define_split_output_flags(fv, "vis", "the PNG files", "visualise")
+  target = dict(flag_values=fv)
+  flags.DEFINE_boolean("also_save_raw_predictions", True,
+                       "Also write labelId PNGs for the Cityscapes evaluation.", **target)
+  flags.DEFINE_integer("max_number_of_images", 0, "Stop after this many images (0: all).",
+                       **target)
+  flags.DEFINE_float("overlay_alpha", 0.5, "Opacity of the colours in the overlays.", **target)
+
+
+def _define_export_flags(fv):
+  target = dict(flag_values=fv)
+  flags.DEFINE_string("checkpoint_path", None,
+                      "Train logdir (its latest complete checkpoint) or a checkpoint prefix "
+                      "in it; the run's model_config.json gives the architecture.", **target)
+  flags.DEFINE_string("output_file", None, "Path of the .tflite file to write.", **target)
+  flags.DEFINE_string("saved_model_dir", None,
+                      "Where the intermediate SavedModel goes (default: next to "
+                      "--output_file, '<stem>_saved_model').", **target)
+  flags.DEFINE_string("input_size", "513,513", "Input size 'H,W' of the exported model.",
+                      **target)
+  flags.DEFINE_enum("input_dtype", "uint8", config.INPUT_DTYPES,
+                    "Dtype of the raw-pixel input (0..255 either way).", **target)
+  flags.DEFINE_enum("output", "labels", config.EXPORT_OUTPUTS,
+                    "'labels': int32 argmax at the input size; 'logits': float32 logits at "
+                    "the input size.", **target)
+  flags.DEFINE_enum("quantize", "none", config.QUANTIZE_MODES,
+                    "'none': float32; 'float16': float16 weights; 'dynamic': int8 weights; "
+                    "'int8': int8 weights and activations, calibrated on --dataset_dir.",
+                    **target)
+  flags.DEFINE_string("dataset_dir", None,
+                      "TFRecords: the train split calibrates int8, the val split verifies. "
+                      "Unset: verification on synthetic scenes (int8 then cannot calibrate).",
+                      **target)
+  flags.DEFINE_integer("num_calibration_steps", 100,
+                       "Images of the int8 representative dataset.", **target)
+  flags.DEFINE_integer("num_verify_images", 8, "Images the LiteRT verification runs on.",
+                       **target)
+  flags.DEFINE_boolean("nus", False,
+                       "Export the whole non-uniform sampling pipeline as one model: aux net "
+                       "(--nus_checkpoint) + sampling + the segmenter of --checkpoint_path + "
+                       "TF-ops interpolation; --input_size is then the full resolution. NUS "
+                       "settings come from the run's model_config.json, --nus_* flags override.",
+                       **target)
+
+
+def _define_count_flops_flags(fv):
+  flags.DEFINE_multi_string("crop_size", ["1025,2049"],
+                            "Input size 'H,W' (or two repeated values H then W).",
+                            flag_values=fv)
+
+
+# Group name -> (definer, one flag it defines: the group is defined when that flag is).
+_GROUPS: dict[str, tuple[Callable, str]] = {
+    "model": (_define_model_flags, "model_variant"),
+    "input": (_define_input_flags, "min_resize_value"),
+    "nus": (_define_nus_flags, "nus_train"),
+    "train": (_define_train_flags, "train_logdir"),
+    "prediction": (_define_prediction_flags, "checkpoint_dir"),
+    "eval": (_define_eval_flags, "eval_logdir"),
+    "vis": (_define_vis_flags, "vis_logdir"),
+    "export": (_define_export_flags, "checkpoint_path"),
+    "count_flops": (_define_count_flops_flags, "crop_size"),
+}
+
+
+def define_flags(*groups: str, flag_values: flags.FlagValues = FLAGS) -> None:
+  """Defines the flag groups a program needs; a group defined before is left alone.
+
+  Groups: model, input, nus, train, prediction (checkpoint_dir, eval scales and flips),
+  eval, vis, export, count_flops. Their flags are this module's key flags, so a
+  program that adopts them (`flags.adopt_module_key_flags(cli_flags)`) lists them in
+  its --help.
+  """
+  for group in groups:
+    if group not in _GROUPS:
+      raise ValueError(f"unknown flag group {group!r}; valid: {', '.join(_GROUPS)}")
+    define, marker = _GROUPS[group]
+    if marker not in flag_values:
+      define(flag_values)
+
+
+# What a user's mistake raises (a missing file, a bad value): reported in one line.
+USER_ERRORS = (app.UsageError, ValueError, FileNotFoundError, NotADirectoryError,
+               PermissionError)
+
+
+def run_program(main: Callable[[list], Any], groups: tuple = ()) -> None:
+  """Runs a program's `main` under absl with the flag groups it needs.
+
+  A user error (USER_ERRORS: a missing path, a bad flag value, bad data) ends the
+  program with one line on stderr and exit status 2; --traceback shows the Python
+  traceback instead, as for any other exception (a bug).
+  """
+  define_flags(*groups)
+  flags.DEFINE_boolean("traceback", False,
+                       "Show the Python traceback of a user error (a missing file, a bad "
+                       "flag value) instead of one line.")
+  flags.adopt_module_key_flags(sys.modules[__name__])
+
+  def checked_main(argv):
+    try:
+      return main(argv)
+    except USER_ERRORS as e:
+      if FLAGS.traceback:
+        raise
+      print(f"{os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
+      sys.exit(2)
+
+  app.run(checked_main)
+
+
+def require_flags(flag_values: flags.FlagValues, *names: str) -> None:
+  """Raises a usage error naming the first of `names` left unset.
+
+  (Checked in main rather than with mark_flags_as_required, whose validators are
+  global and would also fire in another program's parse in the same process.)
+  """
+  for name in names:
+    if flag_values[name].value in (None, ""):
+      raise app.UsageError(f"--{name} is required")
+
+
+def parse_size(value: Any) -> tuple[int, int]:
+  """Parses a size flag into (height, width).
+
+  Args:
+    value: "H,W", or a list as a repeated flag gives it: two values
+      (`--train_crop_size=769 --train_crop_size=769`, seed 001's style) or one "H,W".
+
+  Raises:
+    ValueError: naming the value when it is not one of those forms.
+  """
+  parts = value
+  if isinstance(parts, str):
+    parts = parts.split(",")
+  elif isinstance(parts, (list, tuple)) and len(parts) == 1 and isinstance(parts[0], str):
+    parts = parts[0].split(",")
+  try:
+    if len(parts) != 2:
+      raise ValueError
+    height, width = (int(str(p).strip()) for p in parts)
+  except (TypeError, ValueError):
+    raise ValueError(f"size {value!r}: expected 'H,W' or two repeated values") from None
+  if height < 1 or width < 1:
+    raise ValueError(f"size {value!r}: height and width must be positive")
+  return height, width
+
+
+def size_flag(flag_values: flags.FlagValues, name: str) -> Optional[tuple[int, int]]:
+  """The size flag `name` as (h, w), or None when unset.
+
+  Raises:
+    ValueError: naming the flag and its value.
+  """
+  value = flag_values[name].value
+  if not value:
+    return None
+  try:
+    return parse_size(value)
+  except ValueError as e:
+    raise ValueError(f"--{name}: {e}") from None
+
+
+def load_dense_prediction_cell(path: str) -> tuple:
+  """Reads a DPC JSON file into the tuple-of-dicts form ModelOptions stores.
+
+  Raises:
+    ValueError: naming the flag and the path when the file is missing, is not JSON or
+      is not a list of branch specs.
+  """
+  where = f"--dense_prediction_cell_json={path}"
+  if not os.path.isfile(path):
+    raise ValueError(f"{where}: file not found")
+  try:
+    with open(path) as f:
+      branches = json.load(f)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{where}: not valid JSON ({e})") from None
+  if not isinstance(branches, list) or not branches:
+    raise ValueError(f"{where}: expected a non-empty list of branch specs")
+  parsed = []
+  for i, branch in enumerate(branches):
+    if not isinstance(branch, dict) or branch.get("op") not in _DPC_OPS:
+      raise ValueError(f"{where}: branch {i} must be an object with op in {_DPC_OPS}")
+    unknown = sorted(set(branch) - _DPC_KEYS)
+    if unknown:
+      raise ValueError(f"{where}: branch {i} has unknown keys {unknown}")
+    if not -1 <= branch.get("input", -1) < i:
+      raise ValueError(f"{where}: branch {i} input must be -1 (the features) or an "
+                       "earlier branch index")
+    # Tuples, like every other field, so the options compare equal after a JSON trip.
+    parsed.append({k: tuple(v) if isinstance(v, list) else v for k, v in branch.items()})
+  return tuple(parsed)
+
+
+def _flag_value(value):
+  # Repeated flags parse to lists; the configs hold tuples (hashable, JSON round trip).
+  return tuple(value) if isinstance(value, list) else value
+
+
+def from_flags(cls: type, flag_values: flags.FlagValues, flag_prefix: str = "",
+               **values: Any) -> Any:
+  """A `cls` dataclass whose fields come from the flags of the same name.
+
+  Args:
+    cls: the dataclass.
+    flag_values: parsed flags.
+    flag_prefix: flag names are `flag_prefix + field name` (e.g. "nus_").
+    **values: fields given explicitly (parsed sizes, renamed flags); they win.
+
+  Fields with neither a flag nor a value keep the dataclass default.
+  """
+  for field in dataclasses.fields(cls):
+    name = flag_prefix + field.name
+    if field.name not in values and name in flag_values:
+      values[field.name] = _flag_value(flag_values[name].value)
+  return cls(**values)
+
+
+def model_options_from_flags(flag_values: flags.FlagValues) -> config.ModelOptions:
+  """ModelOptions from the parsed model flags."""
+  dpc = None
+  if flag_values.dense_prediction_cell_json:
+    dpc = load_dense_prediction_cell(flag_values.dense_prediction_cell_json)
+  return from_flags(config.ModelOptions, flag_values, dense_prediction_cell=dpc,
+                    atrous_rates=_flag_value(flag_values.atrous_rates) or None,
+                    decoder_output_stride=_flag_value(flag_values.decoder_output_stride) or None)
+
+
+def nus_options_from_flags(flag_values: flags.FlagValues) -> nus_options_lib.NusOptions:
+  """NusOptions from the parsed --nus_* flags (unset --nus_preprocess: the default)."""
+  classes = tuple(int(c) for c in flag_values.nus_target_classes) or None
+  return from_flags(nus_options_lib.NusOptions, flag_values, flag_prefix="nus_",
+                    target_classes=classes,
+                    preprocess=flag_values.nus_preprocess or _NUS.preprocess)
+
+
+def model_builder(flag_values: flags.FlagValues) -> Callable[[], Any]:
+  """() -> the model of --checkpoint_dir's run, explicit architecture flags on top.
+
+  The architecture flags alone build it when the run has no model_config.json
+  (checkpoints of other tools). Called lazily: a watch loop may start before the run
+  has written its config.
+  """
+  options = model_options_from_flags(flag_values)
+  return functools.partial(eval_lib.model_for_checkpoints, flag_values.checkpoint_dir,
+                           options, explicit_overrides(flag_values, options))
+
+
+# Fields whose flag is not the field's own name.
+_FLAG_NAMES = {"dense_prediction_cell": "dense_prediction_cell_json"}
+
+
+def explicit_overrides(flag_values: flags.FlagValues, from_flags_options: Any,
+                       flag_prefix: str = "") -> dict[str, Any]:
+  """{field: value} of the options fields whose flags were given on the command line.
+
+  What a user types explicitly overrides what a run saved (deeplab.config.override);
+  defaults do not.
+
+  Args:
+    flag_values: parsed flags.
+    from_flags_options: the options read from the flags (model_options_from_flags ...).
+    flag_prefix: as in `from_flags`.
+  """
+  overrides = {}
+  for field in dataclasses.fields(from_flags_options):
+    name = flag_prefix + _FLAG_NAMES.get(field.name, field.name)
+    if name in flag_values and flag_values[name].present:
+      overrides[field.name] = getattr(from_flags_options, field.name)
+  return overrides

@@ -1,0 +1,53 @@
+"""Options of non-uniform sampling (seed 000), stored in a run's model_config.json."""
+import dataclasses
+from typing import Optional
+
+from deeplab import config as config_lib
+
+# The model_config.json section that holds them.
+SECTION = "nus"
+PREPROCESS_MODES = ("net", "uniform")
+ALPHA_WEIGHTINGS = ("paper", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class NusOptions:
+  """The auxiliary sampling net and how the segmenter samples.
+
+  preprocess: "net" samples at the aux net's locations, "uniform" at the uniform grid.
+  alpha_weighting: "paper" uses alpha / (1 - alpha) as in Eq. 2; "seed" reproduces the
+  seed code's alpha / (1 - sqrt(alpha)).
+  """
+  net_input_size: int = 64
+  net_stride: int = 8
+  depth_multiplier: float = 0.25
+  target_classes: Optional[tuple] = (11, 12, 13, 14, 15, 16, 17, 18)
+  alpha: float = 0.5
+  alpha_weighting: str = "paper"
+  preprocess: str = "net"
+  sampling_size: int = 192
+  sampling_method: str = "nearest"
+
+  def __post_init__(self):
+    config_lib.check_choice("--nus_preprocess", self.preprocess, PREPROCESS_MODES)
+    config_lib.check_choice("--nus_alpha_weighting", self.alpha_weighting, ALPHA_WEIGHTINGS)
+
+  @property
+  def grid_size(self) -> int:
+    return self.net_input_size // self.net_stride
+
+
+def load_nus_options(logdir: str) -> Optional[NusOptions]:
+  """The NusOptions a run in `logdir` saved, or None when it did not sample.
+
+  Raises:
+    FileNotFoundError: the run has no model_config.json.
+  """
+  return config_lib.load_section(logdir, SECTION, NusOptions)
+
+
+def save_run_config(logdir: str, model_options: config_lib.ModelOptions,
+                    nus_options: Optional[NusOptions]) -> str:
+  """Writes model_config.json with the NUS section when `nus_options` is given."""
+  return config_lib.save_config(logdir, model_options,
+                                {SECTION: nus_options} if nus_options else None)
