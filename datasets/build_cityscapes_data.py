@@ -13,7 +13,9 @@ PNG) and image/segmentation/class/format.
 
 Worker processes read and check the PNGs; the main process writes the records. Each
 shard is written under a temporary name and renamed once complete, so an interrupted
-run never leaves a file that looks like a finished shard.
+run never leaves a file that looks like a finished shard. The split's manifest (datasets.shard_manifest) is marked unfinished
+before the first shard and written complete after the last, so a split whose conversion
+failed or was killed is refused by the loader rather than read as a mix of two runs.
 """
 import glob
 import io
@@ -26,7 +28,7 @@ from absl import app, flags
 from PIL import Image
 from tqdm import tqdm
 
-from datasets import cityscapes
+from datasets import cityscapes, shard_manifest
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
@@ -177,6 +179,8 @@ class ShardWriter:
   def __exit__(self, exc_type, exc, tb):
     self._writer.close()
     if exc_type is None:
+      with open(self.tmp_path, "rb") as f:
+        os.fsync(f.fileno())  # on disk before its name says it is complete
       os.replace(self.tmp_path, self.path)
     else:
       os.remove(self.tmp_path)
@@ -191,22 +195,27 @@ def _remove_stale_shards(output_dir, split, keep):
 
 
 def convert_split(cityscapes_root, output_dir, split, num_shards, pool=None):
-  """Writes the shards of one split; returns the number of examples."""
+  """Writes the shards of one split, then its manifest; returns the number of examples."""
   examples = find_examples(cityscapes_root, split)
   num_shards = min(num_shards, len(examples))
   os.makedirs(output_dir, exist_ok=True)
+  # Until the new manifest, the split reads as unfinished: an earlier conversion's
+  # manifest must not vouch for the shards this one replaces.
+  shard_manifest.mark_unfinished(output_dir, split)
   loaded = pool.imap(load_example, examples, chunksize=4) if pool else map(load_example, examples)
-  names = []
+  shards = []
   with tqdm(total=len(examples), desc=split, unit="img") as bar:
     for shard in range(num_shards):
       start = shard * len(examples) // num_shards
       end = (shard + 1) * len(examples) // num_shards
-      names.append(shard_name(split, shard, num_shards))
-      with ShardWriter(os.path.join(output_dir, names[-1])) as writer:
+      name = shard_name(split, shard, num_shards)
+      with ShardWriter(os.path.join(output_dir, name)) as writer:
         for _ in range(start, end):
           writer.write(to_example(*next(loaded)).SerializeToString())
           bar.update()
-  _remove_stale_shards(output_dir, split, set(names))
+      shards.append((name, end - start))
+  _remove_stale_shards(output_dir, split, {name for name, _ in shards})
+  shard_manifest.write_complete(output_dir, split, shards)
   return len(examples)
 
 
