@@ -11,9 +11,11 @@ with image/encoded (the PNG bytes unchanged), image/filename (<stem>), image/for
 image/height, image/width, image/channels, image/segmentation/class/encoded (trainIds
 PNG) and image/segmentation/class/format.
 
-Worker processes read and check the PNGs; the main process writes the records. Each
-shard is written under a temporary name and renamed once complete, so an interrupted
-run never leaves a file that looks like a finished shard. The split's manifest (datasets.shard_manifest) is marked unfinished
+Worker processes read and check the PNGs; the main process writes the records, in the
+sorted order of the images and serialized deterministically, so that two conversions of
+the same input give the same bytes. Each shard is written under a temporary name and
+renamed once complete, so an interrupted run never leaves a file that looks like a
+finished shard. The split's manifest (datasets.shard_manifest) is marked unfinished
 before the first shard and written complete after the last, so a split whose conversion
 failed or was killed is refused by the loader rather than read as a mix of two runs.
 """
@@ -34,6 +36,7 @@ IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
 LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 SHARD_PATTERN = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$")
+TEMP_SUFFIX = ".incomplete"  # a shard being written
 
 
 def shard_name(split, index, num_shards):
@@ -167,7 +170,7 @@ class ShardWriter:
   def __init__(self, path):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel  (see to_example)
     self.path = path
-    self.tmp_path = path + ".incomplete"
+    self.tmp_path = path + TEMP_SUFFIX
     self._writer = tf.io.TFRecordWriter(self.tmp_path)
 
   def write(self, serialized):
@@ -186,11 +189,13 @@ class ShardWriter:
       os.remove(self.tmp_path)
 
 
-def _remove_stale_shards(output_dir, split, keep):
-  """Removes shards of `split` from an earlier run with another shard count."""
-  for path in glob.glob(os.path.join(output_dir, f"{split}-*-of-*.tfrecord")):
-    match = SHARD_PATTERN.match(os.path.basename(path))
-    if match and match["split"] == split and os.path.basename(path) not in keep:
+def _remove_stale_files(output_dir, split, keep):
+  """Removes the shards of `split` from an earlier run with another shard count, and the
+  temporary files of shards an earlier run was killed writing."""
+  for path in glob.glob(os.path.join(output_dir, f"{split}-*-of-*.tfrecord*")):
+    name = os.path.basename(path)
+    match = SHARD_PATTERN.match(name.removesuffix(TEMP_SUFFIX))
+    if match and match["split"] == split and name not in keep:
       os.remove(path)
 
 
@@ -211,10 +216,11 @@ def convert_split(cityscapes_root, output_dir, split, num_shards, pool=None):
       name = shard_name(split, shard, num_shards)
       with ShardWriter(os.path.join(output_dir, name)) as writer:
         for _ in range(start, end):
-          writer.write(to_example(*next(loaded)).SerializeToString())
+          # deterministic: the features map in key order, not in hash order
+          writer.write(to_example(*next(loaded)).SerializeToString(deterministic=True))
           bar.update()
       shards.append((name, end - start))
-  _remove_stale_shards(output_dir, split, {name for name, _ in shards})
+  _remove_stale_files(output_dir, split, {name for name, _ in shards})
   shard_manifest.write_complete(output_dir, split, shards)
   return len(examples)
 

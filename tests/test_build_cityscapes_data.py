@@ -206,6 +206,21 @@ def test_a_killed_reconversion_leaves_a_refused_split_not_a_mixed_one(write_city
     data_generator.record_files(out, "train")
 
 
+def test_leftovers_of_a_killed_run_with_another_shard_count_are_removed(synthetic_records,
+                                                                          tmp_path):
+  out = tmp_path / "records"
+  build.convert(synthetic_records[0], str(out), splits=("train",), num_shards=3, num_workers=1)
+  # What a kill while writing shard 1 of 3 leaves, and files the converter never writes.
+  (out / "train-00001-of-00003.tfrecord.incomplete").write_bytes(b"partial")
+  kept = ["notes.incomplete", "train-00001-of-00003.tfrecord.incomplete.bak",
+          "val-00000-of-00001.tfrecord.incomplete"]
+  for name in kept:
+    (out / name).write_bytes(b"not ours to remove")
+  build.convert(synthetic_records[0], str(out), splits=("train",), num_shards=1, num_workers=1)
+  assert sorted(os.listdir(out)) == sorted(
+      ["train-00000-of-00001.tfrecord", "train.manifest.json", *kept])
+
+
 def _pair(height=8, width=12, label_value=7):
   return np.zeros((height, width, 3), np.uint8), np.full((height, width), label_value, np.uint8)
 
@@ -274,11 +289,18 @@ def test_colour_label_rejected(make_cityscapes, tmp_path):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 
 
-def test_cli(synthetic_records, tmp_path):
-  out = str(tmp_path / "records")
-  result = subprocess.run(
-      [sys.executable, "-m", "datasets.build_cityscapes_data", "--cityscapes_root", synthetic_records[0],
-       "--output_dir", out, "--splits", "val", "--num_shards", "1", "--num_workers", "1"],
-      cwd=REPO, capture_output=True, text=True, check=True)
-  assert f"val: {SYNTHETIC_COUNTS['val']} examples" in result.stdout
-  assert sorted(os.listdir(out)) == ["val-00000-of-00001.tfrecord", "val.manifest.json"]
+def test_cli_conversions_of_the_same_input_are_byte_identical(synthetic_records, tmp_path):
+  outputs = []
+  # Different hash seeds and worker counts: nothing may depend on either.
+  for seed, workers in (("1", "1"), ("2", "2")):
+    outputs.append(tmp_path / f"records_{seed}")
+    result = subprocess.run(
+        [sys.executable, "-m", "datasets.build_cityscapes_data", "--cityscapes_root",
+         synthetic_records[0], "--output_dir", str(outputs[-1]), "--splits", "val",
+         "--num_shards", "1", "--num_workers", workers],
+        cwd=REPO, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": seed})
+    assert f"val: {SYNTHETIC_COUNTS['val']} examples" in result.stdout
+    assert sorted(os.listdir(outputs[-1])) == ["val-00000-of-00001.tfrecord", "val.manifest.json"]
+  for name in os.listdir(outputs[0]):
+    assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes(), name
