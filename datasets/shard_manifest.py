@@ -84,7 +84,7 @@ def read(directory: str, split: str) -> dict | None:
       manifest = json.load(f)
     if manifest["split"] != split or not isinstance(manifest["complete"], bool):
       raise ValueError(f"it is not one of split '{split}'")
-    for entry in manifest.get("shards", []) if manifest["complete"] else []:
+    for entry in manifest["shards"] if manifest["complete"] else []:
       if not {"name", "records", "bytes", "sha256"} <= set(entry):
         raise ValueError(f"shard entry {entry} lacks name, records, bytes or sha256")
   except (OSError, ValueError, KeyError, TypeError) as e:

@@ -308,7 +308,8 @@ def test_records_without_a_manifest_are_read_by_their_names(synthetic_records, t
     ("append", "shard train-00000-of-00002.tfrecord has .* bytes but .* lists"),
     ("add", r"\['train-00000-of-00003.tfrecord'\] are not among the shards of split 'train'"),
     ("corrupt", "cannot read the shard manifest .*train.manifest.json"),
-], ids=["remove", "append", "add", "corrupt"])
+    ("shardless", "cannot read the shard manifest .*train.manifest.json: 'shards'"),
+], ids=["remove", "append", "add", "corrupt", "shardless"])
 def test_a_split_that_differs_from_its_manifest_is_refused(synthetic_records, tmp_path, change,
                                                            match):
   records = _copy_records(synthetic_records[1], tmp_path / "records")
@@ -319,8 +320,10 @@ def test_a_split_that_differs_from_its_manifest_is_refused(synthetic_records, tm
       f.write(b"x")
   elif change == "add":
     (records / "train-00000-of-00003.tfrecord").write_bytes(b"")
-  else:
+  elif change == "corrupt":
     (records / "train.manifest.json").write_text("{")
+  else:
+    (records / "train.manifest.json").write_text('{"split": "train", "complete": true}')
   with pytest.raises(ValueError, match=match) as error:
     data_generator.record_files(str(records), "train")
   assert str(records) in str(error.value)
