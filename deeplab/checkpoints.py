@@ -114,9 +114,10 @@ def remove_unfinished(directory: str, checkpoint_name: str = CHECKPOINT_NAME) ->
     if os.path.abspath(prefix) not in named:
       unnamed.add(prefix)
   for prefix in sorted(unnamed):
-    logging.warning("Left %s alone: %s does not name it (copied in, or its save was killed "
-                    "before it was recorded). Training does not resume from it, and a save "
-                    "at its step replaces it.", prefix, os.path.join(directory, STATE_FILENAME))
+    logging.warning("Left %s alone: training did not record it in %s (it was copied in, or "
+                    "its save was killed before that). Training does not resume from it, and "
+                    "a save at its step replaces it.", prefix,
+                    os.path.join(directory, STATE_FILENAME))
   return sorted(removed)
 
 
