@@ -20,7 +20,7 @@ STATE_FILENAME = "checkpoint"
 # Written by training next to its checkpoints: the loop's settings, read by eval.
 TRAIN_CONFIG_FILENAME = "train_config.json"
 _STEP_PATTERN = re.compile(r"-(\d+)$")
-_SAVE_PART_PATTERN = re.compile(r"^part-\d+-of-\d+\.(index|data-\d+-of-\d+)$")
+_SAVE_PART_PATTERN = re.compile(r"^part-\d+-of-\d+\.(index|data-\d+-of-\d+)(\.tempstate\d+)?$")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -82,9 +82,10 @@ def latest_checkpoint(directory):
 def _is_unmerged_save(path):
   """Whether `path` is the shard directory of a save TF did not finish merging.
 
-  TF writes a checkpoint `<prefix>` as `<prefix>_temp/part-<i>-of-<n>.{index,data-*}`,
-  then merges the parts into `<prefix>.index` and `<prefix>.data-*` and deletes the
-  directory; only a directory holding nothing else is provably such a leftover.
+  TF writes a checkpoint `<prefix>` as `<prefix>_temp/part-<i>-of-<n>.{index,data-*}`
+  (each first as `<that name>.tempstate<random>`), then merges the parts into
+  `<prefix>.index` and `<prefix>.data-*` and deletes the directory; only a directory
+  holding nothing else is provably such a leftover.
   """
   return tf.io.gfile.isdir(path) and all(
       _SAVE_PART_PATTERN.match(name) for name in tf.io.gfile.listdir(path))

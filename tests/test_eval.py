@@ -58,8 +58,11 @@ def test_complete_checkpoints_and_cleanup_of_a_killed_save(tmp_path, caplog):
   (tmp_path / "ckpt-4.index").write_bytes(b"partial")
   (tmp_path / "ckpt-4.data-00000-of-00001").write_bytes(b"partial")
   (tmp_path / "ckpt-5_temp").mkdir()
-  (tmp_path / "ckpt-5_temp" / "part-00000-of-00001.index").write_bytes(b"partial")
-  (tmp_path / "ckpt-5_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"partial")
+  (tmp_path / "ckpt-5_temp" / "part-00000-of-00002.index").write_bytes(b"partial")
+  (tmp_path / "ckpt-5_temp" / "part-00000-of-00002.data-00000-of-00001").write_bytes(b"partial")
+  # TF writes a part under a random temporary name first.
+  (tmp_path / "ckpt-5_temp" / "part-00001-of-00002.data-00000-of-00001.tempstate1234567890"
+   ).write_bytes(b"partial")
   assert [c.step for c in checkpoints.complete_checkpoints(str(tmp_path))] == [1, 2]
   assert checkpoints.latest_checkpoint(str(tmp_path)).path == str(tmp_path / "ckpt-2")
   assert checkpoints.is_complete(str(tmp_path / "ckpt-2"))
