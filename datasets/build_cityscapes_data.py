@@ -11,9 +11,13 @@ with image/encoded (the PNG bytes unchanged), image/filename (<stem>), image/for
 image/height, image/width, image/channels, image/segmentation/class/encoded (trainIds
 PNG) and image/segmentation/class/format.
 
-Worker processes read and check the PNGs; the main process writes the records. Each
-shard is written under a temporary name and renamed once complete, so an interrupted
-run never leaves a file that looks like a finished shard.
+Worker processes read and check the PNGs; the main process writes the records, in the
+sorted order of the images and serialized deterministically, so that two conversions of
+the same input give the same bytes. Each shard is written under a temporary name and
+renamed once complete, so an interrupted run never leaves a file that looks like a
+finished shard. The split's manifest (datasets.shard_manifest) is marked unfinished
+before the first shard and written complete after the last, so a split whose conversion
+failed or was killed is refused by the loader rather than read as a mix of two runs.
 """
 import glob
 import io
@@ -26,12 +30,13 @@ from absl import app, flags
 from PIL import Image
 from tqdm import tqdm
 
-from datasets import cityscapes
+from datasets import cityscapes, shard_manifest
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
 LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 SHARD_PATTERN = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$")
+TEMP_SUFFIX = ".incomplete"  # a shard being written
 
 
 def shard_name(split, index, num_shards):
@@ -165,7 +170,7 @@ class ShardWriter:
   def __init__(self, path):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel  (see to_example)
     self.path = path
-    self.tmp_path = path + ".incomplete"
+    self.tmp_path = path + TEMP_SUFFIX
     self._writer = tf.io.TFRecordWriter(self.tmp_path)
 
   def write(self, serialized):
@@ -177,36 +182,46 @@ class ShardWriter:
   def __exit__(self, exc_type, exc, tb):
     self._writer.close()
     if exc_type is None:
+      with open(self.tmp_path, "rb") as f:
+        os.fsync(f.fileno())  # on disk before its name says it is complete
       os.replace(self.tmp_path, self.path)
     else:
       os.remove(self.tmp_path)
 
 
-def _remove_stale_shards(output_dir, split, keep):
-  """Removes shards of `split` from an earlier run with another shard count."""
-  for path in glob.glob(os.path.join(output_dir, f"{split}-*-of-*.tfrecord")):
-    match = SHARD_PATTERN.match(os.path.basename(path))
-    if match and match["split"] == split and os.path.basename(path) not in keep:
+def _remove_stale_files(output_dir, split, keep):
+  """Removes the shards of `split` from an earlier run with another shard count, and the
+  temporary files of shards an earlier run was killed writing."""
+  for path in glob.glob(os.path.join(output_dir, f"{split}-*-of-*.tfrecord*")):
+    name = os.path.basename(path)
+    match = SHARD_PATTERN.match(name.removesuffix(TEMP_SUFFIX))
+    if match and match["split"] == split and name not in keep:
       os.remove(path)
 
 
 def convert_split(cityscapes_root, output_dir, split, num_shards, pool=None):
-  """Writes the shards of one split; returns the number of examples."""
+  """Writes the shards of one split, then its manifest; returns the number of examples."""
   examples = find_examples(cityscapes_root, split)
   num_shards = min(num_shards, len(examples))
   os.makedirs(output_dir, exist_ok=True)
+  # Until the new manifest, the split reads as unfinished: an earlier conversion's
+  # manifest must not vouch for the shards this one replaces.
+  shard_manifest.mark_unfinished(output_dir, split)
   loaded = pool.imap(load_example, examples, chunksize=4) if pool else map(load_example, examples)
-  names = []
+  shards = []
   with tqdm(total=len(examples), desc=split, unit="img") as bar:
     for shard in range(num_shards):
       start = shard * len(examples) // num_shards
       end = (shard + 1) * len(examples) // num_shards
-      names.append(shard_name(split, shard, num_shards))
-      with ShardWriter(os.path.join(output_dir, names[-1])) as writer:
+      name = shard_name(split, shard, num_shards)
+      with ShardWriter(os.path.join(output_dir, name)) as writer:
         for _ in range(start, end):
-          writer.write(to_example(*next(loaded)).SerializeToString())
+          # deterministic: the features map in key order, not in hash order
+          writer.write(to_example(*next(loaded)).SerializeToString(deterministic=True))
           bar.update()
-  _remove_stale_shards(output_dir, split, set(names))
+      shards.append((name, end - start))
+  _remove_stale_files(output_dir, split, {name for name, _ in shards})
+  shard_manifest.write_complete(output_dir, split, shards)
   return len(examples)
 
 

@@ -17,9 +17,7 @@ import struct
 
 import tensorflow as tf
 
-from datasets import build_cityscapes_data
-from datasets import cityscapes
-from datasets import preprocess
+from datasets import build_cityscapes_data, cityscapes, preprocess, shard_manifest
 
 DATASETS = {"cityscapes": cityscapes.CITYSCAPES}
 
@@ -39,16 +37,24 @@ def get_descriptor(dataset_name):
   return DATASETS[dataset_name]
 
 
-def record_files(dataset_dir, split_name):
-  """The complete, sorted shard list of a split.
+def record_files(dataset_dir: str, split_name: str) -> list[str]:
+  """The complete shard list of a split, in shard order.
+
+  A split our converter wrote is checked against its manifest (datasets.shard_manifest):
+  finished, the shards it names all there with their sizes, no other. TFRecords without
+  a manifest (DeepLab's converter) are checked by their names.
 
   Raises:
     FileNotFoundError: no shards for the split.
-    ValueError: shards of different runs mixed, or a shard missing.
+    ValueError: naming the directory: an unfinished conversion, shards of different
+      runs mixed, or a shard missing.
   """
   paths = sorted(glob.glob(os.path.join(dataset_dir, f"{split_name}-*-of-*.tfrecord")))
   matches = [build_cityscapes_data.SHARD_PATTERN.match(os.path.basename(p)) for p in paths]
   paths = [p for p, m in zip(paths, matches) if m and m["split"] == split_name]
+  manifest = shard_manifest.read(dataset_dir, split_name)
+  if manifest is not None:
+    return shard_manifest.checked_shards(dataset_dir, split_name, manifest, paths)
   if not paths:
     raise FileNotFoundError(f"no TFRecords for split '{split_name}' in {dataset_dir} "
                             f"(expected {split_name}-*.tfrecord)")
@@ -79,6 +85,37 @@ def count_records(paths):
         (length,) = struct.unpack("<Q", header[:8])
         f.seek(length + 4, os.SEEK_CUR)  # data + uint32 CRC of the data
         total += 1
+  return total
+
+
+def verify_records(dataset_dir: str, split_name: str) -> int:
+  """Rechecks a converted split against its manifest: each shard's records and SHA-256.
+
+  Reads every shard in full (`record_files` checks names and sizes only); equal
+  checksums also confirm that a reconversion reproduced a split byte for byte.
+
+  Returns:
+    The number of records of the split.
+
+  Raises:
+    FileNotFoundError: no manifest to check against (not made by our converter).
+    ValueError: a shard that differs from what its conversion wrote (names it).
+  """
+  manifest = shard_manifest.read(dataset_dir, split_name)
+  path = shard_manifest.manifest_path(dataset_dir, split_name)
+  if manifest is None:
+    raise FileNotFoundError(f"{dataset_dir}: no {os.path.basename(path)} to verify split "
+                            f"'{split_name}' against (made by another converter?)")
+  record_files(dataset_dir, split_name)  # finished, names and sizes
+  total = 0
+  for entry in manifest["shards"]:
+    shard = os.path.join(dataset_dir, entry["name"])
+    records, digest = count_records([shard]), shard_manifest.sha256(shard)
+    if (records, digest) != (entry["records"], entry["sha256"]):
+      raise ValueError(f"{shard} holds {records} records with SHA-256 {digest}, {path} lists "
+                       f"{entry['records']} with {entry['sha256']}: it changed since its "
+                       f"conversion; rerun datasets.build_cityscapes_data")
+    total += records
   return total
 
 

@@ -14,12 +14,14 @@ import re
 from typing import Any, Union
 
 import tensorflow as tf
+from absl import logging
 
 CHECKPOINT_NAME = "ckpt"
 STATE_FILENAME = "checkpoint"
 # Written by training next to its checkpoints: the loop's settings, read by eval.
 TRAIN_CONFIG_FILENAME = "train_config.json"
 _STEP_PATTERN = re.compile(r"-(\d+)$")
+_SAVE_PART_PATTERN = re.compile(r"^part-\d+-of-\d+\.(index|data-\d+-of-\d+)(\.tempstate\d+)?$")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -78,27 +80,46 @@ def latest_checkpoint(directory):
   return checkpoints[-1] if checkpoints else None
 
 
-def remove_unfinished(directory, checkpoint_name=CHECKPOINT_NAME):
-  """Deletes what a killed save left behind; call before training writes again.
+def _is_unmerged_save(path):
+  """Whether `path` is the shard directory of a save TF did not finish merging.
 
-  That is the `<name>-N_temp` shard directories and `<name>-N` files (index or data)
-  of checkpoints the state file does not name.
+  TF writes a checkpoint `<prefix>` as `<prefix>_temp/part-<i>-of-<n>.{index,data-*}`
+  (each first as `<that name>.tempstate<random>`), then merges the parts into
+  `<prefix>.index` and `<prefix>.data-*` and deletes the directory; only a directory
+  holding nothing else is provably such a leftover.
+  """
+  return tf.io.gfile.isdir(path) and all(
+      _SAVE_PART_PATTERN.match(name) for name in tf.io.gfile.listdir(path))
+
+
+def remove_unfinished(directory: str, checkpoint_name: str = CHECKPOINT_NAME) -> list[str]:
+  """Deletes the shard directories of saves a kill interrupted; call before training writes.
+
+  Only `<name>-<step>_temp` directories holding TF's save parts alone are deleted.
+  Other `<name>-*` files the state file does not name (a checkpoint copied in by hand,
+  or one whose save was killed just before the state file named it) are left alone
+  with a warning: they are ignored when resuming, and a save at their step replaces them.
 
   Returns:
     Sorted list of the deleted paths.
   """
   named = set(_named_checkpoints(directory))
-  removed = []
+  removed, unnamed = [], set()
   for path in tf.io.gfile.glob(os.path.join(directory, f"{checkpoint_name}-*")):
-    if "_temp" in os.path.basename(path):
+    name = os.path.basename(path)
+    if re.fullmatch(rf"{re.escape(checkpoint_name)}-\d+_temp", name) and _is_unmerged_save(path):
       tf.io.gfile.rmtree(path)
       removed.append(path)
       continue
     prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
     # `named` is absolute; glob answers in the form of `directory` (maybe relative).
-    if prefix != path and os.path.abspath(prefix) not in named:
-      tf.io.gfile.remove(path)
-      removed.append(path)
+    if os.path.abspath(prefix) not in named:
+      unnamed.add(prefix)
+  for prefix in sorted(unnamed):
+    logging.warning("Left %s alone: training did not record it in %s (it was copied in, or "
+                    "its save was killed before that). Training does not resume from it, and "
+                    "a save at its step replaces it.", prefix,
+                    os.path.join(directory, STATE_FILENAME))
   return sorted(removed)
 
 

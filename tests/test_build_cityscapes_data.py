@@ -3,8 +3,10 @@ import glob
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -51,8 +53,8 @@ def _label_ids_path(root, split, stem):
 def test_shards_and_schema(synthetic_records):
   root, records = synthetic_records
   assert sorted(os.listdir(records)) == [
-      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord",
-      "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord"]
+      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "train.manifest.json",
+      "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord", "val.manifest.json"]
   for split, count in SYNTHETIC_COUNTS.items():
     examples = _examples(records, split)
     assert len(examples) == count
@@ -122,18 +124,101 @@ def test_failure_mid_run_leaves_no_finished_looking_shard(make_cityscapes, tmp_p
   out = str(tmp_path / "records")
   with pytest.raises(ValueError, match="cannot read PNG " + broken):
     build.convert(root, out, splits=("train",), num_shards=3, num_workers=1)
-  assert sorted(os.listdir(out)) == ["train-00000-of-00003.tfrecord", "train-00001-of-00003.tfrecord"]
-  with pytest.raises(ValueError, match="incomplete.*train-00002-of-00003"):
+  assert sorted(os.listdir(out)) == ["train-00000-of-00003.tfrecord", "train-00001-of-00003.tfrecord",
+                                     "train.manifest.json"]
+  with pytest.raises(ValueError, match="conversion of split 'train' did not finish"):
     data_generator.record_files(out, "train")
 
 
 def test_stale_shards_of_an_earlier_run_are_removed(synthetic_records, tmp_path):
   out = str(tmp_path / "records")
   build.convert(synthetic_records[0], out, splits=("train",), num_shards=3, num_workers=1)
-  assert len(os.listdir(out)) == 3
+  assert len(os.listdir(out)) == 4
   build.convert(synthetic_records[0], out, splits=("train",), num_shards=1, num_workers=1)
-  assert os.listdir(out) == ["train-00000-of-00001.tfrecord"]
+  assert sorted(os.listdir(out)) == ["train-00000-of-00001.tfrecord", "train.manifest.json"]
   assert len(_examples(out, "train")) == SYNTHETIC_COUNTS["train"]
+
+
+def _two_inputs(write_pair, tmp_path, count=4):
+  """Two inputs of `count` train images each: all road (A) or all car (B)."""
+  roots = []
+  for name, label_id in (("a", 7), ("b", 26)):
+    roots.append(str(tmp_path / name))
+    for i in range(count):
+      write_pair(roots[-1], "train", f"jena_{i:06d}_000019",
+                 np.full((8, 12, 3), label_id, np.uint8), np.full((8, 12), label_id, np.uint8))
+  return roots
+
+
+def test_a_failed_reconversion_leaves_a_refused_split_not_a_mixed_one(write_cityscapes_pair,
+                                                                      tmp_path):
+  a, b = _two_inputs(write_cityscapes_pair, tmp_path)
+  out = str(tmp_path / "records")
+  build.convert(a, out, splits=("train",), num_shards=4, num_workers=1)
+  assert len(data_generator.record_files(out, "train")) == 4
+  broken = _image_path(b, "train", "jena_000002_000019")
+  with open(broken, "r+b") as f:
+    f.truncate(40)
+  with pytest.raises(ValueError, match="cannot read PNG " + broken):
+    build.convert(b, out, splits=("train",), num_shards=4, num_workers=1)
+  # Shards 0-1 are B's, 2-3 still A's: refused, whatever the shard names say.
+  with pytest.raises(ValueError, match=rf"{out}: the conversion of split 'train' did not finish"):
+    data_generator.record_files(out, "train")
+  write_cityscapes_pair(b, "train", "jena_000002_000019", np.full((8, 12, 3), 26, np.uint8),
+                        np.full((8, 12), 26, np.uint8))
+  build.convert(b, out, splits=("train",), num_shards=4, num_workers=1)
+  assert len(data_generator.record_files(out, "train")) == 4
+  assert all((_label_of(e) == 13).all() for e in _examples(out, "train"))  # all car
+
+
+# Converts argv[1] into argv[2] (2 train shards) and kills itself with SIGKILL when about
+# to read the example numbered argv[3].
+_KILLED_CONVERSION = textwrap.dedent("""
+    import os, signal, sys
+    from datasets import build_cityscapes_data as build
+    loaded = []
+    load_example = build.load_example
+
+    def load_or_die(paths):
+      if len(loaded) == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+      loaded.append(paths)
+      return load_example(paths)
+    build.load_example = load_or_die
+    build.convert(sys.argv[1], sys.argv[2], splits=("train",), num_shards=2, num_workers=1)
+""")
+
+
+def test_a_killed_reconversion_leaves_a_refused_split_not_a_mixed_one(write_cityscapes_pair,
+                                                                      tmp_path):
+  a, b = _two_inputs(write_cityscapes_pair, tmp_path)
+  out = str(tmp_path / "records")
+  build.convert(a, out, splits=("train",), num_shards=2, num_workers=1)
+  first = data_generator.record_files(out, "train")
+  killed = subprocess.run([sys.executable, "-c", _KILLED_CONVERSION, b, out, "3"], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+  # Shard 0 is B's, shard 1 A's, B's shard 1 half written under its temporary name.
+  assert sorted(os.listdir(out)) == sorted(
+      [os.path.basename(p) for p in first] + ["train-00001-of-00002.tfrecord.incomplete",
+                                               "train.manifest.json"])
+  with pytest.raises(ValueError, match=rf"{out}: the conversion of split 'train' did not finish"):
+    data_generator.record_files(out, "train")
+
+
+def test_leftovers_of_a_killed_run_with_another_shard_count_are_removed(synthetic_records,
+                                                                          tmp_path):
+  out = tmp_path / "records"
+  build.convert(synthetic_records[0], str(out), splits=("train",), num_shards=3, num_workers=1)
+  # What a kill while writing shard 1 of 3 leaves, and files the converter never writes.
+  (out / "train-00001-of-00003.tfrecord.incomplete").write_bytes(b"partial")
+  kept = ["notes.incomplete", "train-00001-of-00003.tfrecord.incomplete.bak",
+          "val-00000-of-00001.tfrecord.incomplete"]
+  for name in kept:
+    (out / name).write_bytes(b"not ours to remove")
+  build.convert(synthetic_records[0], str(out), splits=("train",), num_shards=1, num_workers=1)
+  assert sorted(os.listdir(out)) == sorted(
+      ["train-00000-of-00001.tfrecord", "train.manifest.json", *kept])
 
 
 def _pair(height=8, width=12, label_value=7):
@@ -204,11 +289,18 @@ def test_colour_label_rejected(make_cityscapes, tmp_path):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 
 
-def test_cli(synthetic_records, tmp_path):
-  out = str(tmp_path / "records")
-  result = subprocess.run(
-      [sys.executable, "-m", "datasets.build_cityscapes_data", "--cityscapes_root", synthetic_records[0],
-       "--output_dir", out, "--splits", "val", "--num_shards", "1", "--num_workers", "1"],
-      cwd=REPO, capture_output=True, text=True, check=True)
-  assert f"val: {SYNTHETIC_COUNTS['val']} examples" in result.stdout
-  assert os.listdir(out) == ["val-00000-of-00001.tfrecord"]
+def test_cli_conversions_of_the_same_input_are_byte_identical(synthetic_records, tmp_path):
+  outputs = []
+  # Different hash seeds and worker counts: nothing may depend on either.
+  for seed, workers in (("1", "1"), ("2", "2")):
+    outputs.append(tmp_path / f"records_{seed}")
+    result = subprocess.run(
+        [sys.executable, "-m", "datasets.build_cityscapes_data", "--cityscapes_root",
+         synthetic_records[0], "--output_dir", str(outputs[-1]), "--splits", "val",
+         "--num_shards", "1", "--num_workers", workers],
+        cwd=REPO, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": seed})
+    assert f"val: {SYNTHETIC_COUNTS['val']} examples" in result.stdout
+    assert sorted(os.listdir(outputs[-1])) == ["val-00000-of-00001.tfrecord", "val.manifest.json"]
+  for name in os.listdir(outputs[0]):
+    assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes(), name

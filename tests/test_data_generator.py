@@ -1,6 +1,7 @@
 """tf.data pipeline: round trip, DeepLab preprocessing invariants, determinism, errors."""
 import glob
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -281,6 +282,64 @@ def test_mixed_shard_sets_are_rejected(synthetic_records, tmp_path):
 def test_count_records(synthetic_records):
   paths = data_generator.record_files(synthetic_records[1], "train")
   assert data_generator.count_records(paths) == sum(1 for _ in tf.data.TFRecordDataset(paths))
+
+
+def _copy_records(source, target, split="train", manifest=True):
+  target.mkdir()
+  for name in os.listdir(source):
+    if name.startswith(split) and (manifest or name.endswith(".tfrecord")):
+      shutil.copyfile(os.path.join(source, name), target / name)
+  return target
+
+
+def test_records_without_a_manifest_are_read_by_their_names(synthetic_records, tmp_path):
+  # What DeepLab's converter writes: shards named <split>-<i>-of-<n>.tfrecord, no manifest.
+  records = _copy_records(synthetic_records[1], tmp_path / "deeplab", manifest=False)
+  paths = data_generator.record_files(str(records), "train")
+  assert [os.path.basename(p) for p in paths] == [
+      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+  assert data_generator.Dataset(str(records), "train", 1).num_samples == SYNTHETIC_COUNTS["train"]
+  with pytest.raises(FileNotFoundError, match="no train.manifest.json to verify"):
+    data_generator.verify_records(str(records), "train")
+
+
+@pytest.mark.parametrize("change, match", [
+    ("remove", r"incomplete: \['train-00001-of-00002.tfrecord'\], listed in .*train.manifest.json"),
+    ("append", "shard train-00000-of-00002.tfrecord has .* bytes but .* lists"),
+    ("add", r"\['train-00000-of-00003.tfrecord'\] are not among the shards of split 'train'"),
+    ("corrupt", "cannot read the shard manifest .*train.manifest.json"),
+    ("shardless", "cannot read the shard manifest .*train.manifest.json: 'shards'"),
+], ids=["remove", "append", "add", "corrupt", "shardless"])
+def test_a_split_that_differs_from_its_manifest_is_refused(synthetic_records, tmp_path, change,
+                                                           match):
+  records = _copy_records(synthetic_records[1], tmp_path / "records")
+  if change == "remove":
+    os.remove(records / "train-00001-of-00002.tfrecord")
+  elif change == "append":
+    with open(records / "train-00000-of-00002.tfrecord", "ab") as f:
+      f.write(b"x")
+  elif change == "add":
+    (records / "train-00000-of-00003.tfrecord").write_bytes(b"")
+  elif change == "corrupt":
+    (records / "train.manifest.json").write_text("{")
+  else:
+    (records / "train.manifest.json").write_text('{"split": "train", "complete": true}')
+  with pytest.raises(ValueError, match=match) as error:
+    data_generator.record_files(str(records), "train")
+  assert str(records) in str(error.value)
+
+
+def test_verify_records_checks_every_byte(synthetic_records, tmp_path):
+  records = _copy_records(synthetic_records[1], tmp_path / "records")
+  assert data_generator.verify_records(str(records), "train") == SYNTHETIC_COUNTS["train"]
+  shard = records / "train-00001-of-00002.tfrecord"
+  data = bytearray(shard.read_bytes())
+  data[len(data) // 2] ^= 1  # same size: only the checksum tells
+  shard.write_bytes(bytes(data))
+  assert len(data_generator.record_files(str(records), "train")) == 2
+  with pytest.raises(ValueError, match=f"{shard} holds 2 records with SHA-256 [0-9a-f]{{64}}, "
+                     ".*train.manifest.json lists 2 with [0-9a-f]{64}: it changed"):
+    data_generator.verify_records(str(records), "train")
 
 
 @pytest.mark.parametrize("scale, offsets", [(1.0, (3, 5)), (0.5, (0, 0)), (0.75, (0, 8)),

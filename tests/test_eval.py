@@ -47,7 +47,8 @@ def _loader():
   return load
 
 
-def test_complete_checkpoints_and_cleanup_of_a_killed_save(tmp_path):
+def test_complete_checkpoints_and_cleanup_of_a_killed_save(tmp_path, caplog):
+  caplog.set_level(logging.WARNING, logger="absl")
   trainer = _Trainer(tmp_path)
   trainer.save()
   trainer.save()
@@ -57,17 +58,40 @@ def test_complete_checkpoints_and_cleanup_of_a_killed_save(tmp_path):
   (tmp_path / "ckpt-4.index").write_bytes(b"partial")
   (tmp_path / "ckpt-4.data-00000-of-00001").write_bytes(b"partial")
   (tmp_path / "ckpt-5_temp").mkdir()
-  (tmp_path / "ckpt-5_temp" / "part-00000-of-00001.index").write_bytes(b"partial")
+  (tmp_path / "ckpt-5_temp" / "part-00000-of-00002.index").write_bytes(b"partial")
+  (tmp_path / "ckpt-5_temp" / "part-00000-of-00002.data-00000-of-00001").write_bytes(b"partial")
+  # TF writes a part under a random temporary name first.
+  (tmp_path / "ckpt-5_temp" / "part-00001-of-00002.data-00000-of-00001.tempstate1234567890"
+   ).write_bytes(b"partial")
   assert [c.step for c in checkpoints.complete_checkpoints(str(tmp_path))] == [1, 2]
   assert checkpoints.latest_checkpoint(str(tmp_path)).path == str(tmp_path / "ckpt-2")
   assert checkpoints.is_complete(str(tmp_path / "ckpt-2"))
   assert not checkpoints.is_complete(str(tmp_path / "ckpt-4"))
-  removed = checkpoints.remove_unfinished(str(tmp_path))
-  assert [os.path.basename(p) for p in removed] == [
-      "ckpt-3.data-00000-of-00001", "ckpt-4.data-00000-of-00001", "ckpt-4.index", "ckpt-5_temp"]
+  # Only the shard directory is provably an unfinished save of ours; files the state
+  # file does not name may have been put there by hand: kept, with a warning.
+  assert checkpoints.remove_unfinished(str(tmp_path)) == [str(tmp_path / "ckpt-5_temp")]
   assert sorted(os.listdir(tmp_path)) == [
       "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index",
-      "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+      "ckpt-2.data-00000-of-00001", "ckpt-2.index", "ckpt-3.data-00000-of-00001",
+      "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+  assert f"{tmp_path / 'ckpt-3'}" in caplog.text and f"{tmp_path / 'ckpt-4'}" in caplog.text
+
+
+def test_cleanup_keeps_checkpoints_it_did_not_write(tmp_path, caplog):
+  caplog.set_level(logging.WARNING, logger="absl")
+  source = tmp_path / "run"
+  _Trainer(source).save()
+  copied = tmp_path / "copied"  # a checkpoint copied in by hand: no state file
+  copied.mkdir()
+  for name in ("ckpt-1.index", "ckpt-1.data-00000-of-00001"):
+    (copied / name).write_bytes((source / name).read_bytes())
+  # A "_temp" directory holding something TF's save never writes is not ours either.
+  (copied / "ckpt-7_temp").mkdir()
+  (copied / "ckpt-7_temp" / "notes.txt").write_text("mine")
+  before = sorted(p.relative_to(copied) for p in copied.rglob("*"))
+  assert checkpoints.remove_unfinished(str(copied)) == []
+  assert sorted(p.relative_to(copied) for p in copied.rglob("*")) == before
+  assert "ckpt-1" in caplog.text and "ckpt-7_temp" in caplog.text
 
 
 def test_checkpoints_of_a_relative_logdir_are_found(tmp_path, monkeypatch):
@@ -78,9 +102,9 @@ def test_checkpoints_of_a_relative_logdir_are_found(tmp_path, monkeypatch):
   assert latest.path == str(tmp_path / "logs" / "run" / "ckpt-1")
   assert checkpoints.is_complete(os.path.join("logs", "run", "ckpt-1"))
   # A restart's cleanup keeps the complete checkpoints of a relative logdir.
-  (tmp_path / "logs" / "run" / "ckpt-2.index").write_bytes(b"partial")
+  (tmp_path / "logs" / "run" / "ckpt-2_temp").mkdir()
   assert checkpoints.remove_unfinished(os.path.join("logs", "run")) == [
-      os.path.join("logs", "run", "ckpt-2.index")]
+      os.path.join("logs", "run", "ckpt-2_temp")]
   assert checkpoints.latest_checkpoint(os.path.join("logs", "run")).step == 1
 
 

@@ -135,6 +135,25 @@ def test_nan_stops_and_resume_is_exact(tmp_path):
   assert train_lib.train(_config(tmp_path / "b"), _tiny_model, _dataset_fn, _loss_fn).step == 4
 
 
+def test_checkpoint_copied_into_a_fresh_logdir_survives_and_initialises(tmp_path):
+  from deeplab import checkpoint_import
+  train_lib.train(_config(tmp_path / "base"), _tiny_model, _dataset_fn, _loss_fn)
+  logdir = tmp_path / "pre"  # no state file: training did not write these files
+  logdir.mkdir()
+  copied = ["ckpt-4.index", "ckpt-4.data-00000-of-00001"]
+  for name in copied:
+    (logdir / name).write_bytes((tmp_path / "base" / name).read_bytes())
+  reports = []
+
+  def init_fn(model):
+    reports.append(checkpoint_import.restore_initial_checkpoint(model, str(logdir / "ckpt-4")))
+  result = train_lib.train(_config(logdir, training_number_of_steps=1), _tiny_model,
+                           _dataset_fn, _loss_fn, init_fn=init_fn)
+  assert result.step == 1 and reports[0].loaded and not reports[0].missing
+  assert set(copied) <= set(os.listdir(logdir))
+  assert (logdir / copied[1]).read_bytes() == (tmp_path / "base" / copied[1]).read_bytes()
+
+
 def test_summaries_logs_and_batch_norm_warning(tmp_path, caplog):
   caplog.set_level(logging.INFO, logger="absl")
 
