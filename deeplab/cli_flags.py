@@ -203,6 +203,11 @@ def _define_train_flags(fv):
                        "false: smaller checkpoints, the stream restarts on resume.", **target)
   flags.DEFINE_integer("seed", d["seed"],
                        "Random seed of the initialisation and the input order.", **target)
+  flags.DEFINE_boolean("deterministic", d["deterministic"],
+                       "Run TensorFlow's ops deterministically, so that two runs of the same "
+                       "command give the same losses and weights (slower; without it, "
+                       "parallel reductions may differ in the last bits from run to run).",
+                       **target)
 
 
 def _define_prediction_flags(fv):

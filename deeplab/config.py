@@ -88,6 +88,7 @@ class TrainConfig:
   log_steps: int = 10
   checkpoint_input_state: bool = True  # save the input position (and tf.data buffers)
   seed: int = 0  # model initialisation and input shuffling
+  deterministic: bool = False  # TensorFlow's op determinism: bit-identical reruns
 
   def __post_init__(self):
     if self.training_number_of_steps < 1:

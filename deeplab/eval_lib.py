@@ -85,12 +85,30 @@ def restore_model(model: keras.Model, path: str) -> None:
                      f"training run's {config_lib.CONFIG_FILENAME}") from None
 
 
-def evaluated_steps(eval_logdir: str) -> set[int]:
-  """Steps that already have a result JSON in eval_logdir (an earlier run's)."""
+def evaluated_steps(eval_logdir: str, checkpoint_dir: str) -> set[int]:
+  """Steps of `checkpoint_dir` that already have a result JSON in eval_logdir.
+
+  Each result names the checkpoint it scored, so the results of another run (say one
+  ending at the same step) are never taken for this run's.
+
+  Raises:
+    ValueError: eval_logdir holds results of another run; names both.
+  """
   if not tf.io.gfile.isdir(eval_logdir):
     return set()
-  return {int(m.group(1)) for m in map(_RESULT_PATTERN.match, tf.io.gfile.listdir(eval_logdir))
-          if m}
+  run = os.path.abspath(checkpoint_dir)
+  steps = set()
+  for name in sorted(tf.io.gfile.listdir(eval_logdir)):
+    if not _RESULT_PATTERN.match(name):
+      continue
+    result = checkpoints.read_json(os.path.join(eval_logdir, name))
+    scored = os.path.dirname(os.path.abspath(result["checkpoint"]))
+    if scored != run:
+      raise ValueError(f"--eval_logdir={eval_logdir} holds results of another run ({name} "
+                       f"scored {result['checkpoint']}), not of --checkpoint_dir="
+                       f"{checkpoint_dir}; give this run its own --eval_logdir")
+    steps.add(result["step"])
+  return steps
 
 
 def watch_checkpoints(checkpoint_dir: str, evaluate_fn: Callable, *, interval_secs: float,
@@ -280,7 +298,8 @@ def evaluate_checkpoints(eval_config: config_lib.EvalConfig, evaluate_fn: Callab
                       interval_secs=eval_config.eval_interval_secs,
                       timeout_secs=eval_config.eval_timeout_secs,
                       max_evaluations=eval_config.max_number_of_evaluations,
-                      done_steps=evaluated_steps(eval_config.eval_logdir))
+                      done_steps=evaluated_steps(eval_config.eval_logdir,
+                                                 eval_config.checkpoint_dir))
 
 
 def evaluate_with_summaries(eval_config: config_lib.EvalConfig,
@@ -295,17 +314,20 @@ def evaluate_with_summaries(eval_config: config_lib.EvalConfig,
   Returns:
     {step: result} of the checkpoints evaluated by this call.
   """
-  tf.io.gfile.makedirs(eval_config.eval_logdir)
-  writer = tf.summary.create_file_writer(eval_config.eval_logdir)
+  writers = []  # made at the first checkpoint: a failed start leaves no eval_logdir behind
   results = {}
 
   def evaluate(info):
-    results[info.step] = evaluate_fn(info, writer)
+    if not writers:
+      tf.io.gfile.makedirs(eval_config.eval_logdir)
+      writers.append(tf.summary.create_file_writer(eval_config.eval_logdir))
+    results[info.step] = evaluate_fn(info, writers[0])
 
   try:
     evaluate_checkpoints(eval_config, evaluate)
   finally:
-    writer.close()
+    for writer in writers:
+      writer.close()
   return results
 
 

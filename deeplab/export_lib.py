@@ -211,6 +211,11 @@ class ExportResult:
         self.verification.format()])
 
 
+def unverified_path(tflite_path: str) -> str:
+  """Where a .tflite that failed its verification goes: `<stem>.unverified.tflite`."""
+  return os.path.splitext(tflite_path)[0] + ".unverified.tflite"
+
+
 def default_saved_model_dir(tflite_path: str) -> str:
   """Where the SavedModel goes when not given: next to the .tflite, `<stem>_saved_model`."""
   return os.path.splitext(tflite_path)[0] + "_saved_model"
@@ -241,17 +246,25 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
   config_lib.check_choice("quantize mode", quantize, config_lib.QUANTIZE_MODES)
   serve = serving_function(logits_fn, input_size, output, input_dtype)
   saved_model_dir = saved_model_dir or default_saved_model_dir(output_file)
-  write_saved_model(serve, models, saved_model_dir)
-  content = convert(saved_model_dir, quantize, calibration_images)
-  os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
-  # Via a rename: a killed export leaves no truncated .tflite under the final name.
-  with open(output_file + ".tmp", "wb") as f:
-    f.write(content)
-  os.replace(output_file + ".tmp", output_file)
-  return ExportResult(tflite_path=output_file, saved_model_dir=saved_model_dir,
+  staging = saved_model_dir + ".partial"
+  if tf.io.gfile.exists(staging):
+    tf.io.gfile.rmtree(staging)  # a killed export's
+  write_saved_model(serve, models, staging)
+  content = convert(staging, quantize, calibration_images)
+  verification = verify(content, serve, samples, num_classes, quantize)
+  # Published in this order, a kill at any point leaves the earlier export's .tflite and
+  # SavedModel, or no .tflite, or this export's pair: never two exports' files together.
+  if tf.io.gfile.exists(output_file):
+    tf.io.gfile.remove(output_file)
+  if tf.io.gfile.exists(saved_model_dir):
+    tf.io.gfile.rmtree(saved_model_dir)
+  tf.io.gfile.rename(staging, saved_model_dir)
+  # Only a verified file gets the name a user or app loads.
+  tflite_path = output_file if verification.passed else unverified_path(output_file)
+  checkpoints.write_file_atomic(tflite_path, content)
+  return ExportResult(tflite_path=tflite_path, saved_model_dir=saved_model_dir,
                       size_bytes=len(content), multiply_adds=multiply_adds,
-                      ops=tflite_ops.op_report(content),
-                      verification=verify(content, serve, samples, num_classes, quantize))
+                      ops=tflite_ops.op_report(content), verification=verification)
 
 
 # ------------------------------------------------------------------ data

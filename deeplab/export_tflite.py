@@ -66,8 +66,9 @@ def main(argv):
   else:
     result = export_lib.export_deeplab(export_config, samples, model_overrides)
   if not result.verification.passed:
-    raise SystemExit(f"Verification failed ({result.verification.requirement}): {result.tflite_path} "
-                     "was written but does not meet it.")
+    raise SystemExit(f"Verification failed ({result.verification.requirement}): the file was "
+                     f"written as {result.tflite_path} for inspection, not as "
+                     f"{export_config.output_file}.")
 
 
 FLAG_GROUPS = ("model", "nus", "export")

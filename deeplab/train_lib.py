@@ -361,16 +361,21 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
   """
   strategy = strategy or select_strategy()
   keras.utils.set_random_seed(config.seed)
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
   layout = _layout(strategy, config)
   model, optimizer, schedule = _build_model_and_optimizer(config, build_model, strategy)
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
   input_context = tf.distribute.InputContext(num_input_pipelines=layout.num_workers,
                                              input_pipeline_id=layout.worker_index,
                                              num_replicas_in_sync=layout.num_replicas)
-  dataset = dataset_fn(layout.per_replica * layout.local_replicas, input_context)
-  iterator = iter(dataset)
+  batch_size = layout.per_replica * layout.local_replicas
+  iterator = iter(dataset_fn(batch_size, input_context))
   items = dict(model=model, optimizer=optimizer, step=step)
-  if config.checkpoint_input_state and _input_state_savable(dataset):
+  # The probe iterates a dataset of its own: two iterators of one dataset draw their
+  # shuffle seeds from one generator, in an order that varies from run to run.
+  if config.checkpoint_input_state and _input_state_savable(dataset_fn(batch_size,
+                                                                       input_context)):
     # tf.data saves the iterator with its buffers (shuffle, prefetch): exact resumes,
     # bigger checkpoints.
     items["data"] = iterator

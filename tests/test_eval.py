@@ -204,11 +204,24 @@ def test_watch_has_nothing_to_do_when_the_final_step_was_evaluated(tmp_path):
   trainer = _Trainer(tmp_path, final_step=1)
   trainer.save()
   (tmp_path / "eval").mkdir()
-  (tmp_path / "eval" / "ckpt-1.json").write_text("{}")
-  done = eval_lib.evaluated_steps(str(tmp_path / "eval"))
+  checkpoints.write_json_atomic(str(tmp_path / "eval" / "ckpt-1.json"),
+                                {"checkpoint": str(tmp_path / "ckpt-1"), "step": 1})
+  done = eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path))
   assert done == {1}
   assert eval_lib.watch_checkpoints(str(tmp_path), _loader(), interval_secs=1,
                                     done_steps=done, sleep=pytest.fail) == []
+
+
+def test_results_of_another_run_are_refused_not_taken_as_done(tmp_path):
+  # Run A ended at step 60 and was evaluated into eval/; run B also ends at step 60.
+  (tmp_path / "eval").mkdir()
+  checkpoints.write_json_atomic(str(tmp_path / "eval" / "ckpt-60.json"),
+                                {"checkpoint": str(tmp_path / "a" / "ckpt-60"), "step": 60})
+  with pytest.raises(ValueError, match=r"--eval_logdir=.*eval holds results of another run "
+                                       r"\(ckpt-60.json scored .*a/ckpt-60\), not of "
+                                       r"--checkpoint_dir=.*b;"):
+    eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "b"))
+  assert eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "a")) == {60}
 
 
 def test_model_for_checkpoints_applies_explicit_overrides(tmp_path, caplog):

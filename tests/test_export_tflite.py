@@ -1,5 +1,6 @@
 """TFLite export: every quantisation mode run in LiteRT, both outputs, the op report,
 real DeepLab runs (output stride 8 and 16), the NUS pipeline as one model, and errors."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -124,6 +125,54 @@ def test_tiny_model_under_every_quantize_mode_runs_in_litert(tmp_path, quantize)
         "float32, weights float32"}
   assert (ops.count("DEQUANTIZE") > 0) == (quantize == "float16")
   assert result.size_bytes == os.path.getsize(result.tflite_path)
+
+
+@pytest.mark.parametrize("killed_in", ["convert", "write_file_atomic"])
+def test_a_killed_reexport_never_leaves_two_exports_files_together(tmp_path, monkeypatch,
+                                                                    killed_in):
+  """Killed while converting (its SavedModel written) or while writing its .tflite."""
+  net = _tiny_net()
+  export = dict(input_size=SIZE, output_file=str(tmp_path / "tiny.tflite"),
+                samples=_random_samples(2), num_classes=NUM_CLASSES, multiply_adds=0)
+  first = export_lib.export_model(_upsampled(net), [net], **export)
+  assert first.verification.passed and first.tflite_path == export["output_file"]
+
+  other = _tiny_net()
+  other.set_weights([w + 1.0 for w in net.get_weights()])
+
+  def killed(*args, **kwargs):
+    raise KeyboardInterrupt(f"killed in {killed_in}")
+
+  owner = export_lib.checkpoints if killed_in == "write_file_atomic" else export_lib
+  monkeypatch.setattr(owner, killed_in, killed)
+  with pytest.raises(KeyboardInterrupt):
+    export_lib.export_model(_upsampled(other), [other], **export)
+  # What is left is one export's pair, or a SavedModel without a .tflite.
+  image = export_lib.as_input(_random_samples(1, seed=7)[0][0], np.uint8)
+  served = tf.saved_model.load(first.saved_model_dir).signatures["serving_default"]
+  saved_labels = served(image=tf.constant(image))["labels"].numpy()
+  if killed_in == "convert":
+    tflite_labels = _runner(export["output_file"])(image=image)["labels"]
+    assert np.mean(tflite_labels == saved_labels) >= 0.999
+  else:
+    assert not os.path.exists(export["output_file"])
+
+
+def test_a_file_that_fails_verification_never_gets_the_final_name(tmp_path, monkeypatch):
+  verify = export_lib.verify
+
+  def failing_verify(*args):
+    return dataclasses.replace(verify(*args), pixel_agreement=0.5)
+
+  monkeypatch.setattr(export_lib, "verify", failing_verify)
+  net = _tiny_net()
+  output_file = str(tmp_path / "tiny.tflite")
+  result = export_lib.export_model(
+      _upsampled(net), [net], input_size=SIZE, output_file=output_file,
+      samples=_random_samples(2), num_classes=NUM_CLASSES, multiply_adds=0)
+  assert not result.verification.passed
+  assert result.tflite_path == str(tmp_path / "tiny.unverified.tflite")
+  assert os.path.exists(result.tflite_path) and not os.path.exists(output_file)
 
 
 def test_logits_output_with_float32_input(tmp_path):

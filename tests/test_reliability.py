@@ -1,0 +1,169 @@
+"""What a user has is never lost or silently wrong: faults and mistakes, each reproduced.
+
+Training with weights that turn non-finite, failed reruns over finished runs, watch
+loops started before their run, user mistakes on the command line, bit-identical
+reruns with --deterministic.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deeplab import checkpoints
+from deeplab import config as config_lib
+from deeplab import losses
+from deeplab import train_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+_RNG = np.random.default_rng(0)
+_DATA = {"image": _RNG.normal(size=(8, 8, 8, 3)).astype(np.float32),
+         "label": _RNG.integers(0, 3, size=(8, 8, 8, 1)).astype(np.int32)}
+_SCE = losses.build_loss("sce")
+
+
+def _config(logdir, **kwargs):
+  defaults = dict(train_logdir=str(logdir), training_number_of_steps=4, train_batch_size=2,
+                  base_learning_rate=0.05, save_interval_steps=1, save_interval_secs=0,
+                  save_summaries_secs=0)
+  return config_lib.TrainConfig(**{**defaults, **kwargs})
+
+
+def _tiny_model():
+  return keras.Sequential([keras.layers.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                           keras.layers.BatchNormalization(), keras.layers.Conv2D(3, 1)])
+
+
+def _dataset_fn(batch_size, input_context):
+  del input_context
+  return tf.data.Dataset.from_tensor_slices(_DATA).repeat().batch(batch_size)
+
+
+def _loss_fn(model, batch, step):
+  labels = batch["label"][:, 2:-2, 2:-2]
+  return _SCE(labels, model(batch["image"], training=True)[:, 1:-1, 1:-1], step)
+
+
+@tf.custom_gradient
+def _zero_with_gradient(x, scale):
+  """0 forward; backward, the incoming gradient times `scale`."""
+  return tf.zeros_like(x), lambda dy: (dy * scale, None)
+
+
+def _finite_loss_infinite_update_at_step_3(model, batch, step):
+  # The loss stays finite, but the third update (step 2 before it counts) drives the
+  # first kernel to Inf: the checkpoint of step 3 would hold non-finite weights.
+  scale = tf.where(step == 2, np.float32(np.inf), np.float32(0.0))
+  kernel = model.trainable_variables[0]
+  return _loss_fn(model, batch, step) + tf.reduce_sum(_zero_with_gradient(kernel, scale))
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
+  with pytest.raises(FloatingPointError) as error:
+    train_lib.train(_config(tmp_path), _tiny_model, _dataset_fn,
+                    _finite_loss_infinite_update_at_step_3)
+  message = str(error.value)
+  assert "no longer finite" in message and "at step 3" in message
+  # The named checkpoint is a path (not a repr), the last one written, and finite.
+  assert message.endswith(f"The last good checkpoint is {tmp_path / 'ckpt-2'}")
+  assert [c.step for c in checkpoints.complete_checkpoints(str(tmp_path))] == [1, 2]
+  reader = tf.train.load_checkpoint(str(tmp_path / "ckpt-2"))
+  floats = [name for name, dtype in reader.get_variable_to_dtype_map().items()
+            if dtype.is_floating]
+  assert len(floats) > 8  # the model's variables and the optimizer's
+  for name in floats:
+    assert np.all(np.isfinite(reader.get_tensor(name))), name
+  # A rerun with a sound loss resumes from it and finishes.
+  assert train_lib.train(_config(tmp_path), _tiny_model, _dataset_fn, _loss_fn).step == 4
+
+
+def test_a_failed_rerun_leaves_the_finished_runs_records(tmp_path):
+  options = config_lib.ModelOptions(num_classes=3)
+  train_lib.train(_config(tmp_path), _tiny_model, _dataset_fn, _loss_fn,
+                  run_config=(options, None), record={"data": "the first run's"})
+  before = {name: (tmp_path / name).read_bytes()
+            for name in (checkpoints.TRAIN_CONFIG_FILENAME, config_lib.CONFIG_FILENAME)}
+
+  def missing_data(batch_size, input_context):
+    raise FileNotFoundError("no TFRecords for split 'train' in typo")
+
+  with pytest.raises(FileNotFoundError, match="typo"):
+    train_lib.train(_config(tmp_path, training_number_of_steps=1000), _tiny_model, missing_data,
+                    _loss_fn, run_config=(config_lib.ModelOptions(num_classes=4), None),
+                    record={"data": "typo"})
+  assert {name: (tmp_path / name).read_bytes() for name in before} == before
+  # So the watch loop still stops after the run's real last step.
+  assert checkpoints.final_step(str(tmp_path)) == 4
+
+
+def _program(*args, timeout=300):
+  return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=ENV, capture_output=True,
+                        text=True, timeout=timeout, check=False)
+
+
+def _error_line(process):
+  """The program's error: exit status 2, one line last on stderr, no traceback, no help."""
+  lines = [line for line in process.stderr.splitlines() if line.strip()]
+  assert process.returncode == 2, process.stderr[-2000:]
+  assert "Traceback" not in process.stderr and "flags:" not in process.stderr
+  assert ": error: " in lines[-1] and ": error: " not in "".join(lines[:-1])
+  return lines[-1]
+
+
+def test_user_mistakes_end_in_one_line_naming_what_is_wrong(tmp_path, synthetic_records):
+  line = _error_line(_program("deeplab.train", f"--train_logdir={tmp_path / 'run'}"))
+  assert line == "train.py: error: --dataset_dir is required"
+  line = _error_line(_program("deeplab.train", f"--train_logdir={tmp_path / 'run'}",
+                              f"--dataset_dir={tmp_path / 'typo'}"))
+  assert f"{tmp_path / 'typo'}" in line and "TFRecords" in line
+  assert not (tmp_path / "run" / checkpoints.TRAIN_CONFIG_FILENAME).exists()
+  missing = tmp_path / "nothing_here"
+  line = _error_line(_program("deeplab.export_tflite", f"--checkpoint_path={missing}",
+                              f"--output_file={tmp_path / 'm.tflite'}"))
+  assert f"--checkpoint_path={missing}:" in line and "model_config.json" not in line
+  line = _error_line(_program("deeplab.eval", f"--checkpoint_dir={missing}", "--once",
+                              f"--eval_logdir={tmp_path / 'eval'}",
+                              f"--dataset_dir={synthetic_records[1]}"))
+  assert f"--checkpoint_dir={missing}: no complete checkpoint" in line
+  assert not (tmp_path / "eval").exists()
+  # A bug, or a user who wants it, still gets the traceback.
+  process = _program("deeplab.eval", f"--checkpoint_dir={missing}", "--once", "--traceback",
+                     f"--eval_logdir={tmp_path / 'eval'}", f"--dataset_dir={synthetic_records[1]}")
+  assert process.returncode != 0 and "Traceback" in process.stderr
+
+
+@pytest.mark.parametrize("nus_flags", [["--eval_type=nus"],
+                                       ["--nus_preprocess=uniform", "--nus_sampling_size=16"]])
+def test_nus_watch_loops_wait_for_their_run(tmp_path, synthetic_records, nus_flags):
+  # Started before the training run wrote anything, as beside a starting training.
+  process = _program("deeplab.eval", f"--checkpoint_dir={tmp_path / 'run'}",
+                     f"--eval_logdir={tmp_path / 'eval'}", f"--dataset_dir={synthetic_records[1]}",
+                     "--eval_interval_secs=1", "--eval_timeout_secs=2", *nus_flags)
+  assert process.returncode == 0, process.stderr[-2000:]
+  assert "Waiting for a first checkpoint" in process.stderr
+  assert "No new checkpoint" in process.stderr
+
+
+def test_deterministic_reruns_are_bit_identical(tmp_path, synthetic_records):
+  def train(logdir):
+    process = _program(
+        "deeplab.train", "--model_variant=mobilenet_v2", "--depth_multiplier=0.35",
+        f"--dataset_dir={synthetic_records[1]}", "--train_crop_size=64,128",
+        "--train_batch_size=2", "--training_number_of_steps=2", "--base_learning_rate=0.01",
+        f"--train_logdir={logdir}", "--save_interval_secs=0", "--deterministic")
+    assert process.returncode == 0, process.stderr[-2000:]
+    reader = tf.train.load_checkpoint(str(logdir / "ckpt-2"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "OBJECT_GRAPH" not in name and "ITERATOR" not in name}
+
+  first, second = train(tmp_path / "a"), train(tmp_path / "b")
+  assert first.keys() == second.keys() and len(first) > 100
+  for name in first:
+    np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+  with open(tmp_path / "a" / checkpoints.TRAIN_CONFIG_FILENAME) as f:
+    assert json.load(f)["train"]["deterministic"]
