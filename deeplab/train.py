@@ -80,7 +80,8 @@ def define_flags():
                      "Moving-average decay of batch norm statistics (unset: the model's, "
                      "0.997); lower it (e.g. 0.9) for runs of a few thousand steps.")
   flags.DEFINE_string("tf_initial_checkpoint", None,
-                      "Checkpoint that initialises a fresh run (TF1 DeepLab/slim or ours).")
+                      "Checkpoint that initialises a fresh run (TF1 DeepLab/slim, ours, or a "
+                      "keras.applications MobileNetV2 weights .h5 file).")
   flags.DEFINE_boolean("initialize_last_layer", True,
                        "Also initialise the logits layer from --tf_initial_checkpoint.")
   flags.DEFINE_float("min_scale_factor", 0.5, "Smallest random scale of the augmentation.")

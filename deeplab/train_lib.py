@@ -503,8 +503,8 @@ def train_segmentation(model_options, train_config, data_config, loss_config=Los
     train_config: TrainConfig.
     data_config: DataConfig.
     loss_config: LossConfig.
-    tf_initial_checkpoint: optional checkpoint (TF1 DeepLab/slim or ours) that
-      initialises a fresh run.
+    tf_initial_checkpoint: optional checkpoint (TF1 DeepLab/slim, ours, or Keras
+      MobileNetV2 weights) that initialises a fresh run.
     initialize_last_layer: False keeps the logits layer out of that initialisation.
     strategy: tf.distribute strategy; `select_strategy()` when None.
     sampler: optional nus.pipeline.Sampler: the segmenter trains on the S x S images

@@ -249,18 +249,6 @@ def test_atrous_output_equals_strided_output(name):
     _assert_close(endpoints[8], reference[8])
 
 
-# keras.applications layer names for each of our slim scopes.
-def _keras_layer_names(scope):
-  block = scope.split("/")[1]
-  if block == "Conv":
-    return "Conv1", "bn_Conv1"
-  if block == "Conv_1":
-    return "Conv_1", "Conv_1_bn"
-  part = scope.split("/")[2]
-  prefix = "expanded_conv" if block == "expanded_conv" else "block_" + block.split("_")[-1]
-  return f"{prefix}_{part}", f"{prefix}_{part}_BN"
-
-
 # 0.35 also checks the published convention of keeping 1280 channels below 1.0.
 @pytest.mark.parametrize("multiplier", (0.35, 1.0))
 def test_mobilenet_v2_equals_keras_applications(multiplier):
@@ -273,25 +261,35 @@ def test_mobilenet_v2_equals_keras_applications(multiplier):
   assert len(ours.weights) == len(theirs.weights)
 
   _randomize(ours, seed=3)
-  attribute = {"weights": "kernel", "depthwise_weights": "kernel", "gamma": "gamma",
-               "beta": "beta", "moving_mean": "moving_mean",
-               "moving_variance": "moving_variance"}
+  names = ours.tf1_variable_map()
   copied = set()
-  for name, variable in ours.tf1_variable_map().items():
-    scope, leaf = name.rsplit("/", 1)
-    conv_scope = scope.rsplit("/", 1)[0] if scope.endswith("BatchNorm") else scope
-    conv_name, bn_name = _keras_layer_names(conv_scope)
-    layer = theirs.get_layer(bn_name if scope.endswith("BatchNorm") else conv_name)
-    target = getattr(layer, attribute[leaf])
-    target.assign(variable)
-    copied.add(id(target))
-  assert copied == {id(v) for v in theirs.weights}
+  for variable in theirs.weights:
+    layer, _, weight = variable.path.rpartition("/")
+    name = mobilenet_v2.tf1_name_of_keras_weight(layer, weight)
+    variable.assign(names[name])
+    copied.add(name)
+  assert copied == set(names)  # one to one
 
   images = _images([2, 96, 96, 3], seed=4)
   expected = theirs(images, training=False).numpy()
   actual = ours(images, training=False)[32].numpy()
   assert actual.shape == expected.shape
   _assert_close(actual, expected)
+
+
+def test_tf1_names_of_keras_weights():
+  name = mobilenet_v2.tf1_name_of_keras_weight
+  assert name("Conv1", "kernel") == "MobilenetV2/Conv/weights"
+  assert name("bn_Conv1", "moving_mean") == "MobilenetV2/Conv/BatchNorm/moving_mean"
+  assert (name("expanded_conv_depthwise", "kernel")
+          == "MobilenetV2/expanded_conv/depthwise/depthwise_weights")
+  assert (name("block_12_project_BN", "beta")
+          == "MobilenetV2/expanded_conv_12/project/BatchNorm/beta")
+  assert name("Conv_1_bn", "gamma") == "MobilenetV2/Conv_1/BatchNorm/gamma"
+  # The classifier and anything unknown have no slim name.
+  assert name("predictions", "kernel") is None
+  assert name("block_x_expand", "kernel") is None
+  assert name("Conv1", "bias") is None
 
 
 # Ma et al. 2018, Table 5 / torchvision: parameters with a 1000-class classifier.

@@ -3,10 +3,12 @@ in TF1 graph mode with tf.compat.v1.train.Saver, as the seeds and model zoos did
 checkpoints written by our training."""
 import os
 
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.src.legacy.saving import legacy_h5_format
 
 from deeplab import checkpoint_import
 from deeplab import common_flags
@@ -169,3 +171,79 @@ def test_our_training_checkpoint_loads_by_object_path(tmp_path, small_model):
   images = _images(5)
   np.testing.assert_allclose(small_model(images).numpy(), source(images).numpy(),
                              rtol=1e-5, atol=1e-5)
+
+
+def _random_keras_mobilenet_v2(alpha, include_top, seed):
+  """keras.applications.MobileNetV2 with random weights (positive variances)."""
+  reference = keras.applications.MobileNetV2(weights=None, include_top=include_top, alpha=alpha)
+  rng = np.random.default_rng(seed)
+  for variable in reference.weights:
+    shape = tuple(variable.shape)
+    if variable.path.endswith(("gamma", "moving_variance")):
+      value = rng.uniform(0.5, 1.5, shape)
+    elif variable.path.endswith(("beta", "moving_mean", "bias")):
+      value = rng.normal(0.0, 0.1, shape)
+    else:
+      fan_in = np.prod(shape[:2]) if "depthwise" in variable.path else np.prod(shape[:-1])
+      value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+    variable.assign(value.astype(np.float32))
+  return reference
+
+
+def _save_keras_weights(reference, path):
+  if path.endswith(".weights.h5"):
+    reference.save_weights(path)  # Keras 3's layout
+  elif path.endswith("_model.h5"):
+    reference.save(path)  # a whole model in Keras 2's format: weights under model_weights
+  else:
+    # Keras 2's weights-only layout (a group per layer), the one of the published
+    # ImageNet files, through the writer Keras keeps for it.
+    with h5py.File(path, "w") as f:
+      legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+
+
+# Keras publishes alphas 0.35, 0.5, 0.75, 1.0, 1.3 and 1.4, with and without the classifier.
+@pytest.mark.parametrize("alpha, include_top, filename", [
+    (0.35, False, "mobilenet_v2_0.35_no_top.weights.h5"),
+    (1.3, True, "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.3_224.h5"),
+    (0.5, True, "mobilenet_v2_0.5_model.h5")])
+def test_keras_applications_weights_load_with_equal_features(tmp_path, alpha, include_top,
+                                                             filename):
+  reference = _random_keras_mobilenet_v2(alpha, include_top, seed=6)
+  path = str(tmp_path / filename)
+  _save_keras_weights(reference, path)
+  options = config.ModelOptions(depth_multiplier=alpha, output_stride=32, num_classes=3)
+  model = model_lib.build_model(options)
+
+  report = checkpoint_import.restore_initial_checkpoint(model, path)
+  assert report.kind == "keras"
+  backbone = sorted(model.backbone.tf1_variable_map())
+  assert report.loaded == backbone
+  assert report.missing == sorted(set(model_lib.tf1_variable_map(model)) - set(backbone))
+  # Left over: the 1280-channel convolution after DeepLab's features, and the classifier.
+  unused = [f"MobilenetV2/Conv_1/{leaf}" for leaf in (
+      "BatchNorm/beta", "BatchNorm/gamma", "BatchNorm/moving_mean", "BatchNorm/moving_variance",
+      "weights")]
+  assert report.unused == unused + (["predictions/bias", "predictions/kernel"]
+                                    if include_top else [])
+
+  # DeepLab's features are the output of Keras' last inverted residual block.
+  features = keras.Model(reference.input, reference.get_layer("block_16_project_BN").output)
+  size = (224, 224) if include_top else (64, 96)  # the classifier fixes the input size
+  images = np.random.default_rng(7).uniform(-1, 1, (2, *size, 3)).astype(np.float32)
+  expected = features(images, training=False).numpy()
+  actual = model.backbone(images, training=False)[32].numpy()
+  assert actual.shape == expected.shape
+  np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_keras_weights_of_another_model_are_refused(tmp_path):
+  path = str(tmp_path / "mobilenet_v2_0.35.weights.h5")
+  _random_keras_mobilenet_v2(0.35, False, seed=8).save_weights(path)
+  other_alpha = model_lib.build_model(config.ModelOptions(depth_multiplier=0.5, num_classes=3))
+  with pytest.raises(ValueError, match=r"0\.35\.weights\.h5 does not fit .*alpha=0\.5"):
+    checkpoint_import.restore_initial_checkpoint(other_alpha, path)
+  shufflenet = model_lib.build_model(config.ModelOptions(model_variant="shufflenet_v2",
+                                                         depth_multiplier=0.5, num_classes=3))
+  with pytest.raises(ValueError, match="initialises model_variant mobilenet_v2, not shufflenet_v2"):
+    checkpoint_import.restore_initial_checkpoint(shufflenet, path)

@@ -2,8 +2,9 @@
 
 Layer and variable names follow slim (`MobilenetV2/expanded_conv_3/expand/weights`,
 `.../BatchNorm/gamma`), so ImageNet and DeepLab TF1 checkpoints map one to one onto
-`tf1_variable_map()`. The DeepLab feature extractor ends at the 320-channel block (slim
-`layer_18`), as the original DeepLab did; `build_classification_features` adds the
+`tf1_variable_map()`; `tf1_name_of_keras_weight` maps keras.applications.MobileNetV2's
+weights onto the same names. The DeepLab feature extractor ends at the 320-channel block
+(slim `layer_18`), as the original DeepLab did; `build_classification_features` adds the
 1280-channel 1x1 convolution for checks against keras.applications.MobileNetV2.
 """
 import collections
@@ -212,3 +213,52 @@ def build_classification_features(depth_multiplier=1.0):
                       classification_conv=True)
   model.build((None, None, None, 3))
   return model
+
+
+
+def _slim_scope_of_keras_layer(layer_name):
+  """(slim scope under MobilenetV2, is batch norm) of a keras.applications layer, or None.
+
+  Keras names the stem Conv1 / bn_Conv1, block 0's layers expanded_conv_{part}[_BN],
+  block i's block_{i}_{part}[_BN] and the 1280 convolution Conv_1 / Conv_1_bn.
+  """
+  if layer_name in ("Conv1", "bn_Conv1"):
+    return "Conv", layer_name == "bn_Conv1"
+  if layer_name in ("Conv_1", "Conv_1_bn"):
+    return "Conv_1", layer_name == "Conv_1_bn"
+  is_bn = layer_name.endswith("_BN")
+  block, _, part = layer_name.removesuffix("_BN").rpartition("_")
+  if part not in ("expand", "depthwise", "project"):
+    return None
+  if block == "expanded_conv":
+    return f"{block}/{part}", is_bn
+  index = block.removeprefix("block_")
+  if block.startswith("block_") and index.isdigit():
+    return f"expanded_conv_{index}/{part}", is_bn
+  return None
+
+
+def tf1_name_of_keras_weight(layer_name, weight_name):
+  """The slim name of a keras.applications.MobileNetV2 weight, or None if it has none.
+
+  Args:
+    layer_name: the Keras layer's name, e.g. "block_3_expand_BN".
+    weight_name: the weight's name in the layer: "kernel", "gamma", "beta",
+      "moving_mean" or "moving_variance".
+
+  Returns:
+    E.g. "MobilenetV2/expanded_conv_3/expand/BatchNorm/gamma"; None for the classifier
+    ("predictions") and anything else slim's MobileNetV2 does not have.
+  """
+  found = _slim_scope_of_keras_layer(layer_name)
+  if found is None:
+    return None
+  scope, is_bn = found
+  if is_bn:
+    if weight_name not in ("gamma", "beta", "moving_mean", "moving_variance"):
+      return None
+    return f"{TF1_SCOPE}/{scope}/{_BN_SCOPE}/{weight_name}"
+  if weight_name != "kernel":
+    return None
+  kernel = "depthwise_weights" if scope.endswith("/depthwise") else "weights"
+  return f"{TF1_SCOPE}/{scope}/{kernel}"
