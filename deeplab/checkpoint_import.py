@@ -235,7 +235,7 @@ def restore_initial_checkpoint(model, path, initialize_last_layer=True):
       if list(source.shapes[name]) != list(variable.shape):
         raise ValueError(f"checkpoint {source.path}: variable {name} has shape "
                          f"{list(source.shapes[name])} in the checkpoint but "
-                         f"{list(variable.shape)} in the model")
+                         f"{list(variable.shape)} in the model{_rounding_hint(options)}")
       to_load.append(name)
   for name in to_load:
     variable = ours[name]
@@ -245,3 +245,40 @@ def restore_initial_checkpoint(model, path, initialize_last_layer=True):
                         unused=sorted(set(source.shapes) - set(ours)), skipped=skipped)
   print(report.summary())
   return report
+
+
+def channel_rounding_of(path: str, depth_multiplier: float) -> str | None:
+  """The MobileNetV2 channel rounding a pretrained checkpoint was built with.
+
+  Args:
+    path: what `restore_initial_checkpoint` takes.
+    depth_multiplier: the backbone's multiplier.
+
+  Returns:
+    The first of mobilenet_v2.CHANNEL_ROUNDINGS whose backbone variables have the
+    checkpoint's shapes ("multiple_of_8" for Keras weights, which know no other); None
+    when the checkpoint has no MobileNetV2 variables or none fits.
+  """
+  if is_keras_weights_file(path):
+    return "multiple_of_8"
+  source = _open(path, depth_multiplier)
+  for rounding in mobilenet_v2.CHANNEL_ROUNDINGS:
+    backbone = mobilenet_v2.build_mobilenet_v2(depth_multiplier=depth_multiplier,
+                                               channel_rounding=rounding)
+    if source.kind == "object":
+      ours = _live_variables(backbone, f"{MODEL_KEY}/backbone")
+    else:
+      ours = backbone.tf1_variable_map()
+    shared = [name for name in ours if name in source.shapes]
+    if shared and all(list(source.shapes[n]) == list(ours[n].shape) for n in shared):
+      return rounding
+  return None
+
+
+def _rounding_hint(options):
+  """Why a MobileNetV2 at a multiplier other than 1.0 may not fit a checkpoint."""
+  if options.model_variant != "mobilenet_v2" or options.depth_multiplier == 1.0:
+    return ""
+  return (f" (built with channel_rounding={options.channel_rounding!r}; DeepLab model zoo "
+          "checkpoints need 'deeplab', slim ImageNet checkpoints and Keras weights "
+          "'multiple_of_8')")

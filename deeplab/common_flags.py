@@ -11,6 +11,7 @@ import os
 from absl import flags
 
 from datasets import cityscapes
+from deeplab import checkpoint_import
 from deeplab import config
 
 # Defaults come from the dataclass so that the flags and ModelOptions cannot drift.
@@ -44,6 +45,12 @@ def define_model_flags(flag_values=flags.FLAGS):
   flags.DEFINE_float("depth_multiplier", _DEFAULTS.depth_multiplier,
                      "Channel multiplier of the backbone (MobileNetV2 alpha, "
                      "ShuffleNetV2 0.5/1.0/1.5/2.0).", **target)
+  flags.DEFINE_enum(
+      "channel_rounding", "auto", ("auto",) + config.CHANNEL_ROUNDINGS,
+      "How MobileNetV2 rounds channel counts under a depth multiplier other than 1.0: "
+      "deeplab (DeepLab model zoo checkpoints: whole channels, e.g. 12 for 24 x 0.5), "
+      "multiple_of_8 (slim ImageNet checkpoints, Keras weights), or auto: that of "
+      "--tf_initial_checkpoint, else multiple_of_8.", **target)
   flags.DEFINE_multi_integer(
       "atrous_rates", None,
       "Rates of the ASPP 3x3 branches, repeated (e.g. --atrous_rates=6 "
@@ -131,6 +138,26 @@ def load_dense_prediction_cell(path):
   return tuple(parsed)
 
 
+def channel_rounding_from_flags(flag_values):
+  """--channel_rounding, with "auto" resolved.
+
+  auto: the MobileNetV2 rounding --tf_initial_checkpoint was built with, in a program
+  that has that flag and when it is set (a DeepLab model zoo checkpoint: "deeplab";
+  Keras weights: "multiple_of_8"); else "multiple_of_8", the rounding every run had
+  before the choice existed.
+  """
+  if flag_values.channel_rounding != "auto":
+    return flag_values.channel_rounding
+  checkpoint = (flag_values["tf_initial_checkpoint"].value
+                if "tf_initial_checkpoint" in flag_values else None)
+  if (checkpoint and flag_values.model_variant == "mobilenet_v2"
+      and flag_values.depth_multiplier != 1.0):
+    found = checkpoint_import.channel_rounding_of(checkpoint, flag_values.depth_multiplier)
+    if found is not None:
+      return found
+  return "multiple_of_8"
+
+
 def model_options_from_flags(flag_values):
   """Builds ModelOptions from parsed flags (absl FLAGS after define_model_flags)."""
   dpc = None
@@ -141,6 +168,7 @@ def model_options_from_flags(flag_values):
       num_classes=flag_values.num_classes,
       output_stride=flag_values.output_stride,
       depth_multiplier=flag_values.depth_multiplier,
+      channel_rounding=channel_rounding_from_flags(flag_values),
       atrous_rates=tuple(flag_values.atrous_rates) if flag_values.atrous_rates else None,
       decoder_output_stride=(tuple(flag_values.decoder_output_stride)
                              if flag_values.decoder_output_stride else None),

@@ -11,6 +11,8 @@ import os
 from typing import Optional
 
 CONFIG_FILENAME = "model_config.json"
+# MobileNetV2's channel roundings (deeplab.core.mobilenet_v2 builds them).
+CHANNEL_ROUNDINGS = ("multiple_of_8", "deeplab")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,11 +22,18 @@ class ModelOptions:
   atrous_rates=None selects the MobileNet DeepLabv3 head (image pooling + 1x1 branch);
   a tuple selects full ASPP with those rates. dense_prediction_cell holds the parsed DPC
   JSON (list of branch dicts) so that the saved config is self-contained.
+
+  channel_rounding: how MobileNetV2 rounds multiplied channel counts, one of
+  mobilenet_v2.CHANNEL_ROUNDINGS: "deeplab" builds the DeepLab model zoo's networks,
+  "multiple_of_8" those of slim's ImageNet checkpoints and keras.applications (the same
+  network at multiplier 1.0). The default is what every run built before the choice was
+  recorded, so their model_config.json files still describe them.
   """
   model_variant: str = "mobilenet_v2"
   num_classes: int = 19
   output_stride: int = 16
   depth_multiplier: float = 1.0
+  channel_rounding: str = "multiple_of_8"
   atrous_rates: Optional[tuple] = None
   decoder_output_stride: Optional[tuple] = None
   dense_prediction_cell: Optional[tuple] = None
@@ -39,6 +48,9 @@ class ModelOptions:
       raise ValueError(f"output_stride must be 8, 16 or 32, got {self.output_stride}")
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+    if self.channel_rounding not in CHANNEL_ROUNDINGS:
+      raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, "
+                       f"got {self.channel_rounding!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -114,6 +114,29 @@ def test_make_divisible_matches_slim():
   assert layers.make_divisible(3.0) == 8
 
 
+def test_deeplab_channel_rounding():
+  scaled = mobilenet_v2.scaled_channels
+  # DeepLab's feature extractor keeps whole channels (slim's divisible_by=1, min_depth=1)...
+  assert scaled(24, 0.5, "deeplab") == 12 and scaled(24, 0.5) == 16
+  assert scaled(16, 0.35, "deeplab") == 6 and scaled(16, 0.35) == 8
+  assert scaled(32, 0.35, "deeplab") == 11 and scaled(96, 0.35, "deeplab") == 34
+  # ... unless the multiplier is 1.0, where it rounds to multiples of 8 like slim's default.
+  assert scaled(24, 1.0, "deeplab") == scaled(24, 1.0) == 24
+  with pytest.raises(ValueError, match="channel_rounding must be one of"):
+    scaled(24, 0.5, "keras")
+
+  model = mobilenet_v2.build_mobilenet_v2(depth_multiplier=0.35, channel_rounding="deeplab")
+  assert model.endpoint_channels == {4: 8, 8: 11, 16: 34, 32: 112}
+  names = model.tf1_variable_map()
+  # Expansions stay multiples of 8 (slim's expand_input_by_factor): 6 x 6 = 36 -> 40,
+  # 6 x 11 = 66 -> 64; block 0 has none.
+  assert tuple(names["MobilenetV2/expanded_conv_1/expand/weights"].shape) == (1, 1, 6, 40)
+  assert tuple(names["MobilenetV2/expanded_conv_4/expand/weights"].shape) == (1, 1, 11, 64)
+  assert tuple(names["MobilenetV2/expanded_conv/project/weights"].shape) == (1, 1, 11, 6)
+  endpoints = model(tf.zeros([1, 33, 33, 3]), training=False)
+  assert tuple(endpoints[32].shape) == (1, 3, 3, 112)
+
+
 def test_atrous_schedule():
   strides = [2, 2, 2, 1, 2, 1, 2, 1]
   assert layers.atrous_schedule(strides, 32) == [(s, 1) for s in strides]

@@ -6,11 +6,21 @@ Layer and variable names follow slim (`MobilenetV2/expanded_conv_3/expand/weight
 weights onto the same names. The DeepLab feature extractor ends at the 320-channel block
 (slim `layer_18`), as the original DeepLab did; `build_classification_features` adds the
 1280-channel 1x1 convolution for checks against keras.applications.MobileNetV2.
+
+Channel rounding under a depth multiplier (slim's `depth_multiplier` with `divisible_by`
+and `min_depth`), one of CHANNEL_ROUNDINGS:
+- "multiple_of_8": multiples of 8, at least 8 (slim's defaults): slim's ImageNet
+  checkpoints and keras.applications build these.
+- "deeplab": DeepLab's feature extractor rounds to whole channels (divisible_by=1,
+  min_depth=1) unless the multiplier is 1.0, e.g. 12 instead of 16 channels for 24 x 0.5:
+  the DeepLab model zoo's checkpoints (e.g. its 0.5 MobileNetV2) build these.
+At multiplier 1.0 both are the same network.
 """
 import collections
 
 import keras
 
+from deeplab import config
 from deeplab.core import layers
 
 TF1_SCOPE = "MobilenetV2"
@@ -34,9 +44,33 @@ BLOCK_SPECS = (
 )
 CLASSIFICATION_CHANNELS = 1280
 
+CHANNEL_ROUNDINGS = config.CHANNEL_ROUNDINGS
+
 # One layer of the network: slim scope name, output channels, kernel size, nominal
 # stride, and the expansion factor of an inverted residual block (None: plain conv).
 _Row = collections.namedtuple("_Row", "name channels kernel stride expansion")
+
+
+def scaled_channels(channels, depth_multiplier, channel_rounding="multiple_of_8"):
+  """A layer's channel count under a depth multiplier, rounded as `channel_rounding` says.
+
+  Args:
+    channels: the channel count at multiplier 1.0.
+    depth_multiplier: the multiplier.
+    channel_rounding: one of CHANNEL_ROUNDINGS (see the module docstring).
+
+  Returns:
+    The rounded channel count.
+
+  Raises:
+    ValueError: for an unknown rounding.
+  """
+  if channel_rounding not in CHANNEL_ROUNDINGS:
+    raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, "
+                     f"got {channel_rounding!r}")
+  if channel_rounding == "deeplab" and depth_multiplier != 1.0:
+    return layers.make_divisible(channels * depth_multiplier, divisor=1)
+  return layers.make_divisible(channels * depth_multiplier)
 
 
 class InvertedResidual(keras.layers.Layer):
@@ -54,9 +88,10 @@ class InvertedResidual(keras.layers.Layer):
       **kwargs: Layer arguments (name).
     """
     super().__init__(**kwargs)
-    # in_channels is already a multiple of 8, so slim's rounding of the expansion is a
-    # no-op and the plain product matches both slim and keras.applications.
-    self.inner_channels = in_channels * expansion
+    # slim rounds the expansion to a multiple of 8 whatever the channel rounding; on
+    # multiples of 8 that is the plain product keras.applications uses.
+    self.inner_channels = (in_channels if expansion == 1
+                           else layers.make_divisible(in_channels * expansion))
     self.expand = None
     if expansion != 1:
       self.expand = layers.ConvBN(self.inner_channels, 1, activation=_ACTIVATION,
@@ -101,30 +136,32 @@ class MobileNetV2(keras.Model):
     endpoint_channels: {nominal stride: channels} for strides 4, 8, 16, 32.
   """
 
-  def __init__(self, *, output_stride=16, depth_multiplier=1.0, classification_conv=False,
-               name="mobilenet_v2"):
+  def __init__(self, *, output_stride=16, depth_multiplier=1.0, channel_rounding="multiple_of_8",
+               classification_conv=False, name="mobilenet_v2"):
     """Creates the network (variables are created by `build`).
 
     Args:
       output_stride: 8, 16 or 32; strides past it become atrous rates.
-      depth_multiplier: channel multiplier (alpha); channels are rounded to multiples
-        of 8 (at least 8) as slim does.
+      depth_multiplier: channel multiplier (alpha).
+      channel_rounding: one of CHANNEL_ROUNDINGS (see the module docstring).
       classification_conv: append the 1x1 convolution to 1280 channels (scaled up,
         never down, by the multiplier, as in the published slim and Keras models).
       name: model name.
 
     Raises:
-      ValueError: for a non-positive multiplier or an unsupported output stride.
+      ValueError: for a non-positive multiplier, an unknown rounding or an unsupported
+        output stride.
     """
     super().__init__(name=name)
     if depth_multiplier <= 0:
       raise ValueError(f"depth_multiplier must be positive, got {depth_multiplier}")
-    rows = [_Row("Conv", layers.make_divisible(STEM_CHANNELS * depth_multiplier), 3, 2, None)]
+    rows = [_Row("Conv", scaled_channels(STEM_CHANNELS, depth_multiplier, channel_rounding), 3,
+                 2, None)]
     for expansion, channels, repeats, first_stride in BLOCK_SPECS:
       for repeat in range(repeats):
         index = len(rows) - 1
         rows.append(_Row(f"expanded_conv_{index}" if index else "expanded_conv",
-                         layers.make_divisible(channels * depth_multiplier), 3,
+                         scaled_channels(channels, depth_multiplier, channel_rounding), 3,
                          first_stride if repeat == 0 else 1, expansion))
     if classification_conv:
       rows.append(_Row(
@@ -188,17 +225,20 @@ class MobileNetV2(keras.Model):
     return names
 
 
-def build_mobilenet_v2(*, output_stride=16, depth_multiplier=1.0):
+def build_mobilenet_v2(*, output_stride=16, depth_multiplier=1.0,
+                       channel_rounding="multiple_of_8"):
   """Builds the DeepLab MobileNetV2 feature extractor (ends at the 320-channel block).
 
   Args:
     output_stride: 8, 16 or 32.
     depth_multiplier: channel multiplier, e.g. 0.35, 0.5, 0.75, 1.0, 1.4.
+    channel_rounding: one of CHANNEL_ROUNDINGS (see the module docstring).
 
   Returns:
     A built MobileNetV2 (variables created).
   """
-  model = MobileNetV2(output_stride=output_stride, depth_multiplier=depth_multiplier)
+  model = MobileNetV2(output_stride=output_stride, depth_multiplier=depth_multiplier,
+                      channel_rounding=channel_rounding)
   model.build((None, None, None, 3))
   return model
 
