@@ -20,6 +20,7 @@ from absl import flags
 
 from deeplab import common_flags
 from deeplab import losses
+from deeplab import precision
 from deeplab import train_lib
 from nus import flags as nus_flags
 from nus import pipeline
@@ -111,6 +112,10 @@ def define_flags():
                        "checkpoints, so that a resumed run continues the same input stream; "
                        "false: smaller checkpoints, the stream restarts on resume.")
   flags.DEFINE_integer("seed", 0, "Random seed of the initialisation and the input order.")
+  flags.DEFINE_enum("mixed_precision", "float32", precision.PRECISIONS,
+                    "Compute in float16 (loss-scaled) or bfloat16; variables, checkpoints, batch "
+                    "norm statistics, softmax and losses stay float32.")
+  flags.DEFINE_boolean("jit_compile", False, "XLA-compile each training step's loss and gradients.")
   # --help lists the architecture and sampling flags with train's own.
   for module in (common_flags, nus_flags):
     flags.adopt_module_key_flags(module)
@@ -162,7 +167,9 @@ def configs_from_flags(flag_values):
       save_summaries_images=flag_values.save_summaries_images,
       log_steps=flag_values.log_steps,
       checkpoint_input_state=flag_values.checkpoint_input_state,
-      seed=flag_values.seed)
+      seed=flag_values.seed,
+      mixed_precision=flag_values.mixed_precision,
+      jit_compile=flag_values.jit_compile)
   data_config = train_lib.DataConfig(
       dataset_dir=flag_values.dataset_dir,
       split=flag_values.train_split,

@@ -36,6 +36,7 @@ from deeplab import checkpoint_import
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import losses
+from deeplab import precision
 from deeplab import model as model_lib
 from deeplab import summaries
 
@@ -73,6 +74,8 @@ class TrainConfig:
   log_steps: int = 10
   checkpoint_input_state: bool = True  # save the input position (and tf.data buffers)
   seed: int = 0  # model initialisation and input shuffling
+  mixed_precision: str = "float32"  # one of precision.PRECISIONS
+  jit_compile: bool = False  # XLA-compile each replica's loss and gradients
 
   def __post_init__(self):
     if self.training_number_of_steps < 1:
@@ -89,6 +92,9 @@ class TrainConfig:
       raise ValueError("--save_interval_steps and --save_interval_secs must be >= 0")
     if self.max_to_keep < 1:
       raise ValueError(f"--max_to_keep must be positive, got {self.max_to_keep}")
+    if self.mixed_precision not in precision.PRECISIONS:
+      raise ValueError(f"--mixed_precision={self.mixed_precision!r}: expected one of "
+                       f"{precision.PRECISIONS}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,13 +342,15 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
                                   {"train": dataclasses.asdict(config), **(record or {})})
 
   with strategy.scope():
-    model = build_model()
+    with precision.dtype_policy(config.mixed_precision):
+      model = build_model()
     if not config.fine_tune_batch_norm:
       freeze_batch_norm(model)
     elif config.batch_norm_decay is not None:
       set_batch_norm_decay(model, config.batch_norm_decay)
     schedule = DeepLabLearningRate(config)
-    optimizer = build_optimizer(config, schedule)
+    optimizer = precision.with_loss_scaling(build_optimizer(config, schedule),
+                                            config.mixed_precision)
     # Slots exist before a restore, so that it fills them instead of deferring.
     optimizer.build(model.trainable_variables)
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -370,15 +378,23 @@ def train(config, build_model, dataset_fn, loss_fn, *, strategy=None, init_fn=No
 
   decay_variables = weight_decay_variables(model) if config.weight_decay else []
 
-  def replica_step(batch):
+  def replica_gradients(batch):
     with tf.GradientTape() as tape:
       task_loss = tf.cast(loss_fn(model, batch, step), tf.float32)
       regularization = tf.constant(0.0)
       if decay_variables:
         regularization = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in decay_variables])
-      scaled = (task_loss + regularization) / num_replicas
-    variables = model.trainable_variables
-    optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+      # Times the loss scale under mixed_float16; apply_gradients divides it out.
+      scaled = optimizer.scale_loss((task_loss + regularization) / num_replicas)
+    return tape.gradient(scaled, model.trainable_variables), task_loss, regularization
+
+  if config.jit_compile:
+    # The update stays outside XLA: under several replicas it sums their gradients.
+    replica_gradients = tf.function(replica_gradients, jit_compile=True)
+
+  def replica_step(batch):
+    gradients, task_loss, regularization = replica_gradients(batch)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
     return task_loss, regularization
 
   @tf.function
@@ -536,7 +552,9 @@ def train_segmentation(model_options, train_config, data_config, loss_config=Los
     images, labels = batch["image"], batch["label"]
     if sampler is not None:
       images, labels, _ = sampler(images, labels)
-    logits = model_lib.upsample_logits(model(images, training=True), tf.shape(labels)[1:3])
+    # float32 logits: upsampling, softmax and loss stay float32 under mixed precision.
+    logits = tf.cast(model(images, training=True), tf.float32)
+    logits = model_lib.upsample_logits(logits, tf.shape(labels)[1:3])
     return loss(labels, logits, step)
 
   init_fn = None

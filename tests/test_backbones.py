@@ -148,10 +148,11 @@ def test_atrous_schedule():
     layers.atrous_schedule([2, 2, 2], 16)
 
 
-def _batch_norm_pair(seed, momentum=0.9, input_rank=4):
-  """Our fused batch norm and Keras' layer, built with the same random statistics."""
+def _batch_norm_pair(seed, momentum=0.9, input_rank=4, dtype=None):
+  """Our fused batch norm (under dtype policy `dtype`) and Keras' float32 layer, built
+  with the same random statistics."""
   rng = np.random.default_rng(seed)
-  pair = (layers.FusedBatchNorm(momentum=momentum, epsilon=1e-3),
+  pair = (layers.FusedBatchNorm(momentum=momentum, epsilon=1e-3, dtype=dtype),
           keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-3))
   for layer in pair:
     layer.build((None,) * (input_rank - 1) + (4,))
@@ -193,6 +194,32 @@ def test_fused_batch_norm_inference_and_frozen_layers_use_moving_statistics():
   mean_before = fused.moving_mean.numpy()
   _assert_close(fused(images, training=True), reference(images, training=False))
   np.testing.assert_array_equal(fused.moving_mean, mean_before)
+
+
+@pytest.mark.parametrize("policy, atol", [("mixed_float16", 4e-3), ("mixed_bfloat16", 3e-2)])
+def test_fused_batch_norm_under_mixed_precision(policy, atol):
+  fused, reference = _batch_norm_pair(seed=12, dtype=policy)
+  compute_dtype = policy.removeprefix("mixed_")
+  images = _images([2, 5, 6, 4], seed=13)
+  variance_before = fused.moving_variance.numpy()
+  results = []
+  for layer in (fused, reference):
+    with tf.GradientTape() as tape:
+      outputs = layer(images, training=True)
+      loss = tf.reduce_sum(tf.cast(outputs, tf.float32) * tf.range(4, dtype=tf.float32))
+    results.append((outputs, tape.gradient(loss, [layer.gamma, layer.beta])))
+  (out_fused, grads_fused), (out_reference, grads_reference) = results
+  assert out_fused.dtype == compute_dtype
+  assert {v.dtype for v in fused.weights} == {"float32"}  # checkpoints stay float32
+  np.testing.assert_allclose(tf.cast(out_fused, tf.float32), out_reference, atol=atol)
+  for grad_fused, grad_reference in zip(grads_fused, grads_reference):
+    assert grad_fused.dtype == tf.float32
+    np.testing.assert_allclose(grad_fused, grad_reference, rtol=atol, atol=atol)
+  # The fused kernel ran (Keras' own computation would have used the biased variance),
+  # on the input rounded to the compute dtype, with float32 statistics.
+  rounded = tf.cast(tf.cast(images, compute_dtype), tf.float32).numpy().reshape(-1, 4)
+  _assert_close(fused.moving_variance,
+                0.9 * variance_before + 0.1 * np.var(rounded, axis=0, ddof=1))
 
 
 def test_fused_batch_norm_falls_back_to_keras_off_4d_float32():
