@@ -20,6 +20,7 @@ from absl import app
 from absl import flags
 
 from datasets import cityscapes
+from deeplab import checkpoint_import
 from deeplab import config
 from deeplab import eval_lib
 from deeplab import losses
@@ -53,6 +54,12 @@ def _define_model_flags(fv):
   flags.DEFINE_float("depth_multiplier", _MODEL.depth_multiplier,
                      "Channel multiplier of the backbone (MobileNetV2 alpha, "
                      "ShuffleNetV2 0.5/1.0/1.5/2.0).", **target)
+  flags.DEFINE_enum(
+      "channel_rounding", "auto", ("auto",) + config.CHANNEL_ROUNDINGS,
+      "How MobileNetV2 rounds channel counts under a depth multiplier other than 1.0: "
+      "deeplab (DeepLab model zoo checkpoints: whole channels, e.g. 12 for 24 x 0.5), "
+      "multiple_of_8 (slim ImageNet checkpoints, Keras weights), or auto: that of "
+      "--tf_initial_checkpoint, else multiple_of_8.", **target)
   flags.DEFINE_multi_integer(
       "atrous_rates", None,
       "Rates of the ASPP 3x3 branches, repeated (e.g. --atrous_rates=6 "
@@ -164,8 +171,8 @@ def _define_train_flags(fv):
                      "Moving-average decay of batch norm statistics (unset: the model's, "
                      "0.997); lower it (e.g. 0.9) for runs of a few thousand steps.", **target)
   flags.DEFINE_string("tf_initial_checkpoint", None,
-                      "Checkpoint that initialises a fresh run (TF1 DeepLab/slim or ours).",
-                      **target)
+                      "Checkpoint that initialises a fresh run (TF1 DeepLab/slim, ours, or a "
+                      "keras.applications MobileNetV2 weights .h5 file).", **target)
   flags.DEFINE_boolean("initialize_last_layer", True,
                        "Also initialise the logits layer from --tf_initial_checkpoint.",
                        **target)
@@ -208,6 +215,11 @@ def _define_train_flags(fv):
                        "command give the same losses and weights (slower; without it, "
                        "parallel reductions may differ in the last bits from run to run).",
                        **target)
+  flags.DEFINE_enum("mixed_precision", d["mixed_precision"], config.PRECISIONS,
+                    "Compute in float16 (loss-scaled) or bfloat16; variables, checkpoints, "
+                    "batch norm statistics, softmax and losses stay float32.", **target)
+  flags.DEFINE_boolean("jit_compile", d["jit_compile"],
+                       "XLA-compile each training step's loss and gradients.", **target)
 
 
 def _define_prediction_flags(fv):
@@ -472,12 +484,33 @@ def from_flags(cls: type, flag_values: flags.FlagValues, flag_prefix: str = "",
   return cls(**values)
 
 
+def channel_rounding_from_flags(flag_values: flags.FlagValues) -> str:
+  """--channel_rounding, with "auto" resolved.
+
+  auto: the MobileNetV2 rounding --tf_initial_checkpoint was built with, in a program
+  that has that flag and when it is set (a DeepLab model zoo checkpoint: "deeplab";
+  Keras weights: "multiple_of_8"); else "multiple_of_8", the rounding every run had
+  before the choice existed.
+  """
+  if flag_values.channel_rounding != "auto":
+    return flag_values.channel_rounding
+  checkpoint = (flag_values["tf_initial_checkpoint"].value
+                if "tf_initial_checkpoint" in flag_values else None)
+  if (checkpoint and flag_values.model_variant == "mobilenet_v2"
+      and flag_values.depth_multiplier != 1.0):
+    found = checkpoint_import.channel_rounding_of(checkpoint, flag_values.depth_multiplier)
+    if found is not None:
+      return found
+  return "multiple_of_8"
+
+
 def model_options_from_flags(flag_values: flags.FlagValues) -> config.ModelOptions:
   """ModelOptions from the parsed model flags."""
   dpc = None
   if flag_values.dense_prediction_cell_json:
     dpc = load_dense_prediction_cell(flag_values.dense_prediction_cell_json)
   return from_flags(config.ModelOptions, flag_values, dense_prediction_cell=dpc,
+                    channel_rounding=channel_rounding_from_flags(flag_values),
                     atrous_rates=_flag_value(flag_values.atrous_rates) or None,
                     decoder_output_stride=_flag_value(flag_values.decoder_output_stride) or None)
 

@@ -23,6 +23,10 @@ OPTIMIZERS = ("sgd_momentum", "adam")  # sgd_momentum is DeepLab's
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 EXPORT_OUTPUTS = ("labels", "logits")
 INPUT_DTYPES = ("uint8", "float32")
+# Keras dtype policies of training (deeplab.precision applies them).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# MobileNetV2's channel roundings (deeplab.core.mobilenet_v2 builds them).
+CHANNEL_ROUNDINGS = ("multiple_of_8", "deeplab")
 
 Options = TypeVar("Options")
 
@@ -40,11 +44,18 @@ class ModelOptions:
   atrous_rates=None selects the MobileNet DeepLabv3 head (image pooling + 1x1 branch);
   a tuple selects full ASPP with those rates. dense_prediction_cell holds the parsed DPC
   JSON (list of branch dicts) so that the saved config is self-contained.
+
+  channel_rounding: how MobileNetV2 rounds multiplied channel counts, one of
+  mobilenet_v2.CHANNEL_ROUNDINGS: "deeplab" builds the DeepLab model zoo's networks,
+  "multiple_of_8" those of slim's ImageNet checkpoints and keras.applications (the same
+  network at multiplier 1.0). The default is what every run built before the choice was
+  recorded, so their model_config.json files still describe them.
   """
   model_variant: str = "mobilenet_v2"
   num_classes: int = 19
   output_stride: int = 16
   depth_multiplier: float = 1.0
+  channel_rounding: str = "multiple_of_8"
   atrous_rates: Optional[tuple] = None
   decoder_output_stride: Optional[tuple] = None
   dense_prediction_cell: Optional[tuple] = None
@@ -59,6 +70,9 @@ class ModelOptions:
       raise ValueError(f"output_stride must be 8, 16 or 32, got {self.output_stride}")
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+    if self.channel_rounding not in CHANNEL_ROUNDINGS:
+      raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, "
+                       f"got {self.channel_rounding!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +103,8 @@ class TrainConfig:
   checkpoint_input_state: bool = True  # save the input position (and tf.data buffers)
   seed: int = 0  # model initialisation and input shuffling
   deterministic: bool = False  # TensorFlow's op determinism: bit-identical reruns
+  mixed_precision: str = "float32"  # one of PRECISIONS
+  jit_compile: bool = False  # XLA-compile each replica's loss and gradients
 
   def __post_init__(self):
     if self.training_number_of_steps < 1:
@@ -98,6 +114,7 @@ class TrainConfig:
       raise ValueError(f"--train_batch_size must be positive, got {self.train_batch_size}")
     check_choice("--learning_policy", self.learning_policy, LEARNING_POLICIES)
     check_choice("--optimizer", self.optimizer, OPTIMIZERS)
+    check_choice("--mixed_precision", self.mixed_precision, PRECISIONS)
     if self.save_interval_steps < 0 or self.save_interval_secs < 0:
       raise ValueError("--save_interval_steps and --save_interval_secs must be >= 0")
     if self.max_to_keep < 1:

@@ -3,7 +3,10 @@
 The definitions follow cityscapesScripts' pixel-level evaluation: rows are ground truth,
 columns predictions; pixels with the ignore label are left out; a class whose IoU has
 a zero denominator (never labelled, never predicted) is NaN and does not enter the mean.
-Only the C x C matrix is kept between batches, so memory does not grow with the split.
+A prediction outside [0, C) (e.g. a void labelId in another tool's output) is a miss of
+the labelled class and a false positive of none, as cityscapesScripts counts it: the
+matrix has C rows and C + 1 columns, the last one for such predictions. Only that
+matrix is kept between batches, so memory does not grow with the split.
 """
 import numpy as np
 import tensorflow as tf
@@ -14,12 +17,17 @@ def confusion_matrix(labels, predictions, num_classes, ignore_label=255):
 
   Args:
     labels: int tensor of train ids, any shape; `ignore_label` pixels are skipped.
-    predictions: int tensor of predicted train ids, same number of elements.
+    predictions: int tensor of predicted train ids, same number of elements; values
+      outside [0, num_classes) are counted as misses.
     num_classes: C.
     ignore_label: label value left out.
 
   Returns:
-    int64 tensor [C, C]: entry (i, j) counts pixels labelled i and predicted j.
+    int64 tensor [C, C + 1]: entry (i, j) counts pixels labelled i and predicted j,
+    column C those labelled i and predicted outside [0, C).
+
+  Raises:
+    tf.errors.InvalidArgumentError: a label outside [0, C) that is not the ignore label.
   """
   labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
   predictions = tf.reshape(tf.cast(predictions, tf.int64), [-1])
@@ -30,25 +38,25 @@ def confusion_matrix(labels, predictions, num_classes, ignore_label=255):
       tf.debugging.assert_less(labels, tf.cast(num_classes, tf.int64),
                                message="label outside [0, num_classes) and not the ignore label"),
       tf.debugging.assert_non_negative(labels, message="negative label"),
-      tf.debugging.assert_less(predictions, tf.cast(num_classes, tf.int64),
-                               message="prediction outside [0, num_classes)"),
-      tf.debugging.assert_non_negative(predictions, message="negative prediction"),
   ]
+  columns = num_classes + 1
+  inside = tf.logical_and(predictions >= 0, predictions < num_classes)
+  predictions = tf.where(inside, predictions, tf.cast(num_classes, tf.int64))
   with tf.control_dependencies(checks):
-    counts = tf.math.bincount(labels * num_classes + predictions, minlength=num_classes ** 2,
-                              maxlength=num_classes ** 2, dtype=tf.int64)
-  return tf.reshape(counts, [num_classes, num_classes])
+    counts = tf.math.bincount(labels * columns + predictions, minlength=num_classes * columns,
+                              maxlength=num_classes * columns, dtype=tf.int64)
+  return tf.reshape(counts, [num_classes, columns])
 
 
 class StreamingConfusionMatrix:
-  """Accumulates per-batch confusion matrices (int64, on the host)."""
+  """Accumulates per-batch confusion matrices ([C, C + 1] int64, on the host)."""
 
   def __init__(self, num_classes):
     self.num_classes = num_classes
-    self.matrix = np.zeros([num_classes, num_classes], np.int64)
+    self.matrix = np.zeros([num_classes, num_classes + 1], np.int64)
 
   def add(self, batch_matrix):
-    """Adds a [C, C] matrix from `confusion_matrix`."""
+    """Adds a [C, C + 1] matrix from `confusion_matrix`."""
     self.matrix += np.asarray(batch_matrix, np.int64)
 
   def update(self, labels, predictions, ignore_label=255):
@@ -57,10 +65,16 @@ class StreamingConfusionMatrix:
 
 
 def per_class_iou(matrix):
-  """IoU of each class: TP / (TP + FP + FN); NaN where the denominator is 0."""
+  """IoU of each class: TP / (TP + FP + FN); NaN where the denominator is 0.
+
+  `matrix` is [C, C + 1] (see `confusion_matrix`; a [C, C] one has no misses outside
+  the classes): false negatives are the rest of a row, last column included; false
+  positives the rest of a class's column.
+  """
   matrix = np.asarray(matrix, np.int64)
-  true_positives = np.diag(matrix)
-  denominator = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positives
+  classes = matrix[:, :matrix.shape[0]]
+  true_positives = np.diag(classes)
+  denominator = classes.sum(axis=0) + matrix.sum(axis=1) - true_positives
   with np.errstate(invalid="ignore", divide="ignore"):
     return np.where(denominator > 0, true_positives / np.maximum(denominator, 1), np.nan)
 
@@ -76,7 +90,7 @@ def pixel_accuracy(matrix):
   """Fraction of labelled pixels predicted correctly (NaN for an empty matrix)."""
   matrix = np.asarray(matrix, np.int64)
   total = matrix.sum()
-  return float(np.trace(matrix) / total) if total else float("nan")
+  return float(np.trace(matrix[:, :matrix.shape[0]]) / total) if total else float("nan")
 
 
 def summarize(matrix, class_names):
@@ -84,7 +98,8 @@ def summarize(matrix, class_names):
 
   Returns:
     {"miou", "pixel_accuracy", "per_class_iou": {name: IoU or None},
-     "num_pixels", "class_names", "confusion_matrix": nested lists}.
+     "num_pixels", "class_names", "confusion_matrix": nested lists, one row per class
+     with a last column for predictions outside the classes}.
   """
   matrix = np.asarray(matrix, np.int64)
   if len(class_names) != matrix.shape[0]:

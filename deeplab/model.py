@@ -31,7 +31,8 @@ class DeepLabModel(keras.Model):
     self.options = options
     self.backbone = backbones.build_backbone(options.model_variant,
                                              output_stride=options.output_stride,
-                                             depth_multiplier=options.depth_multiplier)
+                                             depth_multiplier=options.depth_multiplier,
+                                             channel_rounding=options.channel_rounding)
     self.head = heads.SegmentationHead(options, name="head")
     # DeepLab's logits: a plain conv with bias, initialised with stddev 0.01.
     self.logits = keras.layers.Conv2D(

@@ -36,6 +36,7 @@ from deeplab import checkpoint_import
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import losses
+from deeplab import precision
 from deeplab import model as model_lib
 from deeplab import summaries
 
@@ -247,13 +248,15 @@ def _layout(strategy, config):
 def _build_model_and_optimizer(config, build_model, strategy):
   """(model, optimizer, learning-rate schedule), created in the strategy's scope."""
   with strategy.scope():
-    model = build_model()
+    with precision.dtype_policy(config.mixed_precision):
+      model = build_model()
     if not config.fine_tune_batch_norm:
       freeze_batch_norm(model)
     elif config.batch_norm_decay is not None:
       set_batch_norm_decay(model, config.batch_norm_decay)
     schedule = DeepLabLearningRate(config)
-    optimizer = build_optimizer(config, schedule)
+    optimizer = precision.with_loss_scaling(build_optimizer(config, schedule),
+                                            config.mixed_precision)
     # Slots exist before a restore, so that it fills them instead of deferring.
     optimizer.build(model.trainable_variables)
   return model, optimizer, schedule
@@ -296,15 +299,23 @@ def _make_train_step(config, strategy, model, optimizer, step, loss_fn, num_repl
   """tf.function: a distributed batch -> (mean task loss, mean regularisation)."""
   decay_variables = weight_decay_variables(model) if config.weight_decay else []
 
-  def replica_step(batch):
+  def replica_gradients(batch):
     with tf.GradientTape() as tape:
       task_loss = tf.cast(loss_fn(model, batch, step), tf.float32)
       regularization = tf.constant(0.0)
       if decay_variables:
         regularization = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in decay_variables])
-      scaled = (task_loss + regularization) / num_replicas
-    variables = model.trainable_variables
-    optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+      # Times the loss scale under mixed_float16; apply_gradients divides it out.
+      scaled = optimizer.scale_loss((task_loss + regularization) / num_replicas)
+    return tape.gradient(scaled, model.trainable_variables), task_loss, regularization
+
+  if config.jit_compile:
+    # The update stays outside XLA: under several replicas it sums their gradients.
+    replica_gradients = tf.function(replica_gradients, jit_compile=True)
+
+  def replica_step(batch):
+    gradients, task_loss, regularization = replica_gradients(batch)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
     return task_loss, regularization
 
   @tf.function
@@ -521,8 +532,8 @@ def train_segmentation(model_options: config_lib.ModelOptions,
     train_config: TrainConfig.
     data_config: DataConfig.
     loss_config: LossConfig.
-    tf_initial_checkpoint: optional checkpoint (TF1 DeepLab/slim or ours) that
-      initialises a fresh run.
+    tf_initial_checkpoint: optional checkpoint (TF1 DeepLab/slim, ours, or Keras
+      MobileNetV2 weights) that initialises a fresh run.
     initialize_last_layer: False keeps the logits layer out of that initialisation.
     strategy: tf.distribute strategy; `select_strategy()` when None.
     input_transform: optional (images, labels) -> (images, labels) applied to each
@@ -552,7 +563,9 @@ def train_segmentation(model_options: config_lib.ModelOptions,
     images, labels = batch["image"], batch["label"]
     if input_transform is not None:
       images, labels = input_transform(images, labels)
-    logits = model_lib.upsample_logits(model(images, training=True), tf.shape(labels)[1:3])
+    # float32 logits: upsampling, softmax and loss stay float32 under mixed precision.
+    logits = tf.cast(model(images, training=True), tf.float32)
+    logits = model_lib.upsample_logits(logits, tf.shape(labels)[1:3])
     return loss(labels, logits, step)
 
   init_fn = None

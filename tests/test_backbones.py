@@ -114,6 +114,29 @@ def test_make_divisible_matches_slim():
   assert layers.make_divisible(3.0) == 8
 
 
+def test_deeplab_channel_rounding():
+  scaled = mobilenet_v2.scaled_channels
+  # DeepLab's feature extractor keeps whole channels (slim's divisible_by=1, min_depth=1)...
+  assert scaled(24, 0.5, "deeplab") == 12 and scaled(24, 0.5) == 16
+  assert scaled(16, 0.35, "deeplab") == 6 and scaled(16, 0.35) == 8
+  assert scaled(32, 0.35, "deeplab") == 11 and scaled(96, 0.35, "deeplab") == 34
+  # ... unless the multiplier is 1.0, where it rounds to multiples of 8 like slim's default.
+  assert scaled(24, 1.0, "deeplab") == scaled(24, 1.0) == 24
+  with pytest.raises(ValueError, match="channel_rounding must be one of"):
+    scaled(24, 0.5, "keras")
+
+  model = mobilenet_v2.build_mobilenet_v2(depth_multiplier=0.35, channel_rounding="deeplab")
+  assert model.endpoint_channels == {4: 8, 8: 11, 16: 34, 32: 112}
+  names = model.tf1_variable_map()
+  # Expansions stay multiples of 8 (slim's expand_input_by_factor): 6 x 6 = 36 -> 40,
+  # 6 x 11 = 66 -> 64; block 0 has none.
+  assert tuple(names["MobilenetV2/expanded_conv_1/expand/weights"].shape) == (1, 1, 6, 40)
+  assert tuple(names["MobilenetV2/expanded_conv_4/expand/weights"].shape) == (1, 1, 11, 64)
+  assert tuple(names["MobilenetV2/expanded_conv/project/weights"].shape) == (1, 1, 11, 6)
+  endpoints = model(tf.zeros([1, 33, 33, 3]), training=False)
+  assert tuple(endpoints[32].shape) == (1, 3, 3, 112)
+
+
 def test_atrous_schedule():
   strides = [2, 2, 2, 1, 2, 1, 2, 1]
   assert layers.atrous_schedule(strides, 32) == [(s, 1) for s in strides]
@@ -125,10 +148,11 @@ def test_atrous_schedule():
     layers.atrous_schedule([2, 2, 2], 16)
 
 
-def _batch_norm_pair(seed, momentum=0.9, input_rank=4):
-  """Our fused batch norm and Keras' layer, built with the same random statistics."""
+def _batch_norm_pair(seed, momentum=0.9, input_rank=4, dtype=None):
+  """Our fused batch norm (under dtype policy `dtype`) and Keras' float32 layer, built
+  with the same random statistics."""
   rng = np.random.default_rng(seed)
-  pair = (layers.FusedBatchNorm(momentum=momentum, epsilon=1e-3),
+  pair = (layers.FusedBatchNorm(momentum=momentum, epsilon=1e-3, dtype=dtype),
           keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-3))
   for layer in pair:
     layer.build((None,) * (input_rank - 1) + (4,))
@@ -170,6 +194,32 @@ def test_fused_batch_norm_inference_and_frozen_layers_use_moving_statistics():
   mean_before = fused.moving_mean.numpy()
   _assert_close(fused(images, training=True), reference(images, training=False))
   np.testing.assert_array_equal(fused.moving_mean, mean_before)
+
+
+@pytest.mark.parametrize("policy, atol", [("mixed_float16", 4e-3), ("mixed_bfloat16", 3e-2)])
+def test_fused_batch_norm_under_mixed_precision(policy, atol):
+  fused, reference = _batch_norm_pair(seed=12, dtype=policy)
+  compute_dtype = policy.removeprefix("mixed_")
+  images = _images([2, 5, 6, 4], seed=13)
+  variance_before = fused.moving_variance.numpy()
+  results = []
+  for layer in (fused, reference):
+    with tf.GradientTape() as tape:
+      outputs = layer(images, training=True)
+      loss = tf.reduce_sum(tf.cast(outputs, tf.float32) * tf.range(4, dtype=tf.float32))
+    results.append((outputs, tape.gradient(loss, [layer.gamma, layer.beta])))
+  (out_fused, grads_fused), (out_reference, grads_reference) = results
+  assert out_fused.dtype == compute_dtype
+  assert {v.dtype for v in fused.weights} == {"float32"}  # checkpoints stay float32
+  np.testing.assert_allclose(tf.cast(out_fused, tf.float32), out_reference, atol=atol)
+  for grad_fused, grad_reference in zip(grads_fused, grads_reference):
+    assert grad_fused.dtype == tf.float32
+    np.testing.assert_allclose(grad_fused, grad_reference, rtol=atol, atol=atol)
+  # The fused kernel ran (Keras' own computation would have used the biased variance),
+  # on the input rounded to the compute dtype, with float32 statistics.
+  rounded = tf.cast(tf.cast(images, compute_dtype), tf.float32).numpy().reshape(-1, 4)
+  _assert_close(fused.moving_variance,
+                0.9 * variance_before + 0.1 * np.var(rounded, axis=0, ddof=1))
 
 
 def test_fused_batch_norm_falls_back_to_keras_off_4d_float32():
@@ -249,18 +299,6 @@ def test_atrous_output_equals_strided_output(name):
     _assert_close(endpoints[8], reference[8])
 
 
-# keras.applications layer names for each of our slim scopes.
-def _keras_layer_names(scope):
-  block = scope.split("/")[1]
-  if block == "Conv":
-    return "Conv1", "bn_Conv1"
-  if block == "Conv_1":
-    return "Conv_1", "Conv_1_bn"
-  part = scope.split("/")[2]
-  prefix = "expanded_conv" if block == "expanded_conv" else "block_" + block.split("_")[-1]
-  return f"{prefix}_{part}", f"{prefix}_{part}_BN"
-
-
 # 0.35 also checks the published convention of keeping 1280 channels below 1.0.
 @pytest.mark.parametrize("multiplier", (0.35, 1.0))
 def test_mobilenet_v2_equals_keras_applications(multiplier):
@@ -273,25 +311,35 @@ def test_mobilenet_v2_equals_keras_applications(multiplier):
   assert len(ours.weights) == len(theirs.weights)
 
   _randomize(ours, seed=3)
-  attribute = {"weights": "kernel", "depthwise_weights": "kernel", "gamma": "gamma",
-               "beta": "beta", "moving_mean": "moving_mean",
-               "moving_variance": "moving_variance"}
+  names = ours.tf1_variable_map()
   copied = set()
-  for name, variable in ours.tf1_variable_map().items():
-    scope, leaf = name.rsplit("/", 1)
-    conv_scope = scope.rsplit("/", 1)[0] if scope.endswith("BatchNorm") else scope
-    conv_name, bn_name = _keras_layer_names(conv_scope)
-    layer = theirs.get_layer(bn_name if scope.endswith("BatchNorm") else conv_name)
-    target = getattr(layer, attribute[leaf])
-    target.assign(variable)
-    copied.add(id(target))
-  assert copied == {id(v) for v in theirs.weights}
+  for variable in theirs.weights:
+    layer, _, weight = variable.path.rpartition("/")
+    name = mobilenet_v2.tf1_name_of_keras_weight(layer, weight)
+    variable.assign(names[name])
+    copied.add(name)
+  assert copied == set(names)  # one to one
 
   images = _images([2, 96, 96, 3], seed=4)
   expected = theirs(images, training=False).numpy()
   actual = ours(images, training=False)[32].numpy()
   assert actual.shape == expected.shape
   _assert_close(actual, expected)
+
+
+def test_tf1_names_of_keras_weights():
+  name = mobilenet_v2.tf1_name_of_keras_weight
+  assert name("Conv1", "kernel") == "MobilenetV2/Conv/weights"
+  assert name("bn_Conv1", "moving_mean") == "MobilenetV2/Conv/BatchNorm/moving_mean"
+  assert (name("expanded_conv_depthwise", "kernel")
+          == "MobilenetV2/expanded_conv/depthwise/depthwise_weights")
+  assert (name("block_12_project_BN", "beta")
+          == "MobilenetV2/expanded_conv_12/project/BatchNorm/beta")
+  assert name("Conv_1_bn", "gamma") == "MobilenetV2/Conv_1/BatchNorm/gamma"
+  # The classifier and anything unknown have no slim name.
+  assert name("predictions", "kernel") is None
+  assert name("block_x_expand", "kernel") is None
+  assert name("Conv1", "bias") is None
 
 
 # Ma et al. 2018, Table 5 / torchvision: parameters with a 1000-class classifier.

@@ -73,6 +73,17 @@ def test_mobilenet_v2_matches_the_published_300m():
   assert features.total.madds + 1280 * 1000 == pytest.approx(300e6, rel=0.01)
 
 
+# DeepLab model zoo (g3doc/model_zoo.md): DeepLabv3 with MobileNetV2 at depth multiplier
+# 0.5 (mobilenetv2_dm05_coco_voc_trainaug / _trainval, PASCAL's 21 classes) at 513x513:
+# 0.88B multiply-adds at output stride 16, 2.84B at 8; its channels are DeepLab's.
+@pytest.mark.parametrize("output_stride, published", [(16, 0.88e9), (8, 2.84e9)])
+def test_mobilenet_v2_dm05_matches_the_model_zoo(output_stride, published):
+  options = config.ModelOptions(depth_multiplier=0.5, output_stride=output_stride,
+                                num_classes=21, channel_rounding="deeplab")
+  report = flops.count_model(options, (513, 513))
+  assert report.total.madds == pytest.approx(published, rel=0.015)
+
+
 def _seed_stage2_saving(multiplier):
   """Multiply-adds seed 001's Stage2 downsampling unit saves against the paper's.
 

@@ -244,6 +244,19 @@ def test_flag_defaults_are_the_mobilenet_head():
   assert options == config.ModelOptions(atrous_rates=(6, 12))
 
 
+def test_configs_written_before_channel_rounding_load_as_the_runs_were_built(tmp_path):
+  # A model_config.json as runs wrote it before ModelOptions had channel_rounding.
+  with open(tmp_path / config.CONFIG_FILENAME, "w") as f:
+    json.dump({"model": {"model_variant": "mobilenet_v2", "num_classes": 19, "output_stride": 16,
+                         "depth_multiplier": 0.5, "atrous_rates": None}}, f)
+  options = config.load_config(str(tmp_path))
+  assert options.channel_rounding == "multiple_of_8"
+  # Built that way (16 channels for 24 x 0.5), not DeepLab's way (12).
+  assert model_lib.build_model(options).backbone.endpoint_channels[4] == 16
+  with pytest.raises(ValueError, match="channel_rounding"):
+    config.ModelOptions(channel_rounding="keras")
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "file not found"), ("{not json", "not valid JSON"), ("[]", "non-empty list"),
     ('[{"op": "conv", "kernel": 3, "input": 1}]', "earlier branch"),

@@ -14,9 +14,12 @@ import tensorflow as tf
 
 from deeplab import checkpoints
 from deeplab import config as config_lib
+from deeplab import eval_lib
+from deeplab import export_lib
 from deeplab import losses
 from deeplab import summaries
 from deeplab import train_lib
+from deeplab import vis_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,6 +51,8 @@ def test_config_validation():
     _config("x", training_number_of_steps=0)
   with pytest.raises(ValueError, match="optimizer='rmsprop'"):
     _config("x", optimizer="rmsprop")
+  with pytest.raises(ValueError, match="mixed_precision='float16'"):
+    _config("x", mixed_precision="float16")
 
 
 def test_optimizers_step_at_the_schedule():
@@ -136,20 +141,21 @@ def test_nan_stops_and_resume_is_exact(tmp_path):
 
 
 def test_checkpoint_copied_into_a_fresh_logdir_survives_and_initialises(tmp_path):
-  from deeplab import checkpoint_import
   train_lib.train(_config(tmp_path / "base"), _tiny_model, _dataset_fn, _loss_fn)
   logdir = tmp_path / "pre"  # no state file: training did not write these files
   logdir.mkdir()
   copied = ["ckpt-4.index", "ckpt-4.data-00000-of-00001"]
   for name in copied:
     (logdir / name).write_bytes((tmp_path / "base" / name).read_bytes())
-  reports = []
+  restored = []
 
-  def init_fn(model):
-    reports.append(checkpoint_import.restore_initial_checkpoint(model, str(logdir / "ckpt-4")))
+  def init_fn(model):  # as --tf_initial_checkpoint=pre/ckpt-4 does, for a model of ours
+    status = tf.train.Checkpoint(model=model).restore(str(logdir / "ckpt-4"))
+    status.expect_partial().assert_existing_objects_matched()
+    restored.append(True)
   result = train_lib.train(_config(logdir, training_number_of_steps=1), _tiny_model,
                            _dataset_fn, _loss_fn, init_fn=init_fn)
-  assert result.step == 1 and reports[0].loaded and not reports[0].missing
+  assert result.step == 1 and restored
   assert set(copied) <= set(os.listdir(logdir))
   assert (logdir / copied[1]).read_bytes() == (tmp_path / "base" / copied[1]).read_bytes()
 
@@ -303,6 +309,18 @@ def test_optimizer_flag(train_flags):
   assert train.configs_from_flags(train_flags)[1].optimizer == "adam"
 
 
+def test_precision_flags(train_flags):
+  from deeplab import train
+  train_flags(["deeplab.train", "--train_logdir=x", "--dataset_dir=y"])
+  config = train.configs_from_flags(train_flags)[1]
+  assert config.mixed_precision == "float32" and not config.jit_compile
+  train_flags.unparse_flags()
+  train_flags(["deeplab.train", "--train_logdir=x", "--dataset_dir=y",
+               "--mixed_precision=mixed_bfloat16", "--jit_compile"])
+  config = train.configs_from_flags(train_flags)[1]
+  assert config.mixed_precision == "mixed_bfloat16" and config.jit_compile
+
+
 def test_train_segmentation_writes_a_complete_run(synthetic_records, tmp_path):
   from deeplab import config as config_lib
   _, records = synthetic_records
@@ -337,6 +355,74 @@ def test_train_segmentation_writes_a_complete_run(synthetic_records, tmp_path):
   # Resuming with another architecture is refused.
   with pytest.raises(ValueError, match="output_stride: 32 -> 16"):
     train_lib.train_segmentation(config_lib.ModelOptions(depth_multiplier=0.35), config, data)
+
+
+def _small_segmentation_run(monkeypatch, records, logdir, steps, **train_options):
+  """Trains MobileNetV2 0.35 on 64x64 crops; returns (TrainResult, the model trained)."""
+  from deeplab import config as config_lib
+  from deeplab import model as model_lib
+  built, build = [], model_lib.build_model
+
+  def build_and_keep(options):  # the real builder; keeps the model train() builds
+    built.append(build(options))
+    return built[-1]
+
+  config = _config(logdir, training_number_of_steps=steps, save_interval_steps=0,
+                   optimizer="adam", base_learning_rate=0.01, batch_norm_decay=0.9,
+                   **train_options)
+  data = config_lib.DataConfig(dataset_dir=records, crop_size=(64, 64), min_scale_factor=1.0,
+                               max_scale_factor=1.0)
+  options = config_lib.ModelOptions(depth_multiplier=0.35, output_stride=32)
+  monkeypatch.setattr(model_lib, "build_model", build_and_keep)
+  return train_lib.train_segmentation(options, config, data), built[0]
+
+
+def _checkpoint_dtypes(path, prefix):
+  reader = tf.train.load_checkpoint(path)
+  return {str(d) for k, d in reader.get_variable_to_dtype_map().items() if k.startswith(prefix)}
+
+
+def test_bfloat16_steps_lower_the_loss(synthetic_records, tmp_path, monkeypatch):
+  _, records = synthetic_records
+  result, model = _small_segmentation_run(monkeypatch, records, tmp_path, steps=6,
+                                          mixed_precision="mixed_bfloat16")
+  # The model computed in bfloat16 with float32 variables and batch norm statistics.
+  stem = model.backbone.Conv
+  assert stem.conv.compute_dtype == "bfloat16" and stem.bn.compute_dtype == "bfloat16"
+  assert {v.dtype for v in model.weights} == {"float32"}
+  losses_by_step = dict(summaries.read_events(str(tmp_path))["losses/task"])
+  assert sorted(losses_by_step) == [1, 6]
+  assert losses_by_step[6] < 0.8 * losses_by_step[1], losses_by_step
+  assert _checkpoint_dtypes(result.checkpoint, "model/") == {"<dtype: 'float32'>"}
+  assert keras.config.dtype_policy().name == "float32"  # set for the model only
+
+
+def test_float16_xla_checkpoint_evaluates_visualises_and_exports(synthetic_records, tmp_path,
+                                                                monkeypatch):
+  _, records = synthetic_records
+  logdir = tmp_path / "train"
+  result, model = _small_segmentation_run(monkeypatch, records, logdir, steps=2,
+                                          mixed_precision="mixed_float16", jit_compile=True)
+  assert model.logits.compute_dtype == "float16"
+  assert result.step == 2 and math.isfinite(result.loss)
+  # Dynamic loss scaling ran: its scale is saved with the optimizer; the model is float32.
+  reader = tf.train.load_checkpoint(result.checkpoint)
+  assert any("dynamic_scale" in name for name in reader.get_variable_to_shape_map())
+  assert _checkpoint_dtypes(result.checkpoint, "model/") == {"<dtype: 'float32'>"}
+
+  # eval, vis and export build float32 models and restore the checkpoint as any other.
+  evaluated = eval_lib.run_evaluation(config_lib.EvalConfig(
+      checkpoint_dir=str(logdir), eval_logdir=str(tmp_path / "eval"), dataset_dir=records,
+      once=True))
+  assert list(evaluated) == [2] and 0.0 <= evaluated[2]["miou"] <= 1.0
+  info, count = vis_lib.visualize(config_lib.VisConfig(
+      checkpoint_dir=str(logdir), vis_logdir=str(tmp_path / "vis"), dataset_dir=records))
+  assert info.step == 2 and count == 2
+  exported = export_lib.export_deeplab(config_lib.ExportConfig(
+      checkpoint_path=str(logdir), output_file=str(tmp_path / "model.tflite"),
+      input_size=(64, 128), num_verify_images=1),
+      lambda: export_lib.record_samples(records, "val", (64, 128), 1))
+  assert exported.verification.passed
 
 
 def _free_ports(count):

@@ -34,8 +34,10 @@ def resize_bilinear(images, size):
     images: [B, H, W, C] float tensor.
     size: (height, width), ints or a shape-[2] int tensor.
   """
-  return tf.raw_ops.ResizeBilinear(images=images, size=tf.cast(size, tf.int32),
-                                   align_corners=True, half_pixel_centers=False)
+  resized = tf.raw_ops.ResizeBilinear(images=images, size=tf.cast(size, tf.int32),
+                                      align_corners=True, half_pixel_centers=False)
+  # The op returns float32 for any input; under mixed precision keep the compute dtype.
+  return tf.cast(resized, images.dtype)
 
 
 def conv_bn_relu(filters, kernel_size=1, rate=1, **kwargs):

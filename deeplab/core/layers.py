@@ -73,13 +73,18 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
   MobileNetV2 takes 0.54-0.58x the time of keras.applications' on a CPU
   (`benchmarks/model_speed.py`). Same variables and checkpoints as Keras' layer. The
   moving variance is updated with the unbiased batch variance, as TF1's fused batch
-  norm (slim, DeepLab) did. Other than 4-D float32 NHWC input, the Keras layer's own
-  computation runs.
+  norm (slim, DeepLab) did.
+
+  Under a mixed precision policy the input and output are float16 or bfloat16 while
+  gamma, beta and the moving statistics stay float32 (Keras creates them without
+  autocasting): the kernel takes that mix and computes the statistics in float32, as
+  Keras' layer does by casting. Other than 4-D NHWC float32/float16/bfloat16 input, the
+  Keras layer's own computation runs.
   """
 
   def call(self, inputs, training=None, mask=None):
-    if (mask is not None or self.renorm or self.synchronized or inputs.dtype != tf.float32
-        or inputs.shape.rank != 4 or self.axis not in (-1, 3)):
+    if (mask is not None or self.renorm or self.synchronized or inputs.shape.rank != 4
+        or inputs.dtype not in (tf.float32, tf.float16, tf.bfloat16) or self.axis not in (-1, 3)):
       return super().call(inputs, training=training, mask=mask)
     if training and self.trainable:
       outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(

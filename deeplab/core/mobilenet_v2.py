@@ -2,14 +2,25 @@
 
 Layer and variable names follow slim (`MobilenetV2/expanded_conv_3/expand/weights`,
 `.../BatchNorm/gamma`), so ImageNet and DeepLab TF1 checkpoints map one to one onto
-`tf1_variable_map()`. The DeepLab feature extractor ends at the 320-channel block (slim
-`layer_18`), as the original DeepLab did; `build_classification_features` adds the
+`tf1_variable_map()`; `tf1_name_of_keras_weight` maps keras.applications.MobileNetV2's
+weights onto the same names. The DeepLab feature extractor ends at the 320-channel block
+(slim `layer_18`), as the original DeepLab did; `build_classification_features` adds the
 1280-channel 1x1 convolution for checks against keras.applications.MobileNetV2.
+
+Channel rounding under a depth multiplier (slim's `depth_multiplier` with `divisible_by`
+and `min_depth`), one of CHANNEL_ROUNDINGS:
+- "multiple_of_8": multiples of 8, at least 8 (slim's defaults): slim's ImageNet
+  checkpoints and keras.applications build these.
+- "deeplab": DeepLab's feature extractor rounds to whole channels (divisible_by=1,
+  min_depth=1) unless the multiplier is 1.0, e.g. 12 instead of 16 channels for 24 x 0.5:
+  the DeepLab model zoo's checkpoints (e.g. its 0.5 MobileNetV2) build these.
+At multiplier 1.0 both are the same network.
 """
 import collections
 
 import keras
 
+from deeplab import config
 from deeplab.core import layers
 
 TF1_SCOPE = "MobilenetV2"
@@ -33,9 +44,33 @@ BLOCK_SPECS = (
 )
 CLASSIFICATION_CHANNELS = 1280
 
+CHANNEL_ROUNDINGS = config.CHANNEL_ROUNDINGS
+
 # One layer of the network: slim scope name, output channels, kernel size, nominal
 # stride, and the expansion factor of an inverted residual block (None: plain conv).
 _Row = collections.namedtuple("_Row", "name channels kernel stride expansion")
+
+
+def scaled_channels(channels, depth_multiplier, channel_rounding="multiple_of_8"):
+  """A layer's channel count under a depth multiplier, rounded as `channel_rounding` says.
+
+  Args:
+    channels: the channel count at multiplier 1.0.
+    depth_multiplier: the multiplier.
+    channel_rounding: one of CHANNEL_ROUNDINGS (see the module docstring).
+
+  Returns:
+    The rounded channel count.
+
+  Raises:
+    ValueError: for an unknown rounding.
+  """
+  if channel_rounding not in CHANNEL_ROUNDINGS:
+    raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, "
+                     f"got {channel_rounding!r}")
+  if channel_rounding == "deeplab" and depth_multiplier != 1.0:
+    return layers.make_divisible(channels * depth_multiplier, divisor=1)
+  return layers.make_divisible(channels * depth_multiplier)
 
 
 class InvertedResidual(keras.layers.Layer):
@@ -53,9 +88,10 @@ class InvertedResidual(keras.layers.Layer):
       **kwargs: Layer arguments (name).
     """
     super().__init__(**kwargs)
-    # in_channels is already a multiple of 8, so slim's rounding of the expansion is a
-    # no-op and the plain product matches both slim and keras.applications.
-    self.inner_channels = in_channels * expansion
+    # slim rounds the expansion to a multiple of 8 whatever the channel rounding; on
+    # multiples of 8 that is the plain product keras.applications uses.
+    self.inner_channels = (in_channels if expansion == 1
+                           else layers.make_divisible(in_channels * expansion))
     self.expand = None
     if expansion != 1:
       self.expand = layers.ConvBN(self.inner_channels, 1, activation=_ACTIVATION,
@@ -100,30 +136,32 @@ class MobileNetV2(keras.Model):
     endpoint_channels: {nominal stride: channels} for strides 4, 8, 16, 32.
   """
 
-  def __init__(self, *, output_stride=16, depth_multiplier=1.0, classification_conv=False,
-               name="mobilenet_v2"):
+  def __init__(self, *, output_stride=16, depth_multiplier=1.0, channel_rounding="multiple_of_8",
+               classification_conv=False, name="mobilenet_v2"):
     """Creates the network (variables are created by `build`).
 
     Args:
       output_stride: 8, 16 or 32; strides past it become atrous rates.
-      depth_multiplier: channel multiplier (alpha); channels are rounded to multiples
-        of 8 (at least 8) as slim does.
+      depth_multiplier: channel multiplier (alpha).
+      channel_rounding: one of CHANNEL_ROUNDINGS (see the module docstring).
       classification_conv: append the 1x1 convolution to 1280 channels (scaled up,
         never down, by the multiplier, as in the published slim and Keras models).
       name: model name.
 
     Raises:
-      ValueError: for a non-positive multiplier or an unsupported output stride.
+      ValueError: for a non-positive multiplier, an unknown rounding or an unsupported
+        output stride.
     """
     super().__init__(name=name)
     if depth_multiplier <= 0:
       raise ValueError(f"depth_multiplier must be positive, got {depth_multiplier}")
-    rows = [_Row("Conv", layers.make_divisible(STEM_CHANNELS * depth_multiplier), 3, 2, None)]
+    rows = [_Row("Conv", scaled_channels(STEM_CHANNELS, depth_multiplier, channel_rounding), 3,
+                 2, None)]
     for expansion, channels, repeats, first_stride in BLOCK_SPECS:
       for repeat in range(repeats):
         index = len(rows) - 1
         rows.append(_Row(f"expanded_conv_{index}" if index else "expanded_conv",
-                         layers.make_divisible(channels * depth_multiplier), 3,
+                         scaled_channels(channels, depth_multiplier, channel_rounding), 3,
                          first_stride if repeat == 0 else 1, expansion))
     if classification_conv:
       rows.append(_Row(
@@ -187,17 +225,20 @@ class MobileNetV2(keras.Model):
     return names
 
 
-def build_mobilenet_v2(*, output_stride=16, depth_multiplier=1.0):
+def build_mobilenet_v2(*, output_stride=16, depth_multiplier=1.0,
+                       channel_rounding="multiple_of_8"):
   """Builds the DeepLab MobileNetV2 feature extractor (ends at the 320-channel block).
 
   Args:
     output_stride: 8, 16 or 32.
     depth_multiplier: channel multiplier, e.g. 0.35, 0.5, 0.75, 1.0, 1.4.
+    channel_rounding: one of CHANNEL_ROUNDINGS (see the module docstring).
 
   Returns:
     A built MobileNetV2 (variables created).
   """
-  model = MobileNetV2(output_stride=output_stride, depth_multiplier=depth_multiplier)
+  model = MobileNetV2(output_stride=output_stride, depth_multiplier=depth_multiplier,
+                      channel_rounding=channel_rounding)
   model.build((None, None, None, 3))
   return model
 
@@ -212,3 +253,52 @@ def build_classification_features(depth_multiplier=1.0):
                       classification_conv=True)
   model.build((None, None, None, 3))
   return model
+
+
+
+def _slim_scope_of_keras_layer(layer_name):
+  """(slim scope under MobilenetV2, is batch norm) of a keras.applications layer, or None.
+
+  Keras names the stem Conv1 / bn_Conv1, block 0's layers expanded_conv_{part}[_BN],
+  block i's block_{i}_{part}[_BN] and the 1280 convolution Conv_1 / Conv_1_bn.
+  """
+  if layer_name in ("Conv1", "bn_Conv1"):
+    return "Conv", layer_name == "bn_Conv1"
+  if layer_name in ("Conv_1", "Conv_1_bn"):
+    return "Conv_1", layer_name == "Conv_1_bn"
+  is_bn = layer_name.endswith("_BN")
+  block, _, part = layer_name.removesuffix("_BN").rpartition("_")
+  if part not in ("expand", "depthwise", "project"):
+    return None
+  if block == "expanded_conv":
+    return f"{block}/{part}", is_bn
+  index = block.removeprefix("block_")
+  if block.startswith("block_") and index.isdigit():
+    return f"expanded_conv_{index}/{part}", is_bn
+  return None
+
+
+def tf1_name_of_keras_weight(layer_name, weight_name):
+  """The slim name of a keras.applications.MobileNetV2 weight, or None if it has none.
+
+  Args:
+    layer_name: the Keras layer's name, e.g. "block_3_expand_BN".
+    weight_name: the weight's name in the layer: "kernel", "gamma", "beta",
+      "moving_mean" or "moving_variance".
+
+  Returns:
+    E.g. "MobilenetV2/expanded_conv_3/expand/BatchNorm/gamma"; None for the classifier
+    ("predictions") and anything else slim's MobileNetV2 does not have.
+  """
+  found = _slim_scope_of_keras_layer(layer_name)
+  if found is None:
+    return None
+  scope, is_bn = found
+  if is_bn:
+    if weight_name not in ("gamma", "beta", "moving_mean", "moving_variance"):
+      return None
+    return f"{TF1_SCOPE}/{scope}/{_BN_SCOPE}/{weight_name}"
+  if weight_name != "kernel":
+    return None
+  kernel = "depthwise_weights" if scope.endswith("/depthwise") else "weights"
+  return f"{TF1_SCOPE}/{scope}/{kernel}"

@@ -295,12 +295,15 @@ class ShuffleNetV2Classifier(keras.Model):
     return names
 
 
-def build_shufflenet_v2(*, output_stride=16, depth_multiplier=1.0):
+def build_shufflenet_v2(*, output_stride=16, depth_multiplier=1.0,
+                        channel_rounding="multiple_of_8"):
   """Builds the DeepLab ShuffleNetV2 feature extractor (ends at Stage4, no Conv5).
 
   Args:
     output_stride: 8, 16 or 32.
     depth_multiplier: 0.5, 1.0, 1.5 or 2.0.
+    channel_rounding: accepted for the backbone registry's interface; ShuffleNetV2's
+      widths per multiplier are a table (Ma et al., Table 5), nothing is rounded.
 
   Returns:
     A built ShuffleNetV2 (variables created).
