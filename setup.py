@@ -13,7 +13,9 @@ import os
 import sys
 from importlib import metadata
 
-from setuptools import Extension, find_packages, setup
+from setuptools import Extension
+from setuptools import find_packages
+from setuptools import setup
 
 TF_VERSION = "2.21.*"
 

@@ -19,7 +19,8 @@ import tempfile
 import time
 
 import tensorflow as tf
-from absl import app, flags
+from absl import app
+from absl import flags
 
 from datasets import build_cityscapes_data
 from datasets import data_generator

@@ -10,7 +10,8 @@ run), the ratio binned / exact, and the difference of the two losses.
 """
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app
+from absl import flags
 
 from deeplab import cli_flags
 from deeplab import losses

@@ -27,9 +27,11 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app
+from absl import flags
 
-from deeplab import cli_flags, config
+from deeplab import cli_flags
+from deeplab import config
 from deeplab import model as model_lib
 from deeplab.core import backbones
 from workflows import timing

@@ -24,14 +24,18 @@ import os
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app
+from absl import flags
 from scipy import interpolate as scipy_interpolate
 from scipy import spatial
 from tqdm import tqdm
 
-from datasets import cityscapes, synthetic
+from datasets import cityscapes
+from datasets import synthetic
 from deeplab import metrics
-from nus import interpolation, sampling, targets
+from nus import interpolation
+from nus import sampling
+from nus import targets
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("cases", ["128:1024x2048", "64:1024x1024"],

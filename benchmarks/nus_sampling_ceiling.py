@@ -12,7 +12,8 @@ Cityscapes, the same seed and size).
       [--grid_sizes=8,16] [--alphas=0.25,0.5,0.75,0.9]
 """
 import numpy as np
-from absl import app, flags
+from absl import app
+from absl import flags
 from tqdm import tqdm
 
 from datasets import cityscapes

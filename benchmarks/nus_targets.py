@@ -19,11 +19,13 @@ counts such nodes and checks that they are ties.
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app
+from absl import flags
 from scipy import ndimage
 from tqdm import tqdm
 
-from nus import _ceres_targets, targets
+from nus import _ceres_targets
+from nus import targets
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_labels", 16, "Synthetic label maps to time.")

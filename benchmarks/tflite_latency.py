@@ -21,16 +21,21 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app
+from absl import flags
 from ai_edge_litert import interpreter as litert
 from tqdm import tqdm
 
 from datasets import synthetic
-from deeplab import cli_flags, config, export_lib
+from deeplab import cli_flags
+from deeplab import config
+from deeplab import export_lib
 from deeplab import model as model_lib
 from deeplab.core import backbones
-from nus import aux_net, options, pipeline
+from nus import aux_net
 from nus import export as nus_export
+from nus import options
+from nus import pipeline
 from workflows import timing
 
 DPC_JSON = os.path.join(os.path.dirname(backbones.__file__),

@@ -23,10 +23,14 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app
+from absl import flags
 
-from deeplab import cli_flags, config, losses, precision
+from deeplab import cli_flags
+from deeplab import config
+from deeplab import losses
 from deeplab import model as model_lib
+from deeplab import precision
 from workflows import timing
 
 FLAGS = flags.FLAGS

@@ -26,11 +26,13 @@ import os
 import re
 
 import numpy as np
-from absl import app, flags
+from absl import app
+from absl import flags
 from PIL import Image
 from tqdm import tqdm
 
-from datasets import cityscapes, shard_manifest
+from datasets import cityscapes
+from datasets import shard_manifest
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"

@@ -17,7 +17,10 @@ import struct
 
 import tensorflow as tf
 
-from datasets import build_cityscapes_data, cityscapes, preprocess, shard_manifest
+from datasets import build_cityscapes_data
+from datasets import cityscapes
+from datasets import preprocess
+from datasets import shard_manifest
 
 DATASETS = {"cityscapes": cityscapes.CITYSCAPES}
 

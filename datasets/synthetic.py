@@ -24,7 +24,8 @@ import multiprocessing
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app
+from absl import flags
 from PIL import Image
 from tqdm import tqdm
 

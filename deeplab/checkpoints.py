@@ -11,7 +11,8 @@ import dataclasses
 import json
 import os
 import re
-from typing import Any, Union
+from typing import Any
+from typing import Union
 
 import tensorflow as tf
 from absl import logging

@@ -14,7 +14,9 @@ import functools
 import json
 import os
 import sys
-from typing import Any, Callable, Optional
+from typing import Any
+from typing import Callable
+from typing import Optional
 
 from absl import app
 from absl import flags

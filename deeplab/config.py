@@ -9,7 +9,10 @@ architecture flags repeated by hand.
 import dataclasses
 import json
 import os
-from typing import Any, Mapping, Optional, TypeVar
+from typing import Any
+from typing import Mapping
+from typing import Optional
+from typing import TypeVar
 
 from absl import logging
 

@@ -12,7 +12,10 @@ final step.
 import os
 import re
 import time
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
+from typing import Callable
+from typing import Iterable
+from typing import Optional
 
 import keras
 import numpy as np

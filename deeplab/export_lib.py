@@ -9,7 +9,9 @@ builds DeepLab from a training run first (nus.export builds the NUS pipeline).
 """
 import dataclasses
 import os
-from typing import Any, Callable, Optional
+from typing import Any
+from typing import Callable
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf

@@ -27,7 +27,6 @@ import tensorflow as tf
 
 from deeplab import model as model_lib
 
-
 _COUNTED_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
                    keras.layers.SeparableConv2D, keras.layers.Dense)
 

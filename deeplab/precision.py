@@ -14,8 +14,6 @@ import keras
 from deeplab import config
 
 
-
-
 @contextlib.contextmanager
 def dtype_policy(name: str):
   """Keras' global dtype policy is `name` (one of config.PRECISIONS) inside the block.

@@ -22,7 +22,9 @@ import math
 import os
 import tempfile
 import time
-from typing import Any, Callable, Optional
+from typing import Any
+from typing import Callable
+from typing import Optional
 
 import keras
 import numpy as np
@@ -36,8 +38,8 @@ from deeplab import checkpoint_import
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import losses
-from deeplab import precision
 from deeplab import model as model_lib
+from deeplab import precision
 from deeplab import summaries
 
 # Below this many images per replica, batch-norm statistics are too noisy to train.

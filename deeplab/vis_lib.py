@@ -9,7 +9,8 @@ complete checkpoint); predictions are exactly those deeplab.eval scores.
 """
 import io
 import os
-from typing import Callable, Optional
+from typing import Callable
+from typing import Optional
 
 import keras
 import numpy as np

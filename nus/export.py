@@ -6,7 +6,8 @@ TF-ops interpolation back to every pixel (nus.pipeline's "tf" path), exported an
 verified through deeplab.export_lib.
 """
 import os
-from typing import Callable, Optional
+from typing import Callable
+from typing import Optional
 
 import keras
 

@@ -12,7 +12,9 @@
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Optional
+from typing import Any
+from typing import Callable
+from typing import Optional
 
 import keras
 import numpy as np

@@ -8,7 +8,8 @@ Everything here is batched, shape-polymorphic (works in tf.data maps and Keras m
 and made of gather / round / floor / arithmetic ops only, so it converts to TFLite
 builtins.
 """
-from typing import Optional, Union
+from typing import Optional
+from typing import Union
 
 import tensorflow as tf
 

@@ -33,7 +33,9 @@ pixel = location * (size - 1).
 """
 import functools
 import math
-from typing import Any, Optional, Union
+from typing import Any
+from typing import Optional
+from typing import Union
 
 import numpy as np
 

@@ -280,6 +280,7 @@ def _cityscapes_reference_miou(cityscapes_root, prediction_dir):
 @pytest.mark.parametrize("resize", [None, (48, 96)])
 def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, resize):
   from PIL import Image
+
   from datasets import cityscapes
   from deeplab import vis_lib
   root, records = synthetic_records

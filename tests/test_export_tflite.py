@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert import interpreter as litert
+from random_weights import randomise
 from tensorflow.lite.python.convert_phase import ConverterError
 
 from datasets import synthetic
@@ -23,7 +24,6 @@ from nus import aux_net
 from nus import export as nus_export
 from nus import options as options_lib
 from nus import pipeline
-from random_weights import randomise
 
 SIZE = (32, 64)
 NUM_CLASSES = 5

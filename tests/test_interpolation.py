@@ -5,9 +5,10 @@ import pytest
 import tensorflow as tf
 from scipy import interpolate as scipy_interpolate
 from scipy import spatial
-
-from nus import interpolation, sampling
 from test_sampling import run_in_litert
+
+from nus import interpolation
+from nus import sampling
 
 
 def _our_triangles(rows, cols):

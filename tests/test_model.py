@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
+from random_weights import randomise
 
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import model as model_lib
 from deeplab.core import heads
-from random_weights import randomise
 
 DPC_JSON = os.path.join(os.path.dirname(heads.__file__),
                         "dense_prediction_cell_branch5_top1_cityscapes.json")

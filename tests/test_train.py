@@ -451,6 +451,7 @@ _ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 def test_kill_9_then_resume_with_eval_watching(synthetic_records, tmp_path):
   import signal
   import time
+
   from deeplab import config as config_lib
   from deeplab import model as model_lib
   _, records = synthetic_records

@@ -7,7 +7,9 @@ leaves either no result or a complete one.
 """
 import json
 import os
-from typing import Any, Callable, Union
+from typing import Any
+from typing import Callable
+from typing import Union
 
 from absl import logging
 

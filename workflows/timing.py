@@ -1,7 +1,9 @@
 """Timing shared by the workflows and the benchmarks: subjects timed in turn within each
 run, so that load changes on a shared machine hit them alike (compare them as ratios)."""
 import time
-from typing import Any, Callable, Sequence
+from typing import Any
+from typing import Callable
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
