@@ -3,8 +3,10 @@ resumed, then rerun without changing anything; the README block it fills."""
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -77,6 +79,23 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   again = (tmp_path / "again.log").read_text()
   assert "running" not in again
   assert _files(work_dir) == before
+
+  # Every command the report prints runs as printed, here on the finished run (training
+  # resumes at its last step; conversion, evaluation and export run again).
+  for command in _reproduce_commands(report):
+    words = shlex.split(command)
+    assert words[:2] == ["python", "-m"], command
+    result = subprocess.run([sys.executable] + words[1:], cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
+
+
+def _reproduce_commands(report):
+  """The report's "Reproduce" command lines, less the ones that rerun the quickstart."""
+  block = report.split("## Reproduce", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+  commands = [line for line in block.splitlines() if "scripts/quickstart.sh" not in line]
+  assert len(commands) > 5, block
+  return commands
 
 
 def test_work_dir_of_other_settings_is_refused(tmp_path):
