@@ -12,6 +12,7 @@ import json
 import os
 import re
 from typing import Any
+from typing import Optional
 from typing import Union
 
 import tensorflow as tf
@@ -32,7 +33,7 @@ class CheckpointInfo:
   path: str
 
 
-def checkpoint_step(path):
+def checkpoint_step(path: str) -> int:
   """Training step of a checkpoint prefix such as `.../ckpt-1200`.
 
   Raises:
@@ -56,7 +57,7 @@ def _named_checkpoints(directory):
   return [os.path.abspath(p) for p in paths if p]
 
 
-def complete_checkpoints(directory):
+def complete_checkpoints(directory: str) -> list[CheckpointInfo]:
   """Complete checkpoints in `directory`, oldest step first.
 
   Returns:
@@ -69,13 +70,13 @@ def complete_checkpoints(directory):
   return sorted(found.values())
 
 
-def is_complete(path):
+def is_complete(path: str) -> bool:
   """Whether the checkpoint prefix `path` is complete (see the module docstring)."""
   path = os.path.abspath(path)
   return any(c.path == path for c in complete_checkpoints(os.path.dirname(path)))
 
 
-def latest_checkpoint(directory):
+def latest_checkpoint(directory: str) -> Optional[CheckpointInfo]:
   """The complete checkpoint with the highest step, or None."""
   checkpoints = complete_checkpoints(directory)
   return checkpoints[-1] if checkpoints else None
@@ -150,7 +151,7 @@ def read_json(path: str) -> Any:
     return json.load(f)
 
 
-def final_step(logdir):
+def final_step(logdir: str) -> Optional[int]:
   """The step a training run in `logdir` stops at, or None before it wrote its config."""
   path = os.path.join(logdir, TRAIN_CONFIG_FILENAME)
   if not tf.io.gfile.exists(path):

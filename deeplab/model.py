@@ -7,6 +7,8 @@ under `model/backbone/...`, `model/head/...` and `model/logits/...` (what a part
 restore with `--initialize_last_layer=false` leaves out), and count_flops reports
 per part.
 """
+from typing import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -56,7 +58,7 @@ def build_model(options: config_lib.ModelOptions) -> DeepLabModel:
   return model
 
 
-def tf1_variable_map(model):
+def tf1_variable_map(model: DeepLabModel) -> dict[str, tf.Variable]:
   """Variables of `model` under the names TF1 DeepLab / slim checkpoints use."""
   names = dict(model.backbone.tf1_variable_map())
   for name, variable in {**model.head.tf1_variable_map(),
@@ -72,7 +74,7 @@ def tf1_variable_map(model):
   return names
 
 
-def upsample_logits(logits, size):
+def upsample_logits(logits: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
   """Bilinear upsampling with align_corners=True, as DeepLab does; size = (h, w)."""
   return heads.resize_bilinear(logits, size)
 
@@ -98,7 +100,9 @@ def _logits_per_pass(model, images, eval_scales, add_flipped_images):
   return passes
 
 
-def predict_logits(model, images, eval_scales=(1.0,), add_flipped_images=False):
+def predict_logits(model: keras.Model, images: tf.Tensor,
+                   eval_scales: Sequence[float] = (1.0,),
+                   add_flipped_images: bool = False) -> tf.Tensor:
   """Logits at the input size, averaged over the scales (and flips).
 
   Args:
@@ -114,7 +118,9 @@ def predict_logits(model, images, eval_scales=(1.0,), add_flipped_images=False):
   return tf.add_n(passes) / len(passes)
 
 
-def predict_labels(model, images, eval_scales=(1.0,), add_flipped_images=False):
+def predict_labels(model: keras.Model, images: tf.Tensor,
+                   eval_scales: Sequence[float] = (1.0,),
+                   add_flipped_images: bool = False) -> tf.Tensor:
   """Per-pixel labels, int32 [B, H, W].
 
   Over several passes it averages class probabilities (softmax), as DeepLab's

@@ -344,7 +344,8 @@ def _stop_on_non_finite(what, current, logdir):
 
 
 def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model],
-          dataset_fn: Callable, loss_fn: Callable, *, strategy=None,
+          dataset_fn: Callable, loss_fn: Callable, *,
+          strategy: Optional[tf.distribute.Strategy] = None,
           init_fn: Optional[Callable] = None, image_summary_fn: Optional[Callable] = None,
           run_config: Optional[tuple] = None, record: Optional[dict] = None) -> TrainResult:
   """Trains to `config.training_number_of_steps`, resuming from train_logdir if possible.
@@ -520,7 +521,8 @@ def train_segmentation(model_options: config_lib.ModelOptions,
                        data_config: config_lib.DataConfig,
                        loss_config: config_lib.LossConfig = config_lib.LossConfig(),
                        *, tf_initial_checkpoint: Optional[str] = None,
-                       initialize_last_layer: bool = True, strategy=None,
+                       initialize_last_layer: bool = True,
+                       strategy: Optional[tf.distribute.Strategy] = None,
                        input_transform: Optional[Callable] = None,
                        config_sections: Optional[dict] = None,
                        record: Optional[dict] = None) -> TrainResult:
