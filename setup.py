@@ -57,7 +57,8 @@ def _extensions():
   else:
     exts.append(Extension(
         "nus._ceres_targets", ["nus/_ceres_targets.pyx", "nus/src/ceres_targets.cc"],
-        language="c++", include_dirs=[ceres_include, os.path.join(ceres_include, "eigen3"), "nus/src"],
+        language="c++",
+        include_dirs=[ceres_include, os.path.join(ceres_include, "eigen3"), "nus/src"],
         libraries=["ceres", "glog"], extra_compile_args=cxx_args))
   from Cython.Build import cythonize
   return cythonize(exts, language_level=3, quiet=True)
@@ -70,8 +71,8 @@ setup(
                 "downsampling for Cityscapes, on TensorFlow 2",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["deeplab", "deeplab.*", "nus", "nus.*", "datasets", "datasets.*",
-                                    "workflows", "workflows.*"]),
+    packages=find_packages(include=["deeplab", "deeplab.*", "nus", "nus.*",
+                                    "datasets", "datasets.*", "workflows", "workflows.*"]),
     package_data={"deeplab": ["core/*.json"]},
     ext_modules=_extensions(),
     install_requires=[

@@ -49,8 +49,10 @@ def _reference_dataset(records, batch_size, crop):
     scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     scale = preprocess.random_scale_value(scale_seed, *_SCALES.values())
     size = preprocess.scaled_size(tf.shape(sample["image"])[:2], scale)
-    image = tf.raw_ops.ResizeBilinear(images=sample["image"][None], size=size, align_corners=True)[0]
-    label = tf.raw_ops.ResizeNearestNeighbor(images=sample["label"][None], size=size, align_corners=True)[0]
+    image = tf.raw_ops.ResizeBilinear(
+        images=sample["image"][None], size=size, align_corners=True)[0]
+    label = tf.raw_ops.ResizeNearestNeighbor(
+        images=sample["label"][None], size=size, align_corners=True)[0]
     image, label = preprocess.pad_to_size(image, label, crop[0], crop[1], 255)
     offsets = preprocess.random_crop_offsets(tf.shape(image)[:2], crop, crop_seed)
     image = tf.slice(image, [offsets[0], offsets[1], 0], [crop[0], crop[1], 3])
@@ -61,7 +63,8 @@ def _reference_dataset(records, batch_size, crop):
   files = data_generator.record_files(records, "train")
   examples = tf.data.TFRecordDataset(files, num_parallel_reads=len(files)).shuffle(100).repeat()
   dataset = tf.data.Dataset.zip(examples, tf.data.Dataset.random().batch(2))
-  dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+  dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).batch(
+      batch_size, drop_remainder=True)
   options = tf.data.Options()
   options.deterministic = False
   return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

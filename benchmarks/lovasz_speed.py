@@ -38,7 +38,8 @@ def sorted_lovasz_softmax(labels, logits, ignore_label=255):
   errors_sorted = tf.gather(errors, order, batch_dims=1)
   fg_sorted = tf.gather(foreground, order, batch_dims=1)
   total = tf.reduce_sum(fg_sorted, axis=-1, keepdims=True)
-  jaccard = 1.0 - (total - tf.cumsum(fg_sorted, axis=-1)) / (total + tf.cumsum(1.0 - fg_sorted, axis=-1))
+  jaccard = 1.0 - (total - tf.cumsum(fg_sorted, axis=-1)) / (
+      total + tf.cumsum(1.0 - fg_sorted, axis=-1))
   increments = tf.concat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=-1)
   class_losses = tf.reduce_sum(errors_sorted * tf.stop_gradient(increments), axis=-1)
   present = tf.cast(total[:, 0] > 0, tf.float32)
@@ -68,7 +69,8 @@ def main(_):
   print(f"TensorFlow {tf.__version__}, {FLAGS.batch_size}x{height}x{width} pixels, "
         f"{FLAGS.num_classes} classes; loss and gradient, median of {FLAGS.num_runs} runs")
   print(f"binned ({losses.LOVASZ_BINS} bins) {1000 * seconds[0]:.1f} ms, "
-        f"exact (sorted) {1000 * seconds[1]:.1f} ms, ratio binned/exact {seconds[0] / seconds[1]:.3f}")
+        f"exact (sorted) {1000 * seconds[1]:.1f} ms, "
+        f"ratio binned/exact {seconds[0] / seconds[1]:.3f}")
   print(f"loss binned {float(loss_binned):.6f}, exact {float(loss_exact):.6f}, "
         f"difference {abs(float(loss_binned) - float(loss_exact)):.2e}")
 

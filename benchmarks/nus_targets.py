@@ -171,7 +171,8 @@ def run_benchmark(num_labels, batch_size, size, grids, alpha, repeats, seed):
     verdict = "" if target is None else ("  meets target" if seed_ms / our_ms >= target
                                          else "  BELOW TARGET")
     print(f"{n:>3}x{n:<2} {seed_ms:14.2f} {our_ms:14.3f} {seed_ms / our_ms:8.1f}x "
-          f"{(str(target) + 'x') if target else '-':>6} {max_diff:10.1e} {max(same_points_diff):10.1e}  "
+          f"{(str(target) + 'x') if target else '-':>6} "
+          f"{max_diff:10.1e} {max(same_points_diff):10.1e}  "
           f"{sum(differing)}/{num_labels * n * n} nodes"
           f"{' (all equidistant ties)' if all(ties) else ' (NOT ALL TIES)'}{verdict}")
 

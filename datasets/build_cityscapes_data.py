@@ -57,7 +57,8 @@ def find_examples(cityscapes_root, split):
       or a label without image (the message names the path).
   """
   if not os.path.isdir(cityscapes_root):
-    raise FileNotFoundError(f"Cityscapes root {cityscapes_root} does not exist or is not a directory")
+    raise FileNotFoundError(
+        f"Cityscapes root {cityscapes_root} does not exist or is not a directory")
   image_pattern = os.path.join(cityscapes_root, "leftImg8bit", split, "*", "*" + IMAGE_SUFFIX)
   images = sorted(glob.glob(image_pattern))
   if not images:
@@ -117,7 +118,8 @@ def load_example(paths):
     raise ValueError(f"{image_path}: unsupported image mode {image.mode}, expected RGB")
   label_bytes, label = _read_png(label_path)
   if label.mode not in ("L", "P"):
-    raise ValueError(f"{label_path}: label must be a single-channel 8-bit PNG, got mode {label.mode}")
+    raise ValueError(
+        f"{label_path}: label must be a single-channel 8-bit PNG, got mode {label.mode}")
   if label.size != image.size:
     raise ValueError(f"{label_path} is {label.size[1]}x{label.size[0]} but {image_path} is "
                      f"{image.size[1]}x{image.size[0]} (height x width)")

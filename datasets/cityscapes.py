@@ -71,8 +71,8 @@ class DatasetDescriptor:
 
 
 def _train_labels():
-  by_train_id = sorted((l for l in LABELS if 0 <= l.train_id < IGNORE_LABEL),
-                       key=lambda l: l.train_id)
+  by_train_id = sorted((label for label in LABELS if 0 <= label.train_id < IGNORE_LABEL),
+                       key=lambda label: label.train_id)
   return tuple(by_train_id)
 
 
@@ -82,8 +82,8 @@ CITYSCAPES = DatasetDescriptor(
     name="cityscapes",
     num_classes=len(_TRAIN_LABELS),
     ignore_label=IGNORE_LABEL,
-    class_names=tuple(l.name for l in _TRAIN_LABELS),
-    colormap=np.array([l.color for l in _TRAIN_LABELS], dtype=np.uint8),
+    class_names=tuple(label.name for label in _TRAIN_LABELS),
+    colormap=np.array([label.color for label in _TRAIN_LABELS], dtype=np.uint8),
     splits_to_sizes={"train": 2975, "val": 500, "test": 1525},
 )
 
@@ -107,7 +107,7 @@ def _train_id_to_id_table():
 
 ID_TO_TRAIN_ID = _id_to_train_id_table()
 TRAIN_ID_TO_ID = _train_id_to_id_table()
-_VALID_TRAIN_IDS = np.array([l.train_id for l in _TRAIN_LABELS] + [IGNORE_LABEL])
+_VALID_TRAIN_IDS = np.array([label.train_id for label in _TRAIN_LABELS] + [IGNORE_LABEL])
 
 
 def _check_values(values, valid, what):

@@ -187,7 +187,8 @@ class Dataset:
         max_scale_factor=max_scale_factor, scale_factor_step_size=scale_factor_step_size,
         ignore_label=self.descriptor.ignore_label, is_training=is_training)
     # Checks the scale arguments now rather than inside tf.data.
-    preprocess.random_scale_value((0, 0), min_scale_factor, max_scale_factor, scale_factor_step_size)
+    preprocess.random_scale_value(
+        (0, 0), min_scale_factor, max_scale_factor, scale_factor_step_size)
     self._num_samples = None
 
   @property
@@ -217,7 +218,8 @@ class Dataset:
     # One [2] seed per example for the stateless augmentation ops; a seeded stream
     # makes the augmentation of the n-th example reproducible.
     seeds = tf.data.Dataset.random(seed=self.seed).batch(2)
-    dataset = tf.data.Dataset.zip(records, seeds).map(self._parse, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.zip(records, seeds).map(
+        self._parse, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(self.batch_size, drop_remainder=self.is_training)
     options = tf.data.Options()
     options.deterministic = self.seed is not None

@@ -20,7 +20,8 @@ MEAN_PIXEL = 127.5
 def _resize(image, label, size):
   """Bilinear image, nearest-neighbour label, both with align_corners=True."""
   image = tf.raw_ops.ResizeBilinear(images=image[tf.newaxis], size=size, align_corners=True)[0]
-  label = tf.raw_ops.ResizeNearestNeighbor(images=label[tf.newaxis], size=size, align_corners=True)[0]
+  label = tf.raw_ops.ResizeNearestNeighbor(
+      images=label[tf.newaxis], size=size, align_corners=True)[0]
   return image, label
 
 
@@ -124,8 +125,10 @@ def scale_pad_crop(image, label, scale, crop_size, offsets, ignore_label):
   """
   size = tf.shape(image)[:2]
   scaled = scaled_size(size, scale)
-  rows_valid, top, bottom, y0, y1, rows = _axis_samples(size[0], scaled[0], offsets[0], crop_size[0])
-  cols_valid, left, right, x0, x1, cols = _axis_samples(size[1], scaled[1], offsets[1], crop_size[1])
+  rows_valid, top, bottom, y0, y1, rows = _axis_samples(
+      size[0], scaled[0], offsets[0], crop_size[0])
+  cols_valid, left, right, x0, x1, cols = _axis_samples(
+      size[1], scaled[1], offsets[1], crop_size[1])
   # The source window, with its last row and column repeated once: a position that
   # float rounding puts a hair past the last pixel still reads that pixel's value.
   window = tf.pad(image[top:bottom + 1, left:right + 1], [[0, 1], [0, 1], [0, 0]], mode="SYMMETRIC")
@@ -141,7 +144,8 @@ def scale_pad_crop(image, label, scale, crop_size, offsets, ignore_label):
 def random_flip(image, label, seed):
   """Flips both left-right with probability 1/2."""
   flip = tf.random.stateless_uniform([], seed) < 0.5
-  return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(label, [1])), lambda: (image, label))
+  return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(label, [1])),
+                 lambda: (image, label))
 
 
 def preprocess_image_and_label(image, label, crop_height=None, crop_width=None, *,
@@ -169,7 +173,8 @@ def preprocess_image_and_label(image, label, crop_height=None, crop_width=None, 
   """
   if min_resize_value is not None or max_resize_value is not None:
     shape = tf.shape(image)
-    size = resize_to_range_size(shape[0], shape[1], min_resize_value, max_resize_value, resize_factor)
+    size = resize_to_range_size(
+        shape[0], shape[1], min_resize_value, max_resize_value, resize_factor)
     image, label = _resize(image, label, size)
   if not is_training:
     if crop_height is not None:

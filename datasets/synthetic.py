@@ -288,13 +288,17 @@ def _paint_sky(canvas, rng, street):
   cam = canvas.cam
   t = np.clip(np.arange(cam.height, dtype=np.float32) / max(cam.horizon, 1.0), 0, 1)[:, None, None]
   if rng.random() < 0.5:  # clear: deep blue at the top, pale at the horizon
-    top, bottom = _jitter(rng, np.array([0.35, 0.55, 0.85])), _jitter(rng, np.array([0.72, 0.80, 0.90]))
+    top, bottom = (_jitter(rng, np.array([0.35, 0.55, 0.85])),
+                   _jitter(rng, np.array([0.72, 0.80, 0.90])))
   else:  # overcast: the grey that buildings and roads also have
-    top, bottom = _jitter(rng, np.array([0.70, 0.72, 0.76])), _jitter(rng, np.array([0.80, 0.81, 0.83]))
+    top, bottom = (_jitter(rng, np.array([0.70, 0.72, 0.76])),
+                   _jitter(rng, np.array([0.80, 0.81, 0.83])))
   # Below the far end of the street the ground and buildings cover everything.
   rows = min(cam.height, int(math.ceil(cam.horizon + cam.focal * cam.cam_y / street.z_end)) + 1)
-  clouds = np.maximum(canvas.fields["coarse"][:rows] + 0.5 * canvas.fields["medium"][:rows], 0)[..., None]
-  canvas.fill((0, rows, 0, cam.width), ID["sky"], top * (1 - t[:rows]) + bottom * t[:rows] + 0.12 * clouds)
+  clouds = np.maximum(
+      canvas.fields["coarse"][:rows] + 0.5 * canvas.fields["medium"][:rows], 0)[..., None]
+  canvas.fill((0, rows, 0, cam.width), ID["sky"],
+              top * (1 - t[:rows]) + bottom * t[:rows] + 0.12 * clouds)
 
 
 def _facade_colour(canvas, box, along, height, seg, floor_h, spacing, base, colours):
@@ -303,7 +307,8 @@ def _facade_colour(canvas, box, along, height, seg, floor_h, spacing, base, colo
   column = np.floor(along / spacing[seg])
   in_floor = (height - base[seg]) / floor_h[seg] - floor
   in_column = along / spacing[seg] - column
-  window = (in_floor > 0.3) & (in_floor < 0.8) & (in_column > 0.25) & (in_column < 0.75) & (floor >= 0)
+  window = ((in_floor > 0.3) & (in_floor < 0.8) & (in_column > 0.25) & (in_column < 0.75)
+            & (floor >= 0))
   shade = 0.7 + 0.6 * _hash(floor + 31 * seg, column)  # some windows reflect the sky
   colour = colours[seg] * (1.0 + 0.05 * canvas.field("medium", box)[..., None])
   glass = _GLASS * shade[..., None]
@@ -335,11 +340,13 @@ def _paint_far_end(canvas, rng, street):
   xw = (np.arange(x0, x1, dtype=np.float32) - cam.cx) * z / cam.focal
   seg = np.broadcast_to(np.clip(np.searchsorted(starts, xw) - 1, 0, n - 1), shape)
   yw = np.broadcast_to(
-      cam.cam_y - (np.arange(y0, y1, dtype=np.float32)[:, None] - cam.horizon) * z / cam.focal, shape)
+      cam.cam_y - (np.arange(y0, y1, dtype=np.float32)[:, None] - cam.horizon) * z / cam.focal,
+      shape)
   solid = (yw >= 0) & (yw <= tops[seg])
   building = solid & ~is_tree[seg]
   n_ones = np.ones(n, np.float32)
-  colour = _facade_colour(canvas, box, xw - starts[seg], yw, seg, 3.2 * n_ones, 2.6 * n_ones, n_ones, colours)
+  colour = _facade_colour(canvas, box, xw - starts[seg], yw, seg, 3.2 * n_ones, 2.6 * n_ones,
+                          n_ones, colours)
   canvas.paint(box, building, ID["building"], colour)
   leaf = canvas.field("leaf", box)[..., None]
   canvas.paint(box, solid & is_tree[seg], ID["vegetation"], _GREENS[1] * (0.6 + 0.3 * leaf))
@@ -348,8 +355,8 @@ def _paint_far_end(canvas, rng, street):
 # Ground surfaces (indices into the scene's ground palette) and their labelIds.
 _ASPHALT, _PAVING, _GRASS, _KERB, _MARKING, _PARKING, _TRACK, _RAIL, _BARE, _ROAD_RAIL = range(10)
 _SURFACE_LABELS = np.array([ID["road"], ID["sidewalk"], ID["terrain"], ID["sidewalk"], ID["road"],
-                            ID["parking"], ID["rail track"], ID["rail track"], ID["ground"], ID["road"]],
-                           np.uint8)
+                            ID["parking"], ID["rail track"], ID["rail track"], ID["ground"],
+                            ID["road"]], np.uint8)
 
 
 def _paint_ground(canvas, rng, street):
@@ -369,7 +376,8 @@ def _paint_ground(canvas, rng, street):
   road = (x >= street.road_left) & (x <= street.road_right)
   walk = ~road & (x >= street.walk_left) & (x <= street.walk_right)
   surface = np.where(road, _ASPHALT, np.where(walk, _PAVING, _GRASS)).astype(np.uint8)
-  surface[walk & ((np.abs(x - street.road_left) < 0.2) | (np.abs(x - street.road_right) < 0.2))] = _KERB
+  surface[walk & ((np.abs(x - street.road_left) < 0.2)
+                  | (np.abs(x - street.road_right) < 0.2))] = _KERB
 
   # White lane markings: dashed between lanes, solid at the edges; a zebra crossing.
   lines = street.road_left + street.lane_width * np.arange(1, 6)
@@ -381,7 +389,8 @@ def _paint_ground(canvas, rng, street):
   if street.parking_right:
     marking |= np.abs(x - (street.road_right - street.parking_right)) < thin
   crossing = rng.uniform(12.0, 40.0)
-  marking |= (z > crossing) & (z < crossing + 3.0) & (np.modf((x - street.road_left) / 1.0)[0] < 0.5)
+  marking |= ((z > crossing) & (z < crossing + 3.0)
+              & (np.modf((x - street.road_left) / 1.0)[0] < 0.5))
   surface[road & marking] = _MARKING
 
   if street.parking_right and rng.random() < 0.5:  # a marked parking area: void
@@ -399,11 +408,14 @@ def _paint_ground(canvas, rng, street):
     surface[(surface == _GRASS) & (z > g0) & (z < g0 + rng.uniform(4.0, 12.0))] = _BARE
 
   asphalt = _jitter(rng, np.array([0.34, 0.34, 0.36]), 0.1)
-  paving = _jitter(rng, np.array([0.55, 0.53, 0.52]) if rng.random() < 0.6 else np.array([0.58, 0.45, 0.42]), 0.1)
-  grass = _pick(rng, np.array([(0.36, 0.46, 0.20), (0.45, 0.50, 0.24), (0.44, 0.40, 0.28)], np.float32))
-  palette = np.stack([asphalt, paving, grass, np.minimum(paving * 1.25, 1), np.array([0.85, 0.85, 0.82]),
-                      paving * 0.8, asphalt * 0.8, np.minimum(asphalt * 1.9, 1),
-                      np.array([0.45, 0.38, 0.30]), np.minimum(asphalt * 1.9, 1)]).astype(np.float32)
+  paving = _jitter(rng, np.array([0.55, 0.53, 0.52]) if rng.random() < 0.6
+                   else np.array([0.58, 0.45, 0.42]), 0.1)
+  grass = _pick(rng, np.array([(0.36, 0.46, 0.20), (0.45, 0.50, 0.24), (0.44, 0.40, 0.28)],
+                              np.float32))
+  palette = np.stack([asphalt, paving, grass, np.minimum(paving * 1.25, 1),
+                      np.array([0.85, 0.85, 0.82]), paving * 0.8, asphalt * 0.8,
+                      np.minimum(asphalt * 1.9, 1), np.array([0.45, 0.38, 0.30]),
+                      np.minimum(asphalt * 1.9, 1)]).astype(np.float32)
 
   # Brightness: soft variation, paving tiles (faded out where they would only alias),
   # and a building's shadow across part of the street.
@@ -413,7 +425,9 @@ def _paint_ground(canvas, rng, street):
   shade *= 1 - 0.25 * (grout & (surface == _PAVING)) * np.clip((tile / px - 3.0) / 4.0, 0, 1)
   shade *= np.where(surface == _PARKING, 1 + 0.15 * canvas.field("medium", box), 1.0)
   if rng.random() < 0.6:
-    shade *= np.where(x > rng.uniform(street.road_left, street.road_right) + rng.uniform(-0.15, 0.15) * z, 0.6, 1.0)
+    shade *= np.where(
+        x > rng.uniform(street.road_left, street.road_right) + rng.uniform(-0.15, 0.15) * z,
+        0.6, 1.0)
   canvas.fill(box, _SURFACE_LABELS[surface], palette[surface] * shade[..., None])
 
 
@@ -478,7 +492,8 @@ def _paint_front(canvas, rng, x_plane, z0, z1, kind):
     pattern = 1 - 0.2 * (courses | joints) * visible
     canvas.paint(plane.box, plane.inside, ID["wall"], colour * pattern[..., None])
   elif kind == "fence":
-    colour = _pick(rng, np.array([(0.45, 0.35, 0.25), (0.35, 0.37, 0.35), (0.2, 0.3, 0.22)], np.float32))
+    colour = _pick(rng, np.array([(0.45, 0.35, 0.25), (0.35, 0.37, 0.35), (0.2, 0.3, 0.22)],
+                                 np.float32))
     slat = np.modf(along / 0.15)[0] < 0.5  # vertical slats, light/dark
     rail = (np.abs(up - 0.3) < 0.06) | (np.abs(up - top + 0.1) < 0.06)
     post = np.modf(along / 2.5)[0] < 0.06
@@ -488,7 +503,8 @@ def _paint_front(canvas, rng, x_plane, z0, z1, kind):
   else:
     bumpy = up <= top + 0.2 * canvas.field("medium", plane.box)
     leaf = canvas.field("leaf", plane.box)[..., None]
-    canvas.paint(plane.box, plane.inside & bumpy, ID["vegetation"], _pick(rng, _GREENS) * (0.6 + 0.35 * leaf))
+    canvas.paint(plane.box, plane.inside & bumpy, ID["vegetation"],
+                 _pick(rng, _GREENS) * (0.6 + 0.35 * leaf))
 
 
 # ---------------------------------------------------------------- objects
@@ -558,7 +574,8 @@ def _side_profile(kind, s, y, height, length):
     part[window | door] = 1
     mid = length / 2
     mask = mask | ((np.abs(s - mid) < 1.0) & (y > roof) & (y < roof + 0.25))
-    mask = mask | ((np.abs(np.abs(s - mid) - (y - roof) * 0.8) < 0.08) & (y > roof) & (y < roof + 1.0))
+    mask = mask | ((np.abs(np.abs(s - mid) - (y - roof) * 0.8) < 0.08) & (y > roof)
+                   & (y < roof + 1.0))
     return mask, part
   for w in wheels:
     d = np.hypot(s - w, y - radius)
@@ -582,7 +599,8 @@ def _near_face(frame, kind, width, height, towards, colour):
     mask = ((np.abs(u) <= half) & (v >= 0.25) & (v <= waist)) | (
         (np.abs(u) <= taper) & (v > waist) & (v <= height))
     glass = (np.abs(u) <= taper - 0.08) & (v > waist + 0.06) & (v < height - 0.07)
-    lamps = (np.abs(u) > half - 0.38) & (np.abs(u) < half - 0.05) & (v > 0.72 * waist) & (v < 0.92 * waist)
+    lamps = ((np.abs(u) > half - 0.38) & (np.abs(u) < half - 0.05) & (v > 0.72 * waist)
+             & (v < 0.92 * waist))
     plate = (np.abs(u) < 0.26) & (v > 0.35) & (v < 0.47)
   else:
     bottom = 0.5 if kind == "truck" else 0.3
@@ -593,10 +611,12 @@ def _near_face(frame, kind, width, height, towards, colour):
     if kind == "truck" and not towards:  # a cargo box: two doors, no window
       glass = np.zeros_like(glass)
       out = np.where((np.abs(u) < 0.03)[..., None], colour * 0.6, out)
-    lamps = (np.abs(u) > half - 0.4) & (np.abs(u) < half - 0.1) & (v > bottom + 0.1) & (v < bottom + 0.3)
+    lamps = ((np.abs(u) > half - 0.4) & (np.abs(u) < half - 0.1) & (v > bottom + 0.1)
+             & (v < bottom + 0.3))
     plate = (np.abs(u) < 0.26) & (v > bottom + 0.05) & (v < bottom + 0.17)
     if kind == "train":
-      mask = mask | ((np.abs(u) < 0.5) & (v > top) & (v < top + 1.0) & (np.abs(np.abs(u) - (v - top) * 0.5) < 0.06))
+      mask = mask | ((np.abs(u) < 0.5) & (v > top) & (v < top + 1.0)
+                     & (np.abs(np.abs(u) - (v - top) * 0.5) < 0.06))
   out = np.where(glass[..., None], _GLASS * (1.0 + 0.4 * (v - 1.0) / height)[..., None], out)
   out = np.where(lamps[..., None], light, out)
   out = np.where(plate[..., None], np.float32(0.9), out)
@@ -648,7 +668,8 @@ def _draw_two_wheeler(canvas, rng, kind, x, z, mirror):
     radius = 0.3
     rear, front = (-0.7, radius), (0.7, radius)
     wheels = frame.ellipse(*rear, radius, radius) | frame.ellipse(*front, radius, radius)
-    hubs = frame.ellipse(*rear, 0.5 * radius, 0.5 * radius) | frame.ellipse(*front, 0.5 * radius, 0.5 * radius)
+    hubs = (frame.ellipse(*rear, 0.5 * radius, 0.5 * radius)
+            | frame.ellipse(*front, 0.5 * radius, 0.5 * radius))
     body = frame.ellipse(0.0, 0.62, 0.55, 0.2) | frame.segment(front, (0.45, 1.0), 0.05)
     engine = frame.rect(-0.3, 0.25, 0.25, 0.55)
     canvas.paint(frame.box, wheels, label, _TYRE)
@@ -663,14 +684,16 @@ def _draw_pole(canvas, rng, x, z):
   frame = _Frame(canvas.cam, x, z, 1.6, height + 0.3)
   if frame.box is None:
     return
-  grey = _jitter(rng, np.array([0.5, 0.5, 0.52]) if rng.random() < 0.7 else np.array([0.2, 0.28, 0.22]))
+  grey = _jitter(rng, np.array([0.5, 0.5, 0.52]) if rng.random() < 0.7
+                 else np.array([0.2, 0.28, 0.22]))
   canvas.paint(frame.box, frame.bar(0.0, 0.0, height, 0.06), ID["pole"], grey)
   kind = rng.choice(["plain", "sign", "light", "both"], p=[0.25, 0.35, 0.25, 0.15])
   if kind == "plain" and rng.random() < 0.5:  # a street lamp on an arm
     arm = frame.segment((0.0, height), (-0.9, height + 0.2), 0.04)
     canvas.paint(frame.box, arm | frame.ellipse(-0.9, height + 0.1, 0.25, 0.08), ID["pole"], grey)
   if kind in ("light", "both"):
-    housing = _jitter(rng, np.array([0.1, 0.1, 0.1]) if rng.random() < 0.7 else np.array([0.7, 0.6, 0.1]))
+    housing = _jitter(rng, np.array([0.1, 0.1, 0.1]) if rng.random() < 0.7
+                      else np.array([0.7, 0.6, 0.1]))
     top = height
     box = frame.rect(-0.18, 0.18, top - 0.95, top)
     canvas.paint(frame.box, box, ID["traffic light"], housing)
@@ -678,7 +701,8 @@ def _draw_pole(canvas, rng, x, z):
       lit = rng.integers(3)
       for i, lamp in enumerate([(0.95, 0.1, 0.05), (0.95, 0.7, 0.05), (0.1, 0.9, 0.3)]):
         colour = np.array(lamp, np.float32) * (1.0 if i == lit else 0.3)
-        canvas.paint(frame.box, frame.ellipse(0.0, top - 0.17 - 0.3 * i, 0.1, 0.1), ID["traffic light"], colour)
+        canvas.paint(frame.box, frame.ellipse(0.0, top - 0.17 - 0.3 * i, 0.1, 0.1),
+                     ID["traffic light"], colour)
   if kind in ("sign", "both"):
     centre = rng.uniform(2.2, 2.9) if kind == "sign" else rng.uniform(2.0, 2.4)
     _draw_sign(canvas, rng, frame, centre)
@@ -723,18 +747,21 @@ def _draw_tree(canvas, rng, x, z):
   distance = np.hypot(frame.u, dv)
   # Lobes: cos(3 angle) and cos(2 angle) as polynomials of the direction (no arctan).
   cos = frame.u / np.maximum(distance, 1e-6)
-  lobes = rng.uniform(-0.15, 0.15) * (4 * cos ** 3 - 3 * cos) + rng.uniform(-0.1, 0.1) * (2 * cos ** 2 - 1)
+  lobes = (rng.uniform(-0.15, 0.15) * (4 * cos ** 3 - 3 * cos)
+           + rng.uniform(-0.1, 0.1) * (2 * cos ** 2 - 1))
   leaf = canvas.field("leaf", frame.box)
   crown = distance <= radius * (1 + lobes + 0.15 * leaf)
   stem = frame.bar(0.0, 0.0, centre, 0.15)
   canvas.paint(frame.box, stem, ID["vegetation"], _jitter(rng, np.array([0.3, 0.22, 0.15])))
-  canvas.paint(frame.box, crown, ID["vegetation"], _pick(rng, _GREENS) * (0.55 + 0.4 * leaf)[..., None])
+  canvas.paint(frame.box, crown, ID["vegetation"],
+               _pick(rng, _GREENS) * (0.55 + 0.4 * leaf)[..., None])
 
 
 def _draw_clutter(canvas, rng, x, z):
   """Static (bins, boxes) or dynamic (carts) void objects on the sidewalk."""
   dynamic = rng.random() < 0.4
-  w, h = (rng.uniform(0.4, 0.8), rng.uniform(0.8, 1.1)) if dynamic else (rng.uniform(0.5, 1.5), rng.uniform(0.6, 1.3))
+  w, h = ((rng.uniform(0.4, 0.8), rng.uniform(0.8, 1.1)) if dynamic
+          else (rng.uniform(0.5, 1.5), rng.uniform(0.6, 1.3)))
   frame = _Frame(canvas.cam, x, z, w / 2, h)
   if frame.box is None:
     return
@@ -782,7 +809,8 @@ def _scene_objects(rng, street):
     if z is not None:
       colour = _pick(rng, _OBJECT_COLOURS)
       seed = rng.integers(1 << 31)
-      objects.append((z, lambda c: _draw_vehicle(c, np.random.default_rng(seed), kind, x, z, towards, colour, size)))
+      objects.append((z, lambda c: _draw_vehicle(c, np.random.default_rng(seed), kind, x, z,
+                                                 towards, colour, size)))
 
   lane = street.lane_width
   oncoming = [-lane * (i + 1) for i in range(int(round((-lane / 2 - street.road_left) / lane)))]
@@ -832,7 +860,8 @@ def _scene_objects(rng, street):
       sprite(zb, _draw_bike, "bicycle", x, zb, False)
   for _ in range(int(rng.integers(1, 4))):  # riders
     kind = "bicycle" if rng.random() < 0.55 else "motorcycle"
-    x = (street.road_right - street.parking_right - 0.7) if kind == "bicycle" else rng.uniform(-1.0, 1.0)
+    x = ((street.road_right - street.parking_right - 0.7) if kind == "bicycle"
+         else rng.uniform(-1.0, 1.0))
     zr = rng.uniform(5.0, 30.0)
     sprite(zr, _draw_bike, kind, x, zr, True)
   if rng.random() < 0.5:  # a parked motorcycle
@@ -866,8 +895,10 @@ def _draw_rider(canvas, rng, kind, x, z, mirror):
   legs = frame.segment(seat, knee, 0.08) | frame.segment(knee, foot, 0.065)
   torso = frame.segment(seat, shoulder, 0.16)
   arm = frame.segment(shoulder, bar, 0.05)
-  head_mask = frame.ellipse(head[0], head[1], 0.11 if kind == "bicycle" else 0.15, 0.13 if kind == "bicycle" else 0.15)
-  head_colour = _SKIN[rng.integers(len(_SKIN))] if kind == "bicycle" else _pick(rng, _OBJECT_COLOURS)
+  head_mask = frame.ellipse(head[0], head[1], 0.11 if kind == "bicycle" else 0.15,
+                            0.13 if kind == "bicycle" else 0.15)
+  head_colour = (_SKIN[rng.integers(len(_SKIN))] if kind == "bicycle"
+                 else _pick(rng, _OBJECT_COLOURS))
   canvas.paint(frame.box, legs, ID["rider"], trousers)
   canvas.paint(frame.box, torso | arm, ID["rider"], shirt)
   canvas.paint(frame.box, head_mask, ID["rider"], head_colour)
@@ -884,7 +915,8 @@ def _paint_ego_and_border(canvas, rng):
   box = (y0, cam.height, 0, cam.width)
   mask = rows >= bonnet_top[None, :]
   shine = (0.12 + 0.2 * np.exp(-((rows - bonnet_top) / (0.3 * lift + 1)) ** 2))[..., None]
-  canvas.paint(box, mask, ID["ego vehicle"], np.broadcast_to(shine, mask.shape + (1,)) * np.ones(3, np.float32))
+  canvas.paint(box, mask, ID["ego vehicle"],
+               np.broadcast_to(shine, mask.shape + (1,)) * np.ones(3, np.float32))
   # Rectification: a black wedge along the left edge and in the bottom-right corner.
   wedge = max(1, int(round(cam.width * 0.006)))
   cols = np.arange(wedge, dtype=np.float32)[None, :]
@@ -1000,7 +1032,8 @@ def _write_scene(task):
   os.makedirs(image_dir, exist_ok=True)
   os.makedirs(label_dir, exist_ok=True)
   train_ids = cityscapes.label_ids_to_train_ids(label_ids)
-  rgba = np.concatenate([_colour_label_ids(label_ids), np.full(label_ids.shape + (1,), 255, np.uint8)], -1)
+  rgba = np.concatenate(
+      [_colour_label_ids(label_ids), np.full(label_ids.shape + (1,), 255, np.uint8)], -1)
   _write_png(os.path.join(image_dir, f"{stem}_leftImg8bit.png"), image)
   _write_png(os.path.join(label_dir, f"{stem}_gtFine_labelIds.png"), label_ids)
   _write_png(os.path.join(label_dir, f"{stem}_gtFine_labelTrainIds.png"), train_ids)
@@ -1008,7 +1041,8 @@ def _write_scene(task):
   return np.bincount(train_ids.ravel(), minlength=256)
 
 
-def generate(output_dir, num_train=200, num_val=40, height=256, width=512, seed=0, num_workers=None):
+def generate(output_dir, num_train=200, num_val=40, height=256, width=512, seed=0,
+             num_workers=None):
   """Writes a synthetic Cityscapes under output_dir (see the module docstring).
 
   Args:
@@ -1024,7 +1058,8 @@ def generate(output_dir, num_train=200, num_val=40, height=256, width=512, seed=
   if height < 32 or width < 32:
     raise ValueError(f"image size {height}x{width} is too small: height and width must be >= 32")
   if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-    raise ValueError(f"need a positive number of images, got num_train={num_train} num_val={num_val}")
+    raise ValueError(
+        f"need a positive number of images, got num_train={num_train} num_val={num_val}")
   num_workers = num_workers or os.cpu_count()
   counts = {}
   for split, n in (("train", num_train), ("val", num_val)):
@@ -1056,8 +1091,10 @@ def _summary(counts):
   lines = []
   for split, total in counts.items():
     fractions = total[:cityscapes.CITYSCAPES.num_classes] / total.sum()
-    pairs = ", ".join(f"{name} {100 * f:.1f}%" for name, f in zip(cityscapes.CITYSCAPES.class_names, fractions))
-    lines.append(f"{split}: {pairs}, ignore {100 * total[cityscapes.IGNORE_LABEL] / total.sum():.1f}%")
+    pairs = ", ".join(f"{name} {100 * f:.1f}%"
+                      for name, f in zip(cityscapes.CITYSCAPES.class_names, fractions))
+    ignore = 100 * total[cityscapes.IGNORE_LABEL] / total.sum()
+    lines.append(f"{split}: {pairs}, ignore {ignore:.1f}%")
   return "\n".join(lines)
 
 

@@ -44,6 +44,8 @@ from deeplab import summaries
 
 # Below this many images per replica, batch-norm statistics are too noisy to train.
 _MIN_BATCH_NORM_BATCH = 8
+# LossConfig is frozen, so one default instance can serve every call.
+_DEFAULT_LOSS_CONFIG = config_lib.LossConfig()
 
 
 @dataclasses.dataclass
@@ -519,7 +521,7 @@ def training_dataset(data_config: config_lib.DataConfig, batch_size: int,
 def train_segmentation(model_options: config_lib.ModelOptions,
                        train_config: config_lib.TrainConfig,
                        data_config: config_lib.DataConfig,
-                       loss_config: config_lib.LossConfig = config_lib.LossConfig(),
+                       loss_config: config_lib.LossConfig = _DEFAULT_LOSS_CONFIG,
                        *, tf_initial_checkpoint: Optional[str] = None,
                        initialize_last_layer: bool = True,
                        strategy: Optional[tf.distribute.Strategy] = None,

@@ -332,9 +332,9 @@ def _solve_pyceres(points, data_weight, smooth_weight):
         problem.add_residual_block(cost, None, [blocks[k]])
     if smooth_weight > 0:
       variance = np.array([[1.0 / smooth_weight]])
-      for k, l in edges:
+      for first, second in edges:
         problem.add_residual_block(pyceres.factors.NormalError(variance), None,
-                                   [blocks[k], blocks[l]])
+                                   [blocks[first], blocks[second]])
     if problem.num_residual_blocks() > 0:
       for k in np.flatnonzero(pinned):
         if problem.has_parameter_block(blocks[k]):

@@ -24,7 +24,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _reference_train_ids(label_ids):
-  table = {l.id: (l.trainId if 0 <= l.trainId < 255 else 255) for l in cs_labels.labels}
+  table = {label.id: (label.trainId if 0 <= label.trainId < 255 else 255)
+           for label in cs_labels.labels}
   return np.vectorize(table.get)(label_ids).astype(np.uint8)
 
 
@@ -116,7 +117,8 @@ def test_shard_is_renamed_only_when_complete(tmp_path):
 
 def test_failure_mid_run_leaves_no_finished_looking_shard(make_cityscapes, tmp_path):
   label = np.full((8, 12), 7, np.uint8)
-  root = make_cityscapes([("train", f"jena_00000{i}_000019", np.zeros((8, 12, 3), np.uint8), label, "labelIds")
+  root = make_cityscapes([("train", f"jena_00000{i}_000019", np.zeros((8, 12, 3), np.uint8), label,
+                           "labelIds")
                           for i in range(3)])
   broken = _image_path(root, "train", "jena_000002_000019")
   with open(broken, "wb") as f:
@@ -124,8 +126,8 @@ def test_failure_mid_run_leaves_no_finished_looking_shard(make_cityscapes, tmp_p
   out = str(tmp_path / "records")
   with pytest.raises(ValueError, match="cannot read PNG " + broken):
     build.convert(root, out, splits=("train",), num_shards=3, num_workers=1)
-  assert sorted(os.listdir(out)) == ["train-00000-of-00003.tfrecord", "train-00001-of-00003.tfrecord",
-                                     "train.manifest.json"]
+  assert sorted(os.listdir(out)) == ["train-00000-of-00003.tfrecord",
+                                     "train-00001-of-00003.tfrecord", "train.manifest.json"]
   with pytest.raises(ValueError, match="conversion of split 'train' did not finish"):
     data_generator.record_files(out, "train")
 
@@ -233,14 +235,16 @@ def test_missing_root(tmp_path):
 
 def test_no_images_for_split(make_cityscapes, tmp_path):
   root = make_cityscapes([("train", "ulm_000000_000019", *_pair(), "labelIds")])
-  with pytest.raises(FileNotFoundError, match=r"no images for split 'val': nothing matches .*leftImg8bit/val"):
+  with pytest.raises(FileNotFoundError,
+                     match=r"no images for split 'val': nothing matches .*leftImg8bit/val"):
     build.convert(root, str(tmp_path / "r"), splits=("train", "val"), num_workers=1)
   assert not os.path.exists(tmp_path / "r")  # the layout is checked before any writing
 
 
 def test_image_without_label(make_cityscapes, tmp_path):
   root = make_cityscapes([("val", "ulm_000000_000019", _pair()[0], None, "labelIds")])
-  with pytest.raises(FileNotFoundError, match="image .*ulm_000000_000019_leftImg8bit.png has no label"):
+  with pytest.raises(FileNotFoundError,
+                     match="image .*ulm_000000_000019_leftImg8bit.png has no label"):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 
 
@@ -274,17 +278,20 @@ def test_unreadable_png(make_cityscapes, tmp_path, which):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 
 
-@pytest.mark.parametrize("kind, value", [("labelIds", 34), ("labelIds", 200), ("labelTrainIds", 19)])
+@pytest.mark.parametrize("kind, value",
+                         [("labelIds", 34), ("labelIds", 200), ("labelTrainIds", 19)])
 def test_label_values_out_of_range(make_cityscapes, tmp_path, kind, value):
   image, label = _pair()
   label[2, 3] = value
   root = make_cityscapes([("val", "ulm_000000_000019", image, label, kind)])
-  with pytest.raises(ValueError, match=rf"ulm_000000_000019_gtFine_{kind}.png: .*outside the valid range: \[{value}\]"):
+  with pytest.raises(ValueError, match=rf"ulm_000000_000019_gtFine_{kind}.png: "
+                                       rf".*outside the valid range: \[{value}\]"):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 
 
 def test_colour_label_rejected(make_cityscapes, tmp_path):
-  root = make_cityscapes([("val", "ulm_000000_000019", _pair()[0], np.zeros((8, 12, 3), np.uint8), "labelIds")])
+  root = make_cityscapes(
+      [("val", "ulm_000000_000019", _pair()[0], np.zeros((8, 12, 3), np.uint8), "labelIds")])
   with pytest.raises(ValueError, match="single-channel"):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 

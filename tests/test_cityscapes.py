@@ -19,19 +19,22 @@ def test_label_id_table_matches_cityscapesscripts_for_every_id():
 
 
 def test_label_table_matches_cityscapesscripts_names_and_colours():
-  ours = {(l.name, l.id, l.train_id, tuple(l.color)) for l in cityscapes.LABELS}
-  reference = {(l.name, l.id, l.trainId, tuple(l.color)) for l in cs_labels.labels}
+  ours = {(label.name, label.id, label.train_id, tuple(label.color))
+          for label in cityscapes.LABELS}
+  reference = {(label.name, label.id, label.trainId, tuple(label.color))
+               for label in cs_labels.labels}
   assert ours == reference
 
 
 def test_descriptor():
   d = cityscapes.CITYSCAPES
-  train = sorted((l for l in cs_labels.labels if 0 <= l.trainId < 255), key=lambda l: l.trainId)
+  train = sorted((label for label in cs_labels.labels if 0 <= label.trainId < 255),
+                 key=lambda label: label.trainId)
   assert d.name == "cityscapes"
   assert d.num_classes == 19 and d.ignore_label == 255
-  assert d.class_names == tuple(l.name for l in train)
+  assert d.class_names == tuple(label.name for label in train)
   assert d.colormap.dtype == np.uint8 and d.colormap.shape == (19, 3)
-  np.testing.assert_array_equal(d.colormap, [l.color for l in train])
+  np.testing.assert_array_equal(d.colormap, [label.color for label in train])
   assert d.splits_to_sizes == {"train": 2975, "val": 500, "test": 1525}
 
 

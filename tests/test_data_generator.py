@@ -20,7 +20,8 @@ H, W = 48, 96  # hand-made "aligned" images
 
 
 def _reference_train_ids(label_ids):
-  table = {l.id: (l.trainId if 0 <= l.trainId < 255 else 255) for l in cs_labels.labels}
+  table = {label.id: (label.trainId if 0 <= label.trainId < 255 else 255)
+           for label in cs_labels.labels}
   return np.vectorize(table.get)(label_ids).astype(np.int32)
 
 
@@ -69,8 +70,10 @@ def test_round_trip_returns_written_pixels_and_reference_train_ids(synthetic_rec
                                           batch["height"], batch["width"]):
         stem = name.decode()
         city = stem.split("_")[0]
-        png = np.asarray(Image.open(os.path.join(root, "leftImg8bit", split, city, stem + "_leftImg8bit.png")))
-        label_ids = np.asarray(Image.open(os.path.join(root, "gtFine", split, city, stem + "_gtFine_labelIds.png")))
+        png = np.asarray(Image.open(
+            os.path.join(root, "leftImg8bit", split, city, stem + "_leftImg8bit.png")))
+        label_ids = np.asarray(Image.open(
+            os.path.join(root, "gtFine", split, city, stem + "_gtFine_labelIds.png")))
         np.testing.assert_array_equal(image, png.astype(np.float32))
         np.testing.assert_array_equal(label[..., 0], _reference_train_ids(label_ids))
         assert (h, w) == SYNTHETIC_SIZE
@@ -92,13 +95,15 @@ def test_missing_split_error(synthetic_records):
   records = synthetic_records[1]
   with pytest.raises(FileNotFoundError) as error:
     data_generator.Dataset(records, "test", 1)
-  assert str(error.value) == f"no TFRecords for split 'test' in {records} (expected test-*.tfrecord)"
+  assert str(error.value) == (
+      f"no TFRecords for split 'test' in {records} (expected test-*.tfrecord)")
 
 
 def test_training_batches_have_crop_shape(synthetic_records):
   dataset = data_generator.Dataset(
       synthetic_records[1], "train", 2, (40, 72), min_scale_factor=0.5, max_scale_factor=2.0,
-      scale_factor_step_size=0.25, is_training=True, should_shuffle=True, should_repeat=True, seed=1)
+      scale_factor_step_size=0.25, is_training=True, should_shuffle=True, should_repeat=True,
+      seed=1)
   spec = dataset.get_dataset().element_spec
   assert spec["image"].shape == (2, 40, 72, 3) and spec["label"].shape == (2, 40, 72, 1)
   for batch in _batches(dataset, 4):
@@ -193,7 +198,8 @@ def test_continuous_random_scale_stays_in_range(aligned_records):
 def test_eval_keeps_the_full_image(aligned_records):
   records, originals = aligned_records
   # Scale arguments are training-only; eval must leave the image untouched.
-  dataset = data_generator.Dataset(records, "train", 1, min_scale_factor=0.5, max_scale_factor=2.0, seed=0)
+  dataset = data_generator.Dataset(records, "train", 1, min_scale_factor=0.5, max_scale_factor=2.0,
+                                   seed=0)
   for batch in _batches(dataset, 3):
     image, label = originals[batch["image_name"][0].decode()]
     np.testing.assert_array_equal(batch["image"][0], image)
@@ -209,7 +215,8 @@ def test_eval_pads_to_crop_size(aligned_records):
     original, original_label = originals[name.decode()]
     np.testing.assert_array_equal(image[:H, :W], original)
     np.testing.assert_array_equal(label[:H, :W], original_label)
-    assert (image[H:] == preprocess.MEAN_PIXEL).all() and (image[:, W:] == preprocess.MEAN_PIXEL).all()
+    assert ((image[H:] == preprocess.MEAN_PIXEL).all()
+            and (image[:, W:] == preprocess.MEAN_PIXEL).all())
     assert (label[H:] == 255).all() and (label[:, W:] == 255).all()
 
 
@@ -233,7 +240,8 @@ def test_resize_to_range_size(size, min_size, max_size, factor, expected):
 
 def test_resize_to_range_in_the_pipeline(aligned_records):
   records, originals = aligned_records
-  dataset = data_generator.Dataset(records, "train", 1, min_resize_value=24, max_resize_value=1000, seed=0)
+  dataset = data_generator.Dataset(records, "train", 1, min_resize_value=24,
+                                   max_resize_value=1000, seed=0)
   for batch in _batches(dataset, 2):
     assert batch["image"].shape == (1, 24, 48, 3)
     assert (batch["height"][0], batch["width"][0]) == (H, W)  # the original size
@@ -273,7 +281,8 @@ def test_bad_arguments(synthetic_records, kwargs, error, match):
 
 
 def test_mixed_shard_sets_are_rejected(synthetic_records, tmp_path):
-  for name in ("val-00000-of-00001.tfrecord", "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord"):
+  for name in ("val-00000-of-00001.tfrecord", "val-00000-of-00002.tfrecord",
+               "val-00001-of-00002.tfrecord"):
     (tmp_path / name).write_bytes(b"")
   with pytest.raises(ValueError, match="different runs"):
     data_generator.record_files(str(tmp_path), "val")

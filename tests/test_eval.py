@@ -293,8 +293,9 @@ def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, 
   if resize:
     resize_args = dict(min_resize_value=resize[0], max_resize_value=resize[1],
                        add_flipped_images=True)
-  eval_config = config_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(tmp_path / "eval"),
-                                    dataset_dir=records, once=True, **resize_args)
+  eval_config = config_lib.EvalConfig(checkpoint_dir=str(logdir),
+                                      eval_logdir=str(tmp_path / "eval"),
+                                      dataset_dir=records, once=True, **resize_args)
   ours = eval_lib.run_evaluation(eval_config)[7]  # the architecture of model_config.json
   vis_config = config_lib.VisConfig(checkpoint_dir=str(logdir), vis_logdir=str(tmp_path / "vis"),
                              dataset_dir=records, **resize_args)

@@ -81,6 +81,13 @@ def test_lovasz_class_weights():
   assert float(loss) == pytest.approx((0.25 + 3 * 0.3) / 4, rel=1e-6)
 
 
+def _jaccard_loss(mistakes, foreground_pixels):
+  """Jaccard loss of predicting `mistakes` wrong: |M| / |F u M|."""
+  if not mistakes:
+    return 0.0
+  return len(mistakes) / len(foreground_pixels | set(mistakes))
+
+
 def _lovasz_by_definition(labels, probs):
   """Lovász extension from its set-function definition, averaged over present classes."""
   class_losses = []
@@ -88,17 +95,13 @@ def _lovasz_by_definition(labels, probs):
     foreground = labels == c
     if not foreground.any():
       continue
+    foreground_pixels = set(np.flatnonzero(foreground))
     errors = np.abs(foreground.astype(np.float64) - probs[:, c])
     order = np.argsort(-errors, kind="stable")
-
-    def jaccard_loss(mistakes):
-      # Jaccard loss of predicting `mistakes` wrong: |M| / |F u M|.
-      if not mistakes:
-        return 0.0
-      return len(mistakes) / len(set(np.flatnonzero(foreground)) | set(mistakes))
     total = 0.0
     for i in range(len(order)):
-      gain = jaccard_loss(list(order[:i + 1])) - jaccard_loss(list(order[:i]))
+      gain = (_jaccard_loss(list(order[:i + 1]), foreground_pixels)
+              - _jaccard_loss(list(order[:i]), foreground_pixels))
       total += errors[order[i]] * gain
     class_losses.append(total)
   return np.mean(class_losses)

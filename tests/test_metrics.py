@@ -23,7 +23,7 @@ def test_confusion_matrix_by_hand():
 
 
 def test_confusion_matrix_in_tf_function_with_batches():
-  fn = tf.function(lambda l, p: metrics.confusion_matrix(l, p, 3))
+  fn = tf.function(lambda labels, preds: metrics.confusion_matrix(labels, preds, 3))
   matrix = fn(tf.constant(_LABELS[None, ..., None]), tf.constant(_PREDS[None]))
   np.testing.assert_array_equal(matrix.numpy(), _FULL_MATRIX)
 

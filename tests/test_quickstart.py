@@ -46,9 +46,11 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   assert not (work_dir / "report.md").exists()
 
   with open(tmp_path / "resumed.log", "w") as log:
-    assert _start(work_dir, log).wait(timeout=900) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
+    assert _start(work_dir, log).wait(timeout=900) == 0, (
+        (tmp_path / "resumed.log").read_text()[-3000:])
   resumed = (tmp_path / "resumed.log").read_text()
-  assert "[data] done earlier, skipped" in resumed and "[train aux] done earlier, skipped" in resumed
+  assert "[data] done earlier, skipped" in resumed
+  assert "[train aux] done earlier, skipped" in resumed
   assert "[train net S=16] running" in resumed
 
   report = (work_dir / "report.md").read_text()

@@ -24,7 +24,7 @@ def test_help_describes_the_script_and_its_settings(script):
 def test_dry_run_generates_synthetic_data_then_trains_the_aux_net(tmp_path):
   result = _run("test_nus_mobilenetv2.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path)})
   assert result.returncode == 0, result.stderr
-  lines = [l for l in result.stdout.splitlines() if l.startswith("+ ")]
+  lines = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
   assert "datasets.synthetic" in lines[1] and "build_cityscapes_data" in lines[2]
   assert "deeplab.train --nus_train" in lines[-1]
   assert f"--dataset_dir={tmp_path}/synthetic/tfrecord" in lines[-1]
@@ -67,7 +67,7 @@ def test_demo_dry_run_trains_with_the_eval_loop_beside(tmp_path, backbone):
   result = _run("demo_train_eval.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path),
                                        "BACKBONE": backbone})
   assert result.returncode == 0, result.stderr
-  lines = [l for l in result.stdout.splitlines() if l.startswith("+ ")]
+  lines = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
   assert "datasets.synthetic" in lines[1] and "build_cityscapes_data" in lines[2]
   train, evaluate = lines[-2], lines[-1]
   assert "deeplab.train" in train and f"--model_variant={backbone}" in train

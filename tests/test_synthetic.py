@@ -16,11 +16,12 @@ from datasets import synthetic
 SYNTHETIC_SIZE = (64, 128)
 SYNTHETIC_COUNTS = {"train": 4, "val": 2}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VALID_LABEL_IDS = {l.id for l in cs_labels.labels if l.id >= 0}
+VALID_LABEL_IDS = {label.id for label in cs_labels.labels if label.id >= 0}
 
 
 def _scenes(n, height=128, width=256, seed=0):
-  return [synthetic.render_scene(synthetic.scene_rng(seed, "train", i), height, width) for i in range(n)]
+  return [synthetic.render_scene(synthetic.scene_rng(seed, "train", i), height, width)
+          for i in range(n)]
 
 
 def _read(path):
@@ -39,7 +40,8 @@ def test_layout_and_names(synthetic_records):
       c, seq, frame = stem.split("_")
       assert c == city and len(seq) == 6 and len(frame) == 6 and seq.isdigit() and frame.isdigit()
       for suffix in ("labelIds", "labelTrainIds", "color"):
-        assert os.path.exists(os.path.join(root, "gtFine", split, city, f"{stem}_gtFine_{suffix}.png"))
+        assert os.path.exists(
+            os.path.join(root, "gtFine", split, city, f"{stem}_gtFine_{suffix}.png"))
   assert not glob.glob(os.path.join(root, "**", "*.tmp*"), recursive=True)
 
 
@@ -54,7 +56,8 @@ def test_label_files_agree_with_cityscapesscripts(synthetic_records):
     assert set(np.unique(label_ids)) <= VALID_LABEL_IDS
     train_ids = _read(label_ids_path.replace("_labelIds", "_labelTrainIds"))
     reference = np.vectorize(lambda i: cs_labels.id2label[int(i)].trainId)(label_ids)
-    np.testing.assert_array_equal(train_ids, np.where((reference < 0) | (reference == 255), 255, reference))
+    np.testing.assert_array_equal(
+        train_ids, np.where((reference < 0) | (reference == 255), 255, reference))
     colour = _read(label_ids_path.replace("_labelIds", "_color"))
     assert colour.shape == SYNTHETIC_SIZE + (4,)
     expected = np.array([cs_labels.id2label[int(i)].color for i in label_ids.ravel()])
@@ -100,7 +103,8 @@ def test_all_classes_and_void_present_with_cityscapes_like_frequencies():
   fractions = counts.sum(0) / counts.sum()
   names = cityscapes.CITYSCAPES.class_names
   big = [names.index(n) for n in ("road", "building", "vegetation", "sky")]
-  thin = [names.index(n) for n in ("pole", "traffic light", "traffic sign", "person", "rider", "bicycle")]
+  thin = [names.index(n)
+          for n in ("pole", "traffic light", "traffic sign", "person", "rider", "bicycle")]
   assert fractions[big].min() > 0.04 and fractions[big].sum() > 0.5
   assert fractions[thin].max() < 0.02
   assert 0.01 < fractions[255] < 0.2  # void regions, not dominating
@@ -110,7 +114,8 @@ def test_void_label_ids_are_drawn():
   label_ids = np.concatenate([label.ravel() for _, label in _scenes(6)])
   for name in ("ego vehicle", "rectification border"):
     assert (label_ids == cityscapes.NAME_TO_LABEL[name].id).any(), name
-  other_void = {cityscapes.NAME_TO_LABEL[n].id for n in ("static", "dynamic", "parking", "rail track", "ground")}
+  other_void = {cityscapes.NAME_TO_LABEL[n].id
+                for n in ("static", "dynamic", "parking", "rail track", "ground")}
   assert other_void & set(np.unique(label_ids))
 
 
@@ -119,7 +124,8 @@ def test_colour_alone_does_not_decide_the_class():
   # fitted on the very pixels it is scored on, must still miss most small classes.
   scenes = _scenes(8)
   rgb = np.concatenate([image.reshape(-1, 3) for image, _ in scenes]) // 32
-  train_ids = np.concatenate([cityscapes.label_ids_to_train_ids(l).ravel() for _, l in scenes])
+  train_ids = np.concatenate(
+      [cityscapes.label_ids_to_train_ids(label).ravel() for _, label in scenes])
   keep = train_ids < 19
   key = (rgb[keep].astype(np.int64) * [64, 8, 1]).sum(1)
   labels = train_ids[keep]
@@ -174,4 +180,5 @@ def test_cli(tmp_path):
   assert len(glob.glob(os.path.join(out, "leftImg8bit", "*", "*", "*.png"))) == 2
   expected, _ = synthetic.render_scene(synthetic.scene_rng(3, "val", 0), 32, 64)
   np.testing.assert_array_equal(
-      _read(os.path.join(out, "leftImg8bit/val/frankfurt/frankfurt_000000_000019_leftImg8bit.png")), expected)
+      _read(os.path.join(out, "leftImg8bit/val/frankfurt/frankfurt_000000_000019_leftImg8bit.png")),
+      expected)

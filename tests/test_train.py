@@ -250,8 +250,8 @@ def test_mirrored_two_devices_give_the_same_update_as_one(tmp_path):
                         capture_output=True, text=True, timeout=300,
                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
   assert proc.returncode == 0, proc.stderr[-3000:]
-  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
-  _, one, two, step_one, step_two, count = line.split()
+  result_line = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")][0]
+  _, one, two, step_one, step_two, count = result_line.split()
   assert float(one) == pytest.approx(float(two), rel=1e-5)
   # Model (kernels, biases, BN statistics), optimizer slots and iterations, step.
   assert step_one == step_two == "3" and int(count) >= 14
@@ -497,7 +497,7 @@ def test_kill_9_then_resume_with_eval_watching(synthetic_records, tmp_path):
 
   watch_log = watcher.communicate(timeout=900)[0]
   assert watcher.returncode == 0, "\n".join(
-      l for l in watch_log.splitlines() if "could not be found" not in l)[-3000:]
+      line for line in watch_log.splitlines() if "could not be found" not in line)[-3000:]
   assert f"Watching {logdir}" in watch_log
   assert "Evaluated step 12, the training run's last" in watch_log
   evaluated = sorted(int(p[5:-5]) for p in os.listdir(tmp_path / "eval") if p.endswith(".json"))
