@@ -15,11 +15,13 @@ no pixel of a tiled region is missed or written twice. The weights themselves co
 from the unsnapped positions (double precision). Triangles of zero area are skipped;
 overlapping (folded) triangles both write, the later one in cell order winning.
 
-Labels (`rasterise_labels`, `fill_uncovered_labels`) come from the same pass: each
-pixel's blend goes to a scratch vector of C floats and only its argmax (first maximum,
-as numpy's) is written, so no H x W x C image is made. A triangle whose three corners
-share their argmax takes it at every pixel without blending: a convex combination of
-vectors that share their (first) maximum keeps it.
+Labels (`rasterise_labels`, `fill_uncovered_labels`) come from the same pass without
+an H x W x C image: a triangle's pixels are labelled together, channel by channel
+(vectorised over the pixels), keeping each pixel's best blend and its channel (the
+first maximum, as numpy's argmax). Channels that cannot win anywhere in the triangle
+are skipped, and a triangle whose three corners share their argmax takes it at every
+pixel without blending: a convex combination of vectors that share their (first)
+maximum keeps it.
 
 All functions release the GIL; the rasterisers write only the rows they are given, so
 threads can share one image by rows. nus.interpolation is the checked Python API.
