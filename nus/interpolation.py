@@ -13,8 +13,8 @@ own triangles, every cell (i, j) split along its (i, j)-(i+1, j+1) diagonal:
   across the grid's border, whereas the nearest sample would jump there.
 - `interpolate_labels`: the same pass keeping only each pixel's argmax (what users of
   labels need), without the H x W x C image.
-- `interpolate_tf`: the interpolant from TensorFlow ops (exportable to TFLite), at about
-  the cost of a resize: grid positions found on a coarse lattice, values interpolated on
+- `interpolate_tf`: the interpolant from TensorFlow ops (exportable to TFLite) without
+  a per-pixel search: grid positions found on a coarse lattice, values interpolated on
   a finer one, resized to every pixel.
 """
 import concurrent.futures
@@ -234,19 +234,18 @@ def interpolate_tf(values: tf.Tensor, locations: tf.Tensor, out_size: tuple,
                    num_iterations: int = NEWTON_ITERATIONS) -> tf.Tensor:
   """TensorFlow-ops counterpart of `interpolate`, for graphs and TFLite export.
 
-  At the cost of about a resize: the piecewise-linear location map is inverted by
-  Newton steps only on a coarse pixel lattice (INVERSE_POINTS_PER_CELL points per grid
-  cell along each axis); the grid positions found there are resized bilinearly to a
-  finer lattice (VALUE_POINTS_PER_CELL per cell, at most the image), where the values
-  are interpolated over the grid's triangles as the compiled kernel does; one bilinear
-  resize (corners aligned) takes them to every pixel. The inverse map and the
-  interpolant are linear on each image triangle, so a resize is exact where a lattice
-  cell lies inside one triangle and close elsewhere; the argmax agrees with the
-  compiled kernel's on >= 99.5% of the pixels of aux-net grids (tests and
-  benchmarks/nus_interpolation.py). Outside the grid the search
-  stops on the grid's border, so values there come from a border point, usually the
-  nearest one (not exactly the compiled fill). Shapes are static: S1, S2 and out_size
-  must be known.
+  No per-pixel search: the piecewise-linear location map is inverted by Newton steps
+  only on a coarse pixel lattice (INVERSE_POINTS_PER_CELL points per grid cell along
+  each axis), from a first-order guess; the grid positions found there are resized
+  bilinearly to a finer lattice (VALUE_POINTS_PER_CELL per cell, at most one point per
+  pixel), where the values are interpolated over the grid's triangles as the compiled
+  kernel does; one bilinear resize (corners aligned) takes them to every pixel. The
+  inverse map and the interpolant are linear on each image triangle, so a resize is
+  exact where a lattice cell lies inside one triangle and close elsewhere: the argmax
+  agrees with the compiled kernel's on >= 99.5% of the pixels of aux-net grids (tests
+  and benchmarks/nus_interpolation.py). Outside the grid the search stops on the grid's
+  border, so values there come from a border point, usually the nearest one (not
+  exactly the compiled fill). Shapes are static: S1, S2 and out_size must be known.
 
   Args:
     values: [B, S1, S2, C] float tensor.
