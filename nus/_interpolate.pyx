@@ -15,11 +15,20 @@ no pixel of a tiled region is missed or written twice. The weights themselves co
 from the unsnapped positions (double precision). Triangles of zero area are skipped;
 overlapping (folded) triangles both write, the later one in cell order winning.
 
-Both functions release the GIL; `rasterise` writes only the rows it is given, so
+Labels (`rasterise_labels`, `fill_uncovered_labels`) come from the same pass without
+an H x W x C image: a triangle's pixels are labelled together, channel by channel
+(vectorised over the pixels), keeping each pixel's best blend and its channel (the
+first maximum, as numpy's argmax). Channels that cannot win anywhere in the triangle
+are skipped, and a triangle whose three corners share their argmax takes it at every
+pixel without blending: a convex combination of vectors that share their (first)
+maximum keeps it.
+
+All functions release the GIL; the rasterisers write only the rows they are given, so
 threads can share one image by rows. nus.interpolation is the checked Python API.
 """
 from libc.math cimport ceil, floor, llround
 from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.string cimport memcpy
 from libc.string cimport memset
 from libcpp.vector cimport vector
 
@@ -35,19 +44,58 @@ MAX_COORDINATE = 1 << 14
 
 cdef extern from *:
   """
+  #include <string.h>
+
   // The per-pixel blend, with restrict so that the compiler vectorises over channels.
   static inline void nus_blend3(float* __restrict__ dst, const float* __restrict__ a,
                                 const float* __restrict__ b, const float* __restrict__ c,
                                 float wa, float wb, float wc, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; ++i) dst[i] = wa * a[i] + wb * b[i] + wc * c[i];
   }
+
+  // The argmax over the candidate channels of n pixels' blends, pixel i with weights
+  // wa[i], wb[i], wc[i]: channel by channel over the pixels, so that the compiler
+  // vectorises over pixels (the selects are bit masks: a conditional is not vectorised
+  // without fast math). Each blend is computed as nus_blend3 does (same operations, same
+  // order); candidates ascend and a later one wins only if strictly greater, so ties go
+  // to the first maximum, as numpy's argmax.
+  static inline void nus_argmax3(int32_t* __restrict__ labels, float* __restrict__ best,
+                                 const float* __restrict__ wa, const float* __restrict__ wb,
+                                 const float* __restrict__ wc, const float* a, const float* b,
+                                 const float* c, const int32_t* candidates,
+                                 Py_ssize_t num_candidates, Py_ssize_t n) {
+    const int32_t first = candidates[0];
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      best[i] = wa[i] * a[first] + wb[i] * b[first] + wc[i] * c[first];
+      labels[i] = first;
+    }
+    for (Py_ssize_t k = 1; k < num_candidates; ++k) {
+      const int32_t ch = candidates[k];
+      const float ac = a[ch], bc = b[ch], cc = c[ch];
+      for (Py_ssize_t i = 0; i < n; ++i) {
+        const float v = wa[i] * ac + wb[i] * bc + wc[i] * cc;
+        const int32_t mask = -(int32_t)(v > best[i]);
+        int32_t new_bits, old_bits;
+        memcpy(&new_bits, &v, sizeof(float));
+        memcpy(&old_bits, &best[i], sizeof(float));
+        old_bits = (old_bits & ~mask) | (new_bits & mask);
+        memcpy(&best[i], &old_bits, sizeof(float));
+        labels[i] = (labels[i] & ~mask) | (ch & mask);
+      }
+    }
+  }
   """
   void _blend3 "nus_blend3"(float* dst, const float* a, const float* b, const float* c,
                             float wa, float wb, float wc, Py_ssize_t n) noexcept nogil
+  void _argmax3 "nus_argmax3"(int32_t* labels, float* best, const float* wa, const float* wb,
+                              const float* wc, const float* a, const float* b, const float* c,
+                              const int32_t* candidates, Py_ssize_t num_candidates,
+                              Py_ssize_t n) noexcept nogil
 
 
 cdef struct Mesh:
   const float* values  # [num_points, channels]
+  vector[int32_t] argmax  # per node, for labels
   const double* points  # [num_points, 2] positions in pixels, (row, column)
   vector[int64_t] xs  # fixed-point node columns
   vector[int64_t] ys  # fixed-point node rows
@@ -55,7 +103,14 @@ cdef struct Mesh:
 
 
 cdef struct Canvas:
-  float* out  # [height, width, channels]
+  float* out  # [height, width, channels], or NULL when labels are written
+  int32_t* labels  # [height, width], or NULL when values are written
+  vector[float] scratch  # for labels: one pixel's blend
+  # For labels, one triangle's pixels at a time: their weights, best blends and labels,
+  # its spans (first pixel, length) and the channels that can win in it.
+  vector[float] wa, wb, wc, best
+  vector[int32_t] triangle_labels, candidates
+  vector[Py_ssize_t] spans
   uint8_t* covered  # [height, width]
   Py_ssize_t height, width, channels
   Py_ssize_t row_start, row_stop  # the rows this call writes
@@ -76,13 +131,75 @@ cdef void _init_mesh(Mesh* mesh, const float[:, :, ::1] values,
       mesh.xs[i * mesh.cols + j] = llround(points[i, j, 1] * ONE)
 
 
-cdef void _init_canvas(Canvas* canvas, float[:, :, ::1] out, uint8_t[:, ::1] covered,
-                       Py_ssize_t row_start, Py_ssize_t row_stop) noexcept nogil:
-  canvas.out = &out[0, 0, 0]
+cdef inline int32_t _argmax(const float* v, Py_ssize_t n) noexcept nogil:
+  cdef Py_ssize_t i, best = 0
+  for i in range(1, n):
+    if v[i] > v[best]:
+      best = i
+  return <int32_t>best
+
+
+cdef void _init_node_labels(Mesh* mesh, Py_ssize_t channels) noexcept nogil:
+  cdef Py_ssize_t p
+  mesh.argmax.resize(mesh.rows * mesh.cols)
+  for p in range(mesh.rows * mesh.cols):
+    mesh.argmax[p] = _argmax(mesh.values + p * channels, channels)
+
+
+cdef void _select_candidates(Canvas* canvas, const float* a, const float* b,
+                             const float* c) noexcept nogil:
+  # The blend is affine over the triangle, so it stays above the channel whose smallest
+  # corner value is largest (`floor`); a channel whose corners all lie below `floor`
+  # never wins, not even a tie.
+  cdef Py_ssize_t ch
+  cdef float floor_value = min(a[0], min(b[0], c[0]))
+  for ch in range(1, canvas.channels):
+    floor_value = max(floor_value, min(a[ch], min(b[ch], c[ch])))
+  canvas.candidates.clear()
+  for ch in range(canvas.channels):
+    if max(a[ch], max(b[ch], c[ch])) >= floor_value:
+      canvas.candidates.push_back(<int32_t>ch)
+
+
+cdef void _label_pixels(Canvas* canvas, const float* a, const float* b,
+                        const float* c) noexcept nogil:
+  # The labels of the triangle's pixels gathered in canvas.wa/wb/wc, written to its spans.
+  cdef Py_ssize_t n = canvas.wa.size(), k, i = 0
+  if n == 0:
+    return
+  canvas.best.resize(n)
+  canvas.triangle_labels.resize(n)
+  _select_candidates(canvas, a, b, c)
+  _argmax3(canvas.triangle_labels.data(), canvas.best.data(), canvas.wa.data(),
+           canvas.wb.data(), canvas.wc.data(), a, b, c, canvas.candidates.data(),
+           canvas.candidates.size(), n)
+  for k in range(0, <Py_ssize_t>canvas.spans.size(), 2):
+    memcpy(canvas.labels + canvas.spans[k], canvas.triangle_labels.data() + i,
+           canvas.spans[k + 1] * sizeof(int32_t))
+    i += canvas.spans[k + 1]
+
+
+cdef inline void _write(Canvas* canvas, Py_ssize_t pixel, const float* a, const float* b,
+                        const float* c, float wa, float wb, float wc) noexcept nogil:
+  # The blend of one pixel: its values, or only their argmax.
+  if canvas.labels == NULL:
+    _blend3(canvas.out + pixel * canvas.channels, a, b, c, wa, wb, wc, canvas.channels)
+  else:
+    _blend3(canvas.scratch.data(), a, b, c, wa, wb, wc, canvas.channels)
+    canvas.labels[pixel] = _argmax(canvas.scratch.data(), canvas.channels)
+
+
+cdef void _init_canvas(Canvas* canvas, float* out, int32_t* labels, uint8_t[:, ::1] covered,
+                       Py_ssize_t channels, Py_ssize_t row_start,
+                       Py_ssize_t row_stop) noexcept nogil:
+  canvas.out = out
+  canvas.labels = labels
   canvas.covered = &covered[0, 0]
-  canvas.height = out.shape[0]
-  canvas.width = out.shape[1]
-  canvas.channels = out.shape[2]
+  canvas.height = covered.shape[0]
+  canvas.width = covered.shape[1]
+  if labels != NULL:
+    canvas.scratch.resize(channels)
+  canvas.channels = channels
   canvas.row_start = max(row_start, 0)
   canvas.row_stop = min(row_stop, canvas.height)
 
@@ -206,8 +323,15 @@ cdef void _triangle(Mesh* mesh, Canvas* canvas, Py_ssize_t a, Py_ssize_t b,
   cdef double dw2 = -edge_y[2] * inv_area
   cdef double w0, w1, w2
   cdef int64_t limit
-  cdef float* dst
-  cdef Py_ssize_t px, py, first, last
+  cdef Py_ssize_t px, py, first, last, pixel
+  cdef int32_t shared = -1  # the corners' common argmax, if they have one
+  if canvas.labels != NULL:
+    if mesh.argmax[a] == mesh.argmax[b] == mesh.argmax[c]:
+      shared = mesh.argmax[a]
+    canvas.wa.clear()
+    canvas.wb.clear()
+    canvas.wc.clear()
+    canvas.spans.clear()
   cdef Py_ssize_t span = x1 - x0 + 1
   for py in range(y0, y1 + 1):
     # The covered pixels of a row form one span; each edge bounds it on one side:
@@ -230,14 +354,31 @@ cdef void _triangle(Mesh* mesh, Canvas* canvas, Py_ssize_t a, Py_ssize_t b,
       row_e[k] += step_y[k]
     if first > last:
       continue
-    dst = canvas.out + (py * canvas.width + first) * channels
-    for px in range(first, last + 1):
-      _blend3(dst, va, vb, vc, <float>w0, <float>w1, <float>w2, channels)
-      dst += channels
-      w0 += dw0
-      w1 += dw1
-      w2 += dw2
+    pixel = py * canvas.width + first
+    if shared >= 0:
+      for px in range(first, last + 1):
+        canvas.labels[pixel + px - first] = shared
+    elif canvas.labels != NULL:
+      # Labelled below, all the triangle's pixels in one vectorised pass.
+      canvas.spans.push_back(pixel)
+      canvas.spans.push_back(last - first + 1)
+      for px in range(first, last + 1):
+        canvas.wa.push_back(<float>w0)
+        canvas.wb.push_back(<float>w1)
+        canvas.wc.push_back(<float>w2)
+        w0 += dw0
+        w1 += dw1
+        w2 += dw2
+    else:
+      for px in range(first, last + 1):
+        _blend3(canvas.out + (pixel + px - first) * channels, va, vb, vc, <float>w0,
+                <float>w1, <float>w2, channels)
+        w0 += dw0
+        w1 += dw1
+        w2 += dw2
     memset(canvas.covered + py * canvas.width + first, 1, last - first + 1)
+  if canvas.labels != NULL and shared < 0:
+    _label_pixels(canvas, va, vb, vc)
 
 
 cdef void _border_segment(Mesh* mesh, Canvas* canvas, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -268,21 +409,20 @@ cdef void _border_segment(Mesh* mesh, Canvas* canvas, Py_ssize_t a, Py_ssize_t b
         continue
       # On the segment's line and inside its bounding box: on the segment.
       t = <float>(<double>(rx * dx + ry * dy) / <double>length2) if length2 > 0 else 0.0
-      _blend3(canvas.out + (py * canvas.width + px) * channels, va, vb, va, 1.0 - t, t, 0.0,
-              channels)
+      _write(canvas, py * canvas.width + px, va, vb, va, 1.0 - t, t, 0.0)
       canvas.covered[py * canvas.width + px] = 1
 
 
 cdef void _splat_samples(Mesh* mesh, Canvas* canvas) noexcept nogil:
   # Fallback when every triangle is degenerate: each sample marks the pixel nearest to
   # it (clamped into the image), later samples overwriting earlier ones.
-  cdef Py_ssize_t p, px, py, ch
-  cdef Py_ssize_t channels = canvas.channels
+  cdef Py_ssize_t p, px, py
+  cdef const float* v
   for p in range(mesh.rows * mesh.cols):
     px = <Py_ssize_t>min(max(floor(<double>mesh.xs[p] / ONE + 0.5), 0.0), canvas.width - 1.0)
     py = <Py_ssize_t>min(max(floor(<double>mesh.ys[p] / ONE + 0.5), 0.0), canvas.height - 1.0)
-    for ch in range(channels):
-      canvas.out[(py * canvas.width + px) * channels + ch] = mesh.values[p * channels + ch]
+    v = mesh.values + p * canvas.channels
+    _write(canvas, py * canvas.width + px, v, v, v, 1.0, 0.0, 0.0)
     canvas.covered[py * canvas.width + px] = 1
 
 
@@ -314,8 +454,7 @@ cdef void _copy_from_nearest_covered(Canvas* canvas) noexcept nogil:
   cdef Py_ssize_t k, q, ch
   cdef double f_q, f_h, cut = 0.0
   cdef const int32_t* rows
-  cdef float* dst
-  cdef const float* src
+  cdef Py_ssize_t source
   for y in range(height):
     rows = &nearest_row[y * width]
     k = -1
@@ -342,21 +481,51 @@ cdef void _copy_from_nearest_covered(Canvas* canvas) noexcept nogil:
         k += 1
       if covered[y * width + x]:
         continue
-      dst = canvas.out + (y * width + x) * channels
-      src = canvas.out + (rows[hull[k]] * width + hull[k]) * channels
-      for ch in range(channels):
-        dst[ch] = src[ch]
+      source = rows[hull[k]] * width + hull[k]
+      if canvas.labels != NULL:
+        canvas.labels[y * width + x] = canvas.labels[source]
+      else:
+        for ch in range(channels):
+          canvas.out[(y * width + x) * channels + ch] = canvas.out[source * channels + ch]
 
 
-def _check_arguments(values, points, out, covered):
+def _check_arguments(values, points, covered, out_shape):
   # Cheap guards against out-of-bounds access by direct callers.
   if (points.shape[0] != values.shape[0] or points.shape[1] != values.shape[1]
       or points.shape[2] != 2 or values.shape[0] < 2 or values.shape[1] < 2
-      or out.shape[2] != values.shape[2] or covered.shape[0] != out.shape[0]
-      or covered.shape[1] != out.shape[1]):
+      or tuple(out_shape[:2]) != (covered.shape[0], covered.shape[1])
+      or (len(out_shape) == 3 and out_shape[2] != values.shape[2])):
     raise ValueError("inconsistent shapes: values %s, points %s, out %s, covered %s" % (
-        tuple(values.shape[:3]), tuple(points.shape[:3]), tuple(out.shape[:3]),
+        tuple(values.shape[:3]), tuple(points.shape[:3]), tuple(out_shape),
         tuple(covered.shape[:2])))
+
+
+cdef void _rasterise(Mesh* mesh, Canvas* canvas) noexcept nogil:
+  cdef Py_ssize_t i, j, p
+  for i in range(mesh.rows - 1):
+    for j in range(mesh.cols - 1):
+      p = i * mesh.cols + j
+      # Fixed diagonal (i, j)-(i+1, j+1): triangles (00, 01, 11) and (00, 11, 10).
+      _triangle(mesh, canvas, p, p + 1, p + mesh.cols + 1)
+      _triangle(mesh, canvas, p, p + mesh.cols + 1, p + mesh.cols)
+  for j in range(mesh.cols - 1):
+    _border_segment(mesh, canvas, j, j + 1)
+    p = (mesh.rows - 1) * mesh.cols + j
+    _border_segment(mesh, canvas, p, p + 1)
+  for i in range(mesh.rows - 1):
+    p = i * mesh.cols
+    _border_segment(mesh, canvas, p, p + mesh.cols)
+    p += mesh.cols - 1
+    _border_segment(mesh, canvas, p, p + mesh.cols)
+
+
+cdef void _fill(Mesh* mesh, Canvas* canvas) noexcept nogil:
+  cdef Py_ssize_t p, n = 0
+  for p in range(canvas.height * canvas.width):
+    n += canvas.covered[p]
+  if n == 0:
+    _splat_samples(mesh, canvas)
+  _copy_from_nearest_covered(canvas)
 
 
 def rasterise(const float[:, :, ::1] values, const double[:, :, ::1] points,
@@ -374,26 +543,25 @@ def rasterise(const float[:, :, ::1] values, const double[:, :, ::1] points,
   """
   cdef Mesh mesh
   cdef Canvas canvas
-  cdef Py_ssize_t i, j, p
-  _check_arguments(values, points, out, covered)
+  _check_arguments(values, points, covered, (out.shape[0], out.shape[1], out.shape[2]))
   with nogil:
     _init_mesh(&mesh, values, points)
-    _init_canvas(&canvas, out, covered, row_start, row_stop)
-    for i in range(mesh.rows - 1):
-      for j in range(mesh.cols - 1):
-        p = i * mesh.cols + j
-        # Fixed diagonal (i, j)-(i+1, j+1): triangles (00, 01, 11) and (00, 11, 10).
-        _triangle(&mesh, &canvas, p, p + 1, p + mesh.cols + 1)
-        _triangle(&mesh, &canvas, p, p + mesh.cols + 1, p + mesh.cols)
-    for j in range(mesh.cols - 1):
-      _border_segment(&mesh, &canvas, j, j + 1)
-      p = (mesh.rows - 1) * mesh.cols + j
-      _border_segment(&mesh, &canvas, p, p + 1)
-    for i in range(mesh.rows - 1):
-      p = i * mesh.cols
-      _border_segment(&mesh, &canvas, p, p + mesh.cols)
-      p += mesh.cols - 1
-      _border_segment(&mesh, &canvas, p, p + mesh.cols)
+    _init_canvas(&canvas, &out[0, 0, 0], NULL, covered, values.shape[2], row_start, row_stop)
+    _rasterise(&mesh, &canvas)
+
+
+def rasterise_labels(const float[:, :, ::1] values, const double[:, :, ::1] points,
+                     int32_t[:, ::1] labels, uint8_t[:, ::1] covered, Py_ssize_t row_start,
+                     Py_ssize_t row_stop):
+  """As `rasterise`, writing the argmax over channels [H, W] int32 into `labels`."""
+  cdef Mesh mesh
+  cdef Canvas canvas
+  _check_arguments(values, points, covered, (labels.shape[0], labels.shape[1]))
+  with nogil:
+    _init_mesh(&mesh, values, points)
+    _init_node_labels(&mesh, values.shape[2])
+    _init_canvas(&canvas, NULL, &labels[0, 0], covered, values.shape[2], row_start, row_stop)
+    _rasterise(&mesh, &canvas)
 
 
 def fill_uncovered(const float[:, :, ::1] values, const double[:, :, ::1] points,
@@ -405,13 +573,20 @@ def fill_uncovered(const float[:, :, ::1] values, const double[:, :, ::1] points
   """
   cdef Mesh mesh
   cdef Canvas canvas
-  cdef Py_ssize_t p, n = 0
-  _check_arguments(values, points, out, covered)
+  _check_arguments(values, points, covered, (out.shape[0], out.shape[1], out.shape[2]))
   with nogil:
     _init_mesh(&mesh, values, points)
-    _init_canvas(&canvas, out, covered, 0, out.shape[0])
-    for p in range(canvas.height * canvas.width):
-      n += canvas.covered[p]
-    if n == 0:
-      _splat_samples(&mesh, &canvas)
-    _copy_from_nearest_covered(&canvas)
+    _init_canvas(&canvas, &out[0, 0, 0], NULL, covered, values.shape[2], 0, out.shape[0])
+    _fill(&mesh, &canvas)
+
+
+def fill_uncovered_labels(const float[:, :, ::1] values, const double[:, :, ::1] points,
+                          int32_t[:, ::1] labels, uint8_t[:, ::1] covered):
+  """As `fill_uncovered`, for the labels of `rasterise_labels`."""
+  cdef Mesh mesh
+  cdef Canvas canvas
+  _check_arguments(values, points, covered, (labels.shape[0], labels.shape[1]))
+  with nogil:
+    _init_mesh(&mesh, values, points)
+    _init_canvas(&canvas, NULL, &labels[0, 0], covered, values.shape[2], 0, labels.shape[0])
+    _fill(&mesh, &canvas)

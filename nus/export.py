@@ -2,8 +2,8 @@
 
 A full-resolution image in, full-resolution labels out: the aux net's grid (or the
 uniform one), S x S samples, the segmenter's logits at the sample points, and the
-TF-ops interpolation back to every pixel (nus.pipeline's "tf" path), exported and
-verified through deeplab.export_lib.
+TF-ops interpolation back to every pixel (nus.pipeline.full_resolution_logits: a resize
+on the uniform grid), exported and verified through deeplab.export_lib.
 """
 import os
 from typing import Callable
@@ -16,7 +16,6 @@ from deeplab import eval_lib
 from deeplab import export_lib
 from deeplab import flops
 from deeplab import model as model_lib
-from nus import interpolation
 from nus import options as options_lib
 from nus import pipeline
 
@@ -24,10 +23,7 @@ from nus import pipeline
 def nus_logits_fn(model: keras.Model, sampler: pipeline.Sampler,
                   out_size: tuple) -> Callable:
   """Raw pixels -> logits at out_size through the NUS pipeline, all in TF ops."""
-  def logits_fn(images):
-    logits, locations = pipeline.sampled_logits(model, sampler, images)
-    return interpolation.interpolate_tf(logits, locations, out_size)
-  return logits_fn
+  return lambda images: pipeline.full_resolution_logits(model, sampler, images, out_size)
 
 
 def export_nus(export_config: config_lib.ExportConfig, make_samples: Callable[[], list],

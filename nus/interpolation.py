@@ -6,31 +6,37 @@ loc * (size - 1)). Both functions interpolate them piecewise-linearly over the g
 own triangles, every cell (i, j) split along its (i, j)-(i+1, j+1) diagonal:
 
 - `interpolate`: compiled rasteriser (nus/_interpolate.pyx), numpy in and out, threads
-  over the batch and over row bands of each image. Equals scipy.interpolate.griddata(method="linear") wherever the
-  Delaunay triangulation griddata builds has the same triangles. Pixels outside the
-  grid (and holes left by fold-overs) copy the nearest covered pixel: this continues
-  the interpolant constantly across the grid's border, whereas the nearest sample
-  would jump there.
-- `interpolate_tf`: the same interpolant from TensorFlow ops (exportable to TFLite):
-  each pixel's grid coordinates are found by Newton iterations on the piecewise-linear
-  location map, then the values are interpolated there. Outside the grid the search
-  stops on the grid's border, so the value comes from a border point, usually the
-  nearest one (not exactly the compiled fill).
+  over the batch and over row bands of each image. Equals
+  scipy.interpolate.griddata(method="linear") wherever the Delaunay triangulation
+  griddata builds has the same triangles. Pixels outside the grid (and holes left by
+  fold-overs) copy the nearest covered pixel: this continues the interpolant constantly
+  across the grid's border, whereas the nearest sample would jump there.
+- `interpolate_labels`: the same pass keeping only each pixel's argmax (what users of
+  labels need), without the H x W x C image.
+- `interpolate_tf`: the interpolant from TensorFlow ops (exportable to TFLite) without
+  a per-pixel search: grid positions found on a coarse lattice, values interpolated on
+  a finer one, resized to every pixel.
 """
 import concurrent.futures
 import os
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 
+from deeplab import model as model_lib
 from nus import _interpolate
+from nus import sampling
 
 # interpolate splits an image into row bands for threads only down to this many output
 # values per band: below, thread start-up outweighs the work.
 _MIN_BAND_VALUES = 1 << 20
-# Newton iterations of interpolate_tf: ample for aux-net grids (see the tests and
-# benchmarks/nus_interpolation.py).
-NEWTON_ITERATIONS = 8
+# interpolate_tf: Newton iterations on its coarse lattice, ample for aux-net grids (see
+# the tests and benchmarks/nus_interpolation.py), and its lattices' points per grid cell
+# along each axis (agreement with the compiled kernel against cost).
+NEWTON_ITERATIONS = 3
+INVERSE_POINTS_PER_CELL = 2
+VALUE_POINTS_PER_CELL = 12
 
 
 def _check_shapes(values_shape, locations_shape, out_size):
@@ -51,20 +57,8 @@ def _check_shapes(values_shape, locations_shape, out_size):
     raise ValueError(f"out_size must be within 1..{_interpolate.MAX_COORDINATE}, got {out_size}")
 
 
-def interpolate(values, locations, out_size, num_threads=None):
-  """Interpolates values at sample locations to every pixel (compiled kernel).
-
-  Args:
-    values: [B, S1, S2, C] or [S1, S2, C] float32 array (converted if needed).
-    locations: [B, S1, S2, 2] or [S1, S2, 2] array of the same rank (y, x) in [0, 1];
-      pixel coordinates loc * (size - 1) must be finite and within +-16384.
-    out_size: (H, W) of the full-resolution output.
-    num_threads: threads (default os.cpu_count()); they share out the images of the
-      batch and, when there are more threads than images, horizontal bands of each.
-
-  Returns:
-    float32 [B, H, W, C] (or [H, W, C] for unbatched input).
-  """
+def _prepare(values, locations, out_size):
+  """Checked float32 values, float64 node positions in pixels, out_size, unbatched."""
   values = np.ascontiguousarray(values, dtype=np.float32)
   locations = np.asarray(locations, dtype=np.float64)
   out_size = tuple(int(s) for s in out_size)
@@ -78,32 +72,74 @@ def interpolate(values, locations, out_size, num_threads=None):
     raise ValueError("locations must be finite with pixel coordinates within "
                      f"+-{_interpolate.MAX_COORDINATE} for out_size {out_size}; got "
                      f"range [{np.min(locations)}, {np.max(locations)}]")
-  batch = len(values)
-  out = np.empty((batch,) + out_size + (values.shape[-1],), np.float32)
-  covered = np.zeros((batch,) + out_size, np.uint8)
+  return values, points, out_size, unbatched
+
+
+def _run(rasterise, fill, values, points, out, num_threads):
+  """Rasterises every image of the batch into `out`, in row bands over threads, then fills."""
+  batch, height = out.shape[:2]
+  covered = np.zeros(out.shape[:3], np.uint8)
   num_threads = max(1, num_threads or os.cpu_count() or 1)
-  bands = max(1, min(-(-num_threads // batch), out[0].size // _MIN_BAND_VALUES))
+  work = height * out.shape[2] * values.shape[-1]
+  bands = max(1, min(-(-num_threads // batch), work // _MIN_BAND_VALUES))
   edges = np.linspace(0, height, bands + 1).round().astype(int)
   tasks = [(b, start, stop) for b in range(batch) for start, stop in zip(edges[:-1], edges[1:])]
 
-  def rasterise(task):
+  def rasterise_band(task):
     b, start, stop = task
-    _interpolate.rasterise(values[b], points[b], out[b], covered[b], start, stop)
+    rasterise(values[b], points[b], out[b], covered[b], start, stop)
 
-  def fill(b):
+  def fill_image(b):
     if not covered[b].all():
-      _interpolate.fill_uncovered(values[b], points[b], out[b], covered[b])
+      fill(values[b], points[b], out[b], covered[b])
 
   if num_threads == 1 or len(tasks) == 1:
     for task in tasks:
-      rasterise(task)
+      rasterise_band(task)
     for b in range(batch):
-      fill(b)
+      fill_image(b)
   else:
     # The kernels release the GIL, so the threads run in parallel.
     with concurrent.futures.ThreadPoolExecutor(min(num_threads, len(tasks))) as pool:
-      list(pool.map(rasterise, tasks))
-      list(pool.map(fill, range(batch)))
+      list(pool.map(rasterise_band, tasks))
+      list(pool.map(fill_image, range(batch)))
+
+
+def interpolate(values: np.ndarray, locations: np.ndarray, out_size: tuple,
+                num_threads: Optional[int] = None) -> np.ndarray:
+  """Interpolates values at sample locations to every pixel (compiled kernel).
+
+  Args:
+    values: [B, S1, S2, C] or [S1, S2, C] float32 array (converted if needed).
+    locations: [B, S1, S2, 2] or [S1, S2, 2] array of the same rank (y, x) in [0, 1];
+      pixel coordinates loc * (size - 1) must be finite and within +-16384.
+    out_size: (H, W) of the full-resolution output.
+    num_threads: threads (default os.cpu_count()); they share out the images of the
+      batch and, when there are more threads than images, horizontal bands of each.
+
+  Returns:
+    float32 [B, H, W, C] (or [H, W, C] for unbatched input).
+  """
+  values, points, out_size, unbatched = _prepare(values, locations, out_size)
+  out = np.empty((len(values),) + out_size + (values.shape[-1],), np.float32)
+  _run(_interpolate.rasterise, _interpolate.fill_uncovered, values, points, out, num_threads)
+  return out[0] if unbatched else out
+
+
+def interpolate_labels(values: np.ndarray, locations: np.ndarray, out_size: tuple,
+                       num_threads: Optional[int] = None) -> np.ndarray:
+  """The argmax over channels of `interpolate(...)`, in one pass (no [H, W, C] image).
+
+  Equal to np.argmax(interpolate(...), axis=-1) except where two channels tie to float
+  rounding. Arguments as for `interpolate`.
+
+  Returns:
+    int32 [B, H, W] (or [H, W] for unbatched input).
+  """
+  values, points, out_size, unbatched = _prepare(values, locations, out_size)
+  out = np.empty((len(values),) + out_size, np.int32)
+  _run(_interpolate.rasterise_labels, _interpolate.fill_uncovered_labels, values, points, out,
+       num_threads)
   return out[0] if unbatched else out
 
 
@@ -176,49 +212,88 @@ class _GridMap:
                    0.5 * (v + best_v))
 
 
-def interpolate_tf(values, locations, out_size, num_iterations=NEWTON_ITERATIONS):
-  """TensorFlow-ops equivalent of `interpolate`, for graphs and TFLite export.
+def _lattice_size(out_size, grid_size, points_per_cell):
+  """A regular lattice over the image with about `points_per_cell` points per grid cell
+  along each axis, at most one per pixel."""
+  return tuple(min(out, points_per_cell * (cells - 1) + 1)
+               for out, cells in zip(out_size, grid_size))
 
-  For every pixel, Newton steps on the grid's piecewise-linear location map, from
-  the uniform-grid guess, find the grid position (u, v) it comes from; the values are
-  then interpolated there over the same triangles as the compiled kernel. Shapes are
-  static: S1, S2 and out_size must be known.
+
+def _lattice_pixels(batch, lattice_size, out_size):
+  """Pixel coordinates (y, x), each [B, P], of the lattice points, corners aligned."""
+  (rows, cols), (height, width) = lattice_size, out_size
+  y = tf.linspace(0.0, float(height - 1), rows)
+  x = tf.linspace(0.0, float(width - 1), cols)
+  grid_y, grid_x = tf.meshgrid(y, x, indexing="ij")
+  shape = [batch, rows * cols]
+  return (tf.broadcast_to(tf.reshape(grid_y, [1, -1]), shape),
+          tf.broadcast_to(tf.reshape(grid_x, [1, -1]), shape))
+
+
+def interpolate_tf(values: tf.Tensor, locations: tf.Tensor, out_size: tuple,
+                   num_iterations: int = NEWTON_ITERATIONS) -> tf.Tensor:
+  """TensorFlow-ops counterpart of `interpolate`, for graphs and TFLite export.
+
+  No per-pixel search: the piecewise-linear location map is inverted by Newton steps
+  only on a coarse pixel lattice (INVERSE_POINTS_PER_CELL points per grid cell along
+  each axis), from a first-order guess; the grid positions found there are resized
+  bilinearly to a finer lattice (VALUE_POINTS_PER_CELL per cell, at most one point per
+  pixel), where the values are interpolated over the grid's triangles as the compiled
+  kernel does; one bilinear resize (corners aligned) takes them to every pixel. The
+  inverse map and the interpolant are linear on each image triangle, so a resize is
+  exact where a lattice cell lies inside one triangle and close elsewhere: the argmax
+  agrees with the compiled kernel's on >= 99.5% of the pixels of aux-net grids (tests
+  and benchmarks/nus_interpolation.py). Outside the grid the search stops on the grid's
+  border, so values there come from a border point, usually the nearest one (not
+  exactly the compiled fill). Shapes are static: S1, S2 and out_size must be known.
 
   Args:
     values: [B, S1, S2, C] float tensor.
     locations: [B, S1, S2, 2] float tensor (y, x) in [0, 1].
     out_size: (H, W) Python ints.
-    num_iterations: Newton iterations.
+    num_iterations: Newton iterations on the coarse lattice.
 
   Returns:
     float32 [B, H, W, C].
   """
   values = tf.cast(values, tf.float32)
   locations = tf.cast(locations, tf.float32)
-  height, width = (int(s) for s in out_size)
+  out_size = tuple(int(s) for s in out_size)
   if values.shape.rank != 4 or None in values.shape[1:]:
     raise ValueError(f"interpolate_tf needs values [B, S1, S2, C] with static S1, S2, C, "
                      f"got {values.shape}")
-  _check_shapes(values.shape, locations.shape, (height, width))
-  grid_map = _GridMap(locations, (height, width))
+  _check_shapes(values.shape, locations.shape, out_size)
+  grid_map = _GridMap(locations, out_size)
   batch = tf.shape(values)[0]
   rows, cols, channels = values.shape[1], values.shape[2], values.shape[3]
+  inverse_size = _lattice_size(out_size, (rows, cols), INVERSE_POINTS_PER_CELL)
+  value_size = _lattice_size(out_size, (rows, cols), VALUE_POINTS_PER_CELL)
 
-  pixel_y, pixel_x = tf.meshgrid(tf.range(height, dtype=tf.float32),
-                                 tf.range(width, dtype=tf.float32), indexing="ij")
-  shape = [batch, height * width]
-  target_y = tf.broadcast_to(tf.reshape(pixel_y, [1, -1]), shape)
-  target_x = tf.broadcast_to(tf.reshape(pixel_x, [1, -1]), shape)
-  # Uniform-grid guess: where each pixel would be on an undeformed grid.
-  u = target_y * ((rows - 1) / max(height - 1, 1))
-  v = target_x * ((cols - 1) / max(width - 1, 1))
+  target_y, target_x = _lattice_pixels(batch, inverse_size, out_size)
+  # First-order guess: the point minus the grid's displacement there, both read on the
+  # uniform grid (a resize), in grid units.
+  scale = tf.constant([(rows - 1) / max(out_size[0] - 1, 1),
+                       (cols - 1) / max(out_size[1] - 1, 1)], tf.float32)
+  displacement = locations - sampling.uniform_locations(rows, cols)[None]
+  displacement = model_lib.upsample_logits(displacement * [out_size[0] - 1.0, out_size[1] - 1.0],
+                                           inverse_size)
+  displacement = tf.reshape(displacement * scale, [batch, -1, 2])
+  u = tf.clip_by_value(target_y * scale[0] - displacement[..., 0], 0.0, rows - 1.0)
+  v = tf.clip_by_value(target_x * scale[1] - displacement[..., 1], 0.0, cols - 1.0)
   u, v = grid_map.invert(target_y, target_x, u, v, num_iterations)
+  if value_size != inverse_size:
+    positions = tf.reshape(tf.stack([u, v], axis=-1), [batch, *inverse_size, 2])
+    positions = tf.reshape(model_lib.upsample_logits(positions, value_size), [batch, -1, 2])
+    u, v = tf.unstack(positions, axis=-1)
 
   i00, third, i11, a, b, _ = grid_map.triangle(u, v)
   high = tf.maximum(a, b)
   low = tf.minimum(a, b)
-  weights = tf.stack([1.0 - high, high - low, low], axis=-1)  # [B, P, 3]
   flat_values = tf.reshape(values, [-1, channels])
-  corners = tf.gather(flat_values, tf.stack([i00, third, i11], axis=-1))  # [B, P, 3, C]
-  out = tf.squeeze(tf.matmul(weights[:, :, None, :], corners), axis=2)
-  return tf.reshape(out, [batch, height, width, channels])
+  out = ((1.0 - high)[..., None] * tf.gather(flat_values, i00)
+         + (high - low)[..., None] * tf.gather(flat_values, third)
+         + low[..., None] * tf.gather(flat_values, i11))
+  out = tf.reshape(out, [batch, *value_size, channels])
+  if value_size != out_size:
+    out = model_lib.upsample_logits(out, out_size)
+  return out

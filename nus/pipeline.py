@@ -5,7 +5,8 @@
 - `Sampler`: the segmenter's S x S input, sampled at the aux net's locations or on the
   uniform grid (the baseline), with TensorFlow ops inside the training step;
 - `predict_labels`: segmenter logits at the S x S sample points interpolated back to
-  every pixel of the original image (compiled kernel, or TF ops as exported);
+  every pixel of the original image (compiled kernel, or TF ops as exported; a resize
+  on the uniform grid);
 - the aux net's location MSE against the targets, beside the uniform grid's;
 - the runners behind `deeplab.train --nus_train` and `deeplab.eval --eval_type=nus`.
 """
@@ -166,6 +167,20 @@ def sampled_logits(model: keras.Model, sampler: Sampler, images: tf.Tensor) -> t
   return logits, locations
 
 
+def full_resolution_logits(model: keras.Model, sampler: Sampler, images: tf.Tensor,
+                           out_size: tuple) -> tf.Tensor:
+  """Logits [B, H, W, C] at out_size, all in TF ops (what the export runs).
+
+  On the uniform grid, interpolation is what it is there: a plain bilinear resize of the
+  S x S logits (corners aligned, as the grid). The aux net's grid takes
+  nus.interpolation.interpolate_tf.
+  """
+  logits, locations = sampled_logits(model, sampler, images)
+  if sampler.net is None:
+    return model_lib.upsample_logits(logits, out_size)
+  return interpolation.interpolate_tf(logits, locations, out_size)
+
+
 def predict_labels(model: keras.Model, sampler: Sampler, images: tf.Tensor,
                    interpolation_method: str = "compiled") -> tf.Tensor:
   """int32 labels [B, H, W] at the images' own resolution.
@@ -174,17 +189,19 @@ def predict_labels(model: keras.Model, sampler: Sampler, images: tf.Tensor,
     model: the segmenter (trained on sampled images).
     sampler: Sampler.
     images: [B, H, W, 3] raw pixels (a tensor with static H, W for "tf").
-    interpolation_method: "compiled" (nus._interpolate, numpy) or "tf" (TF ops).
+    interpolation_method: for the aux net's grid, "compiled" (labels straight from
+      nus._interpolate) or "tf" (TF ops, as exported); the uniform grid always takes
+      the resize of `full_resolution_logits`.
   """
   if interpolation_method not in INTERPOLATIONS:
     raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation_method!r}")
-  logits, locations = sampled_logits(model, sampler, images)
   out_size = tuple(int(s) for s in images.shape[1:3])
-  if interpolation_method == "tf":
-    full = interpolation.interpolate_tf(logits, locations, out_size)
-    return tf.argmax(full, axis=-1, output_type=tf.int32)
-  full = interpolation.interpolate(logits.numpy(), locations.numpy(), out_size)
-  return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
+  if sampler.net is None or interpolation_method == "tf":
+    return tf.argmax(full_resolution_logits(model, sampler, images, out_size), axis=-1,
+                     output_type=tf.int32)
+  logits, locations = sampled_logits(model, sampler, images)
+  return tf.convert_to_tensor(
+      interpolation.interpolate_labels(logits.numpy(), locations.numpy(), out_size))
 
 
 def evaluate_sampling_net(net: aux_net.SamplingNet, dataset: tf.data.Dataset) -> dict:
@@ -377,8 +394,8 @@ def interpolate_votes(sampled_labels: tf.Tensor, locations: Any, out_size: tuple
     num_classes: C.
   """
   votes = tf.one_hot(sampled_labels, num_classes)
-  full = interpolation.interpolate(votes.numpy(), np.asarray(locations), tuple(out_size))
-  return tf.convert_to_tensor(np.argmax(full, axis=-1).astype(np.int32))
+  return tf.convert_to_tensor(
+      interpolation.interpolate_labels(votes.numpy(), np.asarray(locations), tuple(out_size)))
 
 
 def score_predictions(predict_fn: Callable, dataset: tf.data.Dataset, descriptor: Any,

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 from random_weights import randomise
+from scipy import ndimage
 from tensorflow.lite.python.convert_phase import ConverterError
 
 from datasets import synthetic
@@ -345,6 +346,29 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   assert labels.shape == (1, *size) and labels.dtype == np.int32
   expected = pipeline.predict_labels(segmenter, sampler, tf.constant(np.round(image)), "tf")
   assert np.mean(labels == expected.numpy()) >= 0.999
+
+
+def test_nus_logits_on_the_uniform_grid_are_a_plain_bilinear_resize():
+  # What interpolation on the uniform grid is: the S x S logits resized bilinearly with
+  # corners aligned (reference: scipy at the aligned coordinates), in the exported
+  # graph and in evaluation alike.
+  size, height, width, classes = 32, 45, 80, 5
+  sampler = pipeline.Sampler(options_lib.NusOptions(preprocess="uniform", sampling_size=size))
+  model = model_lib.build_model(config.ModelOptions(depth_multiplier=0.35, num_classes=classes,
+                                                    output_stride=8))
+  randomise(model, seed=3)
+  images = tf.random.stateless_uniform([1, height, width, 3], seed=[1, 2], maxval=255.0)
+  logits = pipeline.sampled_logits(model, sampler, images)[0].numpy()[0]
+  full = nus_export.nus_logits_fn(model, sampler, (height, width))(images).numpy()[0]
+  rows, cols = np.meshgrid(np.linspace(0, size - 1, height), np.linspace(0, size - 1, width),
+                           indexing="ij")
+  expected = np.stack([ndimage.map_coordinates(logits[..., c], [rows, cols], order=1)
+                       for c in range(classes)], axis=-1)
+  np.testing.assert_allclose(full, expected, atol=1e-4)
+  assert len(np.unique(full.argmax(-1))) > 1
+  for method in pipeline.INTERPOLATIONS:
+    labels = pipeline.predict_labels(model, sampler, images, method).numpy()[0]
+    np.testing.assert_array_equal(labels, full.argmax(-1))
 
 
 def test_error_for_a_checkpoint_dir_without_config(tmp_path, deeplab_run):

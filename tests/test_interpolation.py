@@ -213,30 +213,112 @@ def test_non_finite_locations_are_rejected():
     interpolation.interpolate(np.zeros((3, 3, 1)), locations, (8, 8))
 
 
-def test_tf_ops_version_agrees_with_the_compiled_one():
-  rng = np.random.default_rng(7)
-  height, width, size = 48, 96, 24
-  locations = _aux_like_locations(rng, 2, 8, size)
-  values = rng.normal(size=(2, size, size, 5)).astype(np.float32)
+def _tie_free(full, labels):
+  """Where the argmax of `full` is clear (top two apart by more than float rounding),
+  whether `labels` equal it; elsewhere True."""
+  top2 = np.sort(full, axis=-1)[..., -2:]
+  clear = top2[..., 1] - top2[..., 0] > 1e-5
+  return ~clear | (labels == full.argmax(-1))
+
+
+def _smooth_logits(rng, batch, size, channels):
+  """[B, S, S, C] logits that vary smoothly over the grid, like a segmenter's: regions
+  of one winning class with boundaries between them (random sums of a few waves)."""
+  u, v = np.meshgrid(np.linspace(0, 1, size), np.linspace(0, 1, size), indexing="ij")
+  frequencies = rng.uniform(0.5, 3.0, (batch, channels, 3, 2))
+  phases = rng.uniform(0, 2 * np.pi, (batch, channels, 3))
+  waves = np.sin(2 * np.pi * (frequencies[..., 0, None, None] * u
+                              + frequencies[..., 1, None, None] * v) + phases[..., None, None])
+  logits = 3 * waves.sum(axis=2) + 0.3 * rng.normal(size=(batch, channels, size, size))
+  return np.moveaxis(logits, 1, -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("jitter, smooth", [(0.2, False), (0.45, False), (0.3, True)])
+def test_labels_equal_the_argmax_of_the_logits(jitter, smooth):
+  # Fused labels against the argmax of the unfused logits, on random deformed grids
+  # (0.45 cells: strongly deformed), with random values (every triangle blended) and
+  # smooth ones (most triangles share their corners' argmax and skip the blend).
+  rng = np.random.default_rng(int(100 * jitter) + smooth)
+  size, height, width = 12, 45, 70
+  locations = _aux_like_locations(rng, 2, 5, size, jitter)
+  values = (_smooth_logits(rng, 2, size, 7) if smooth
+            else rng.normal(size=(2, size, size, 7)).astype(np.float32))
+  full = interpolation.interpolate(values, locations, (height, width))
+  labels = interpolation.interpolate_labels(values, locations, (height, width))
+  assert labels.shape == (2, height, width) and labels.dtype == np.int32
+  assert _tie_free(full, labels).all()
+  assert len(np.unique(labels)) == 7
+
+
+def test_labels_of_folded_filled_and_collapsed_grids(monkeypatch):
+  monkeypatch.setattr(interpolation, "_MIN_BAND_VALUES", 1)  # bands even for tiny images
+  rng = np.random.default_rng(9)
+  values = rng.normal(size=(10, 10, 4)).astype(np.float32)
+  folded = _aux_like_locations(rng, 1, 5, 10)[0]
+  folded[[3, 6]] = folded[[6, 3]]
+  # A grid inside the image: the pixels around it are filled from the nearest covered.
+  inside = 0.15 + 0.7 * _aux_like_locations(rng, 1, 5, 10)[0]
+  collapsed = np.full((10, 10, 2), 0.53)
+  for locations in (folded, inside, collapsed):
+    for threads in (1, 3):
+      full = interpolation.interpolate(values, locations, (31, 47), num_threads=threads)
+      labels = interpolation.interpolate_labels(values, locations, (31, 47),
+                                                num_threads=threads)
+      assert _tie_free(full, labels).all()
+
+
+def test_labels_reject_bad_input_like_interpolate():
+  with pytest.raises(ValueError, match="same rank"):
+    interpolation.interpolate_labels(np.zeros((4, 4, 3)), np.zeros((1, 4, 4, 2)), (8, 8))
+  locations = sampling.uniform_locations(3, 3).numpy()
+  locations[1, 1, 0] = np.inf
+  with pytest.raises(ValueError, match="finite"):
+    interpolation.interpolate_labels(np.zeros((3, 3, 1)), locations, (8, 8))
+
+
+@pytest.mark.parametrize("jitter", [0.3, 0.45])
+def test_tf_ops_version_agrees_with_the_compiled_one(jitter):
+  # Random deformed grids, 0.45 cells strongly deformed, at the model's sizes (S = 32
+  # on 256x512), with smooth logits as a segmenter gives.
+  rng = np.random.default_rng(int(100 * jitter))
+  height, width, size = 256, 512, 32
+  locations = _aux_like_locations(rng, 2, 8, size, jitter)
+  values = _smooth_logits(rng, 2, size, 6)
   compiled = interpolation.interpolate(values, locations, (height, width))
   exported = interpolation.interpolate_tf(values, locations, (height, width)).numpy()
   assert exported.shape == compiled.shape
-  agreement = np.mean(compiled.argmax(-1) == exported.argmax(-1))
-  close = np.mean(np.abs(compiled - exported).max(-1) < 1e-3)
-  assert agreement >= 0.999 and close >= 0.999, (agreement, close)
+  assert np.mean(compiled.argmax(-1) == exported.argmax(-1)) >= 0.995
+  # Values: close (the resizes bend them where a lattice cell straddles a triangle edge).
+  difference = np.abs(compiled - exported).max(-1)
+  assert np.median(difference) < 0.01 * np.abs(compiled).max()
+
+
+def test_tf_ops_version_on_cell_edges():
+  # A uniform grid over 9 x 19 pixels puts pixel centres on vertices, cell edges and
+  # diagonals; at this size both lattices are the pixels (two points per cell), so the
+  # TF-ops values equal the interpolant's (the compiled kernel's, checked above).
+  rows, cols, height, width = 5, 10, 9, 19
+  values = np.random.default_rng(2).normal(size=(1, rows, cols, 2)).astype(np.float32)
+  locations = sampling.uniform_locations(rows, cols).numpy()[None]
+  exported = interpolation.interpolate_tf(values, locations, (height, width)).numpy()
+  np.testing.assert_allclose(exported, interpolation.interpolate(values, locations,
+                                                                 (height, width)), atol=1e-5)
+  # The same grid, bent: nodes (and so pixel centres) on cell edges of the bent grid.
+  bent = locations.copy()
+  bent[0, 1:-1, 1:-1, 1] += 0.05 * np.sin(np.arange(1, rows - 1))[:, None]
+  exported = interpolation.interpolate_tf(values, bent, (height, width)).numpy()
+  np.testing.assert_allclose(exported, interpolation.interpolate(values, bent, (height, width)),
+                             atol=1e-4)
 
 
 def test_tf_ops_version_converts_to_tflite_builtins(tmp_path):
-  # Few Newton iterations keep the graph, and its conversion time, small; the grid is
-  # mild enough for them to converge.
   size, height, width = 6, 16, 24
 
   @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="values"),
                                 tf.TensorSpec([1, size, size, 2], tf.float32,
                                               name="locations")])
   def interpolate(values, locations):
-    return {"out": interpolation.interpolate_tf(values, locations, (height, width),
-                                                num_iterations=3)}
+    return {"out": interpolation.interpolate_tf(values, locations, (height, width))}
 
   rng = np.random.default_rng(8)
   values = rng.normal(size=(1, size, size, 3)).astype(np.float32)
@@ -244,5 +326,5 @@ def test_tf_ops_version_converts_to_tflite_builtins(tmp_path):
   result = run_in_litert(interpolate, {"values": values, "locations": locations},
                          str(tmp_path))["out"]
   np.testing.assert_allclose(result, interpolate(values, locations)["out"].numpy(), atol=1e-4)
-  np.testing.assert_allclose(result, interpolation.interpolate(values, locations, (height, width)),
-                             atol=1e-3)
+  compiled = interpolation.interpolate(values, locations, (height, width))
+  assert np.mean(result.argmax(-1) == compiled.argmax(-1)) >= 0.95
