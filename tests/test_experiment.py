@@ -14,7 +14,8 @@ from nus import sample_cache
 from workflows import nus_experiment
 from workflows import nus_experiment_report as report_lib
 
-_SIZES = (16, 24)
+# One size and one seed keep two runs under a minute each (tracing dominates).
+_SIZES = (16,)
 
 
 def _smoke_config(output_dir):
@@ -41,22 +42,20 @@ def smoke_run(tmp_path_factory):
 def test_stages_end_to_end_write_the_table_and_chart(smoke_run):
   config, root, report = smoke_run
   rows = report["rows"]
-  assert [(r["S"], r["method"]) for r in rows] == [
-      (16, "net"), (16, "uniform"), (24, "net"), (24, "uniform")]
+  assert [(r["S"], r["method"]) for r in rows] == [(16, "net"), (16, "uniform")]
   things = nus_experiment.thing_classes(config.nus)
   for row in rows:
     assert 0.0 <= row["miou_mean"] <= 1.0 and 0.0 < row["ideal_miou"] <= 1.0
     assert row["ceiling_fraction_per_seed"] == [m / row["ideal_miou"]
                                                 for m in row["miou_per_seed"]]
     assert list(row["thing_class_iou"]) == things
-  by_key = {(r["S"], r["method"]): r for r in rows}
-  for size in _SIZES:
-    # NUS pays for the aux net on top of the same segmenter.
-    assert by_key[(size, "net")]["madds"] > by_key[(size, "uniform")]["madds"]
-  assert by_key[(24, "uniform")]["madds"] > by_key[(16, "uniform")]["madds"]
+  # NUS pays for the aux net on top of the same segmenter.
+  assert rows[0]["madds"] - rows[1]["madds"] == pytest.approx(18.9e6, rel=0.01)
   assert len(report["checks"]["lines"]) == 5
-  # At smoke size the aux net costs more than the segmenter: that check fails, as it must.
+  # At smoke size the aux net costs more than the segmenter: that check fails, as it must;
+  # one size gives no uniform curve to compare with.
   assert report["checks"]["aux_share_at_smallest_S"]["met"] is False
+  assert report["checks"]["nus_above_uniform_curve"]["value"]["uniform_curve_miou"] is None
   with open(root / "report" / "nus_vs_uniform.json") as f:
     written = json.load(f)
   assert [(r["S"], r["method"], r["madds"]) for r in written["rows"]] == [
