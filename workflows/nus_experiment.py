@@ -406,8 +406,8 @@ def run_experiment(config: ExperimentConfig, report_dir: str) -> dict:
   os.makedirs(report_dir, exist_ok=True)
   stages.write_if_changed(os.path.join(report_dir, "nus_vs_uniform.json"),
                           json.dumps(_rounded(report), indent=1, sort_keys=True) + "\n")
-  title = (f"NUS vs uniform, synthetic Cityscapes {config.height}x{config.width}, "
-           f"{len(config.seeds)} seeds per point")
+  title = (f"NUS vs uniform, synthetic {config.height}x{config.width}, "
+           f"mean and std over {len(config.seeds)} seed(s)")
   stages.write_if_changed(os.path.join(report_dir, "nus_vs_uniform.png"),
                           report_lib.chart_png(rows, title))
   return report

@@ -124,6 +124,7 @@ def chart_png(rows: Sequence[dict], title: str) -> bytes:
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+  from matplotlib import ticker  # pylint: disable=import-outside-toplevel
   figure, axes = pyplot.subplots(figsize=(6, 4.5), dpi=120)
   for method, style in (("net", "o-"), ("uniform", "s--")):
     mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["madds"])
@@ -135,6 +136,9 @@ def chart_png(rows: Sequence[dict], title: str) -> bytes:
       axes.annotate(f"S={r['S']}", (xi, yi), textcoords="offset points", xytext=(4, -12),
                     fontsize=8)
   axes.set_xscale("log")
+  # Plain numbers: the costs span less than a decade, where powers of ten label nothing.
+  axes.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+  axes.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
   axes.set_xlabel("multiply-adds per image, aux net included (millions, log scale)")
   axes.set_ylabel("mIoU % (val, full resolution)")
   axes.set_title(title, fontsize=10)
