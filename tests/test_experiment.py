@@ -1,61 +1,160 @@
-"""Smoke run of the NUS-vs-uniform experiment (workflows.experiment) on tiny synthetic data."""
+"""The NUS-vs-uniform experiment (workflows.nus_experiment) on tiny synthetic scenes, and its
+table arithmetic on hand-made cases."""
+import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab import checkpoints
-from workflows import experiment
+from deeplab import config as config_lib
+from deeplab import metrics
+from nus import sample_cache
+from workflows import nus_experiment
+from workflows import nus_experiment_report as report_lib
+
+# One size and one seed keep two runs under a minute each (tracing dominates).
+_SIZES = (16,)
 
 
-def _config(output_dir):
-  return experiment.ExperimentConfig(
-      output_dir=output_dir, height=64, width=128, num_train=2, num_val=1, num_shards=1,
-      num_workers=1, sampling_sizes=(16, 24), aux_steps=2, aux_batch_size=2,
-      seg_steps=2, seg_batch_size=2, depth_multiplier=0.25, latency_images=1,
-      latency_repeats=1)
+def _smoke_config(output_dir):
+  defaults = nus_experiment.ExperimentConfig()
+  return nus_experiment.ExperimentConfig(
+      output_dir=output_dir, height=64, width=128, num_train=3, num_val=2, num_workers=1,
+      sampling_sizes=_SIZES, seeds=(0,),
+      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=2,
+                                       train_batch_size=4),
+      segmenter=config_lib.ModelOptions(output_stride=8, depth_multiplier=0.25,
+                                        decoder_output_stride=(4,)),
+      segmenter_training=dataclasses.replace(defaults.segmenter_training,
+                                             training_number_of_steps=2, train_batch_size=4))
 
 
-@pytest.mark.slow
-def test_experiment_runs_then_resumes_without_redoing_work(tmp_path):
-  config = _config(str(tmp_path / "exp"))
-  report = experiment.run_experiment(config)
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+  root = tmp_path_factory.mktemp("experiment")
+  config = _smoke_config(str(root / "run"))
+  report = nus_experiment.run_experiment(config, str(root / "report"))
+  return config, root, report
 
+
+def test_stages_end_to_end_write_the_table_and_chart(smoke_run):
+  config, root, report = smoke_run
   rows = report["rows"]
-  assert [(r["S"], r["method"]) for r in rows] == [
-      (16, "net"), (16, "uniform"), (24, "net"), (24, "uniform")]
+  assert [(r["S"], r["method"]) for r in rows] == [(16, "net"), (16, "uniform")]
+  things = nus_experiment.thing_classes(config.nus)
   for row in rows:
-    assert 0.0 <= row["miou"] <= 1.0
-    assert 0.0 < row["miou_ideal"] <= 1.0
-    assert row["latency"] > 0
-    assert set(row["per_class_iou"]) == set(experiment.boundary_classes())
-    assert (row["miou_tf"] is None) == (row["method"] == "uniform")
-  by_key = {(r["S"], r["method"]): r for r in rows}
-  for size in (16, 24):
-    # NUS pays for the aux net on top of the same segmenter.
-    assert by_key[(size, "net")]["madds"] > by_key[(size, "uniform")]["madds"]
-  assert by_key[(24, "uniform")]["madds"] > by_key[(16, "uniform")]["madds"]
-  assert len(report["bars"]["lines"]) == 4
-  with open(tmp_path / "exp" / "table.json") as f:
-    assert json.load(f)["rows"] == json.loads(json.dumps(rows))
-  table = (tmp_path / "exp" / "table.md").read_text()
-  assert table.count("| NUS |") == 2 and table.count("| uniform |") == 2
-  assert Image.open(tmp_path / "exp" / "chart.png").size[0] > 100
-  assert any("--nus_preprocess=net" in c for c in report["commands"])
+    assert 0.0 <= row["miou_mean"] <= 1.0 and 0.0 < row["ideal_miou"] <= 1.0
+    assert row["ceiling_fraction_per_seed"] == [m / row["ideal_miou"]
+                                                for m in row["miou_per_seed"]]
+    assert list(row["thing_class_iou"]) == things
+  # NUS pays for the aux net on top of the same segmenter.
+  assert rows[0]["madds"] - rows[1]["madds"] == pytest.approx(18.9e6, rel=0.01)
+  assert len(report["checks"]["lines"]) == 5
+  # At smoke size the aux net costs more than the segmenter: that check fails, as it must;
+  # one size gives no uniform curve to compare with.
+  assert report["checks"]["aux_share_at_smallest_S"]["met"] is False
+  assert report["checks"]["nus_above_uniform_curve"]["value"]["uniform_curve_miou"] is None
+  with open(root / "report" / "nus_vs_uniform.json") as f:
+    written = json.load(f)
+  assert [(r["S"], r["method"], r["madds"]) for r in written["rows"]] == [
+      (r["S"], r["method"], r["madds"]) for r in rows]
+  assert written["rows"][0]["miou_mean"] == pytest.approx(rows[0]["miou_mean"], rel=1e-5)
+  assert "output_dir" not in written["config"]
+  chart = Image.open(root / "report" / "nus_vs_uniform.png")
+  assert chart.format == "PNG" and chart.size[0] > 300
 
-  # A rerun finds every stage complete: no checkpoint or result is rewritten.
-  watched = [os.path.join(config.segmenter_logdir(m, s), name)
-             for m in experiment.SAMPLING_METHODS for s in (16, 24) for name in ("eval_val.json",)]
-  watched += [checkpoints.latest_checkpoint(config.aux_logdir).path + ".index",
-              os.path.join(config.output_dir, "cost_s16.json"),
-              os.path.join(config.output_dir, "ceiling_s16.json")]
+
+def test_a_rerun_resumes_without_redoing_any_stage(smoke_run):
+  config, root, report = smoke_run
+  watched = [os.path.join(root, "report", "nus_vs_uniform.json"),
+             config.path("data", "train.npz"), config.path("data", "aux_inputs.npz"),
+             config.path("aux", "val_location_mse.json")]
+  for size in _SIZES:
+    for method in nus_experiment.SAMPLING_METHODS:
+      logdir = config.segmenter_logdir(method, size, 0)
+      watched += [config.path("samples", f"{method}_s{size}.npz"),
+                  os.path.join(logdir, "eval_val.json"),
+                  os.path.join(logdir, "checkpoint")]
   before = {path: os.stat(path).st_mtime_ns for path in watched}
-  again = experiment.run_experiment(config)
+  again = nus_experiment.run_experiment(config, str(root / "report"))
   assert {path: os.stat(path).st_mtime_ns for path in watched} == before
   assert again["rows"] == report["rows"]
 
 
-def test_config_rejects_bad_sizes(tmp_path):
+def test_the_same_seeds_give_the_same_json(smoke_run, tmp_path):
+  _, root, _ = smoke_run
+  nus_experiment.run_experiment(_smoke_config(str(tmp_path / "run")), str(tmp_path / "report"))
+  first = (root / "report" / "nus_vs_uniform.json").read_bytes()
+  assert (tmp_path / "report" / "nus_vs_uniform.json").read_bytes() == first
+
+
+def test_ceiling_fraction_of_a_hand_made_case():
+  # Two rows of six pixels: class 0 in columns 0-3, class 1 in columns 4-5. A 2 x 2
+  # uniform grid samples columns 0 and 5, so one sample point sees each class.
+  labels = np.array([[0, 0, 0, 0, 1, 1]] * 2, np.uint8)[None]
+  images = np.zeros((1, 2, 6, 3), np.uint8)
+  grids = sample_cache.grids(None, np.zeros((1, 8, 8, 3), np.float32), 2)
+  samples = sample_cache.sample_set(images, labels, grids, 2)
+  assert samples["labels"][0].tolist() == [[0, 1], [0, 1]]
+
+  def score(values):
+    return sample_cache.score_full_resolution(lambda start, stop: values[start:stop],
+                                              samples["locations"], labels, 2, 255)
+
+  # Ideal: votes interpolated along a row weigh class 0 by 1, .8, .6, .4, .2, 0, so
+  # columns 3-5 go to class 1: IoU 3/4 and 2/3.
+  ideal = metrics.mean_iou(score(sample_cache.ideal_votes(samples["labels"], 2)))
+  assert ideal == pytest.approx((3 / 4 + 2 / 3) / 2)
+  # A segmenter that says class 0 at both points: IoU 4/6 and 0.
+  segmenter = metrics.mean_iou(score(np.tile([[[[1.0, 0.0]]]], (1, 2, 2, 1))))
+  assert segmenter == pytest.approx(1 / 3)
+  assert report_lib.ceiling_fraction(segmenter, ideal) == pytest.approx(8 / 17)
+  with pytest.raises(ValueError, match="ideal mIoU"):
+    report_lib.ceiling_fraction(0.5, 0.0)
+
+
+def test_point_row_aggregates_the_seeds():
+  results = [{"miou": 0.5, "per_class_iou": {"car": 0.4, "bus": None}},
+             {"miou": 0.7, "per_class_iou": {"car": 0.6, "bus": 0.2}}]
+  row = report_lib.point_row(64, "net", 123, results, 0.8, ["car", "bus"])
+  assert row["miou_mean"] == pytest.approx(0.6)
+  assert row["miou_std"] == pytest.approx(np.sqrt(0.02))  # (0.1^2 + 0.1^2) / (2 - 1)
+  assert row["ceiling_fraction_per_seed"] == pytest.approx([0.625, 0.875])
+  assert row["thing_class_iou"] == pytest.approx({"car": 0.5, "bus": 0.2})
+
+
+def _row(size, method, madds, mious):
+  return report_lib.point_row(size, method, madds, [{"miou": m, "per_class_iou": {}}
+                                                    for m in mious], 0.5, [])
+
+
+def test_checks_measure_gain_standard_error_and_the_uniform_curve():
+  rows = [_row(64, "net", 150, [0.33, 0.34, 0.35]), _row(64, "uniform", 100, [0.31, 0.32, 0.33]),
+          _row(96, "net", 250, [0.37, 0.37, 0.37]), _row(96, "uniform", 200, [0.36, 0.37, 0.38])]
+  checks = report_lib.check_targets(rows, aux_share=0.11)
+  gain = checks["gain_at_smallest_S"]["value"]
+  assert gain["gain_points"] == pytest.approx(2.0)
+  assert gain["standard_error_points"] == pytest.approx(100 * np.sqrt(2 * 1e-4 / 3))
+  assert checks["gain_at_smallest_S"]["met"]  # 2.0 > 2 x 0.816
+  # The uniform curve at 150: 0.32 + (0.37 - 0.32) * log(1.5) / log(2).
+  expected = 0.32 + 0.05 * np.log(1.5) / np.log(2)
+  assert checks["nus_above_uniform_curve"]["value"]["uniform_curve_miou"] == pytest.approx(expected)
+  assert not checks["nus_above_uniform_curve"]["met"]  # 0.34 < 0.349
+  assert checks["nus_not_below_uniform"]["met"]
+  assert checks["aux_share_at_smallest_S"]["met"]
+  assert checks["ceiling_fractions"]["value"]["min"] == pytest.approx(0.62)
+  assert checks["ceiling_fractions"]["met"]
+
+  noisy = [_row(64, "net", 150, [0.30, 0.34, 0.38])] + rows[1:]
+  assert not report_lib.check_targets(noisy, 0.11)["gain_at_smallest_S"]["met"]
+
+
+def test_config_rejects_bad_values(tmp_path):
   with pytest.raises(ValueError, match="sampling_sizes"):
-    experiment.ExperimentConfig(output_dir=str(tmp_path), sampling_sizes=(4,))
+    nus_experiment.ExperimentConfig(output_dir=str(tmp_path), sampling_sizes=(4,))
+  with pytest.raises(ValueError, match="seeds"):
+    nus_experiment.ExperimentConfig(output_dir=str(tmp_path), seeds=(1, 1))
+  with pytest.raises(ValueError, match="loss_function"):
+    nus_experiment.ExperimentConfig(output_dir=str(tmp_path), loss_function="dice")

@@ -1,26 +1,19 @@
-"""NUS against uniform sampling at several sampling sizes (seed 000's main chart).
-
-Stages, each skipped when its output is complete, so rerunning resumes:
+"""The quickstart's stages at one sampling size, on TFRecords through deeplab.train's library.
 
 1. data: synthetic Cityscapes at full resolution, converted to TFRecords;
 2. aux: the sampling net trained on Eq. 2 targets, then its location MSE on val;
-3. segmenters: one per (method, S), trained on S x S images sampled by the aux net
+3. segmenters: one per method at S, trained on S x S images sampled by the aux net
    ("net") or on the uniform grid ("uniform");
-4. eval: mIoU at full resolution of each segmenter (NUS rows with both interpolations),
-   and the ceiling: the mIoU an ideal segmenter would reach with each sampling;
-5. cost: multiply-adds, and end-to-end seconds per image of NUS and uniform
-   timed side by side per S;
-6. report: table.md / table.json and chart.png.
+4. eval: mIoU at full resolution of each segmenter (NUS with both interpolations).
 
-Training and evaluation go through the library behind `deeplab.train` and
-`deeplab.eval`; `experiment_commands()` lists the equivalent command lines.
+Each stage is skipped when its output is complete, so rerunning resumes;
+`experiment_commands()` lists the equivalent command lines. The NUS-vs-uniform
+experiment over several S and seeds, on cached samples, is workflows/nus_experiment.py.
 """
 import dataclasses
 import os
-import time
 
 import tensorflow as tf
-from absl import logging
 
 from datasets import build_cityscapes_data
 from datasets import data_generator
@@ -28,15 +21,12 @@ from datasets import synthetic
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import eval_lib
-from deeplab import flops
 from deeplab import model as model_lib
 from nus import options as options_lib
 from nus import pipeline
 from workflows import stages
-from workflows import timing
 
 SAMPLING_METHODS = ("net", "uniform")
-_METHOD_NAMES = {"net": "NUS", "uniform": "uniform"}
 _SPLITS = ("train", "val")
 
 
@@ -223,10 +213,6 @@ def _step(logdir):
   return checkpoints.latest_checkpoint(logdir).step
 
 
-def _steps(config, size):
-  return {method: _step(config.segmenter_logdir(method, size)) for method in SAMPLING_METHODS}
-
-
 def evaluate_segmenter(config, method, size, segmenters):
   """Stage 4: full-resolution scores of one segmenter, per interpolation (cached in JSON).
 
@@ -255,71 +241,10 @@ def evaluate_segmenter(config, method, size, segmenters):
                               _step(logdir), evaluate)
 
 
-def sampling_ceiling(config, size, net):
-  """Stage 4, the ceiling: mIoU of an ideal segmenter at S per method (cached in JSON).
-
-  The true labels at the sample points, interpolated back (pipeline.ideal_labels): what
-  the sampling alone allows, so that the sampling's gain and the segmenters' shortfall
-  show apart.
-
-  Returns:
-    {method: mIoU}.
-  """
-  def compute():
-    dataset = data_generator.Dataset(config.records_dir, "val",
-                                     config.eval_batch_size).get_dataset()
-    descriptor = data_generator.get_descriptor("cityscapes")
-    result = {}
-    for method in SAMPLING_METHODS:
-      sampler = make_sampler(config, method, size, net, graph=True)
-      result[method] = pipeline.score_predictions(
-          lambda batch, s=sampler: pipeline.ideal_labels(
-              s, batch["image"], batch["label"][..., 0], descriptor.num_classes),
-          dataset, descriptor, f"ceiling {method} S={size}")["miou"]
-    return result
-
-  return stages.cached_result(f"ceiling S={size}",
-                              os.path.join(config.output_dir, f"ceiling_s{size}.json"),
-                              _step(config.aux_logdir), compute)
-
-
-def measure_sampling_cost(config, size, net, segmenters):
-  """Stage 5: multiply-adds and end-to-end seconds per image at S (cached in JSON).
-
-  Multiply-adds: the segmenter at S x S, the aux net at its input size. Latency: NUS
-  and uniform run the whole prediction (aux net for NUS, sampling, segmenter,
-  interpolation to full resolution with the compiled kernel) on the same val images,
-  in turn, so that load from other processes hits both alike.
-
-  Returns:
-    {"madds": {"segmenter", "aux_net"}, "seconds": {method: s}, "ratio": NUS / uniform}.
-  """
-  def compute():
-    side = net.nus_options.net_input_size
-    madds = {"segmenter": flops.count(model_lib.build_model(config.model_options()),
-                                      (size, size, 3)).total.madds,
-             "aux_net": flops.count(net.network, (side, side, 3)).total.madds}
-    seconds = timing.seconds_per_input(
-        {method: lambda image, m=method: pipeline.predict_labels(*segmenters[m], image)
-         for method in SAMPLING_METHODS}, latency_images(config), config.latency_repeats,
-        label=f"latency S={size}")
-    return {"madds": madds, "seconds": seconds, "ratio": seconds["net"] / seconds["uniform"]}
-
-  return stages.cached_result(f"cost S={size}", os.path.join(config.output_dir,
-                                                              f"cost_s{size}.json"),
-                              _steps(config, size), compute)
-
-
 def latency_images(config):
   """The first config.latency_images val images, batches of one (what latency is timed on)."""
   dataset = data_generator.Dataset(config.records_dir, "val", 1).get_dataset()
   return [batch["image"] for batch in dataset.take(config.latency_images)]
-
-
-def boundary_classes():
-  """Names of the thing classes (trainIds 11..18) whose boundaries NUS samples densely."""
-  names = data_generator.get_descriptor("cityscapes").class_names
-  return [names[i] for i in options_lib.NusOptions().target_classes]
 
 
 def experiment_commands(config):
@@ -361,139 +286,3 @@ def experiment_commands(config):
                      f"--eval_logdir={logdir}/eval_{interpolation} --dataset_dir={c.records_dir} "
                      f"--nus_interpolation={interpolation} --once")
   return lines
-
-
-def _format_iou(value):
-  return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-def write_table(rows, bars, path):
-  """table.md: one row per (S, method), then the bars."""
-  classes = boundary_classes()
-  header = (["S", "method", "MAdds (M)", "mIoU", "mIoU TF interp.", "mIoU ideal seg."]
-            + classes + ["latency (ms)"])
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  for row in rows:
-    cells = [str(row["S"]), _METHOD_NAMES[row["method"]], f"{row['madds'] / 1e6:.1f}",
-             _format_iou(row["miou"]),
-             _format_iou(row["miou_tf"]) if row["miou_tf"] is not None else "-",
-             _format_iou(row["miou_ideal"])]
-    cells += [_format_iou(row["per_class_iou"][name]) for name in classes]
-    cells.append(f"{1e3 * row['latency']:.1f}")
-    lines.append("| " + " | ".join(cells) + " |")
-  lines += ["", "mIoU and IoU in %, at full resolution on val. MAdds of the segmenter at S x S "
-            "plus, for NUS, the aux net at its 64 x 64 input. Latency: median end-to-end "
-            "seconds per image (aux net + sampling + segmenter + compiled interpolation), NUS "
-            "and uniform timed side by side (graphs traced beforehand). Ideal seg.: the "
-            "true labels at the sample points interpolated back, what a segmenter right at "
-            "every sample point would score.",
-            ""]
-  lines += [f"- {line}" for line in bars["lines"]]
-  with open(path, "w") as f:
-    f.write("\n".join(lines) + "\n")
-
-
-def write_sampling_chart(rows, path):
-  """chart.png: mIoU against multiply-adds, one line per method, points labelled by S."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
-  figure, axes = pyplot.subplots(figsize=(6, 4.5), dpi=120)
-  for method, style in zip(SAMPLING_METHODS, ("o-", "s--")):
-    mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["madds"])
-    x = [r["madds"] / 1e6 for r in mine]
-    y = [r["miou"] for r in mine]
-    axes.plot(x, y, style, label=_METHOD_NAMES[method])
-    for r, xi, yi in zip(mine, x, y):
-      axes.annotate(f"S={r['S']}", (xi, yi), textcoords="offset points", xytext=(4, -12),
-                    fontsize=8)
-  axes.set_xlabel("multiply-adds (millions)")
-  axes.set_ylabel("mIoU (val, full resolution)")
-  axes.set_title("Non-uniform vs uniform sampling (synthetic Cityscapes)")
-  axes.grid(True, alpha=0.3)
-  axes.legend()
-  figure.tight_layout()
-  figure.savefig(path)
-  pyplot.close(figure)
-
-
-def check_bars(rows):
-  """The claims checked: +2 mIoU points at the smallest S; NUS latency <= 1.25x uniform."""
-  by_key = {(r["S"], r["method"]): r for r in rows}
-  sizes = sorted({r["S"] for r in rows})
-  smallest = sizes[0]
-  gaps = {s: 100 * (by_key[(s, "net")]["miou"] - by_key[(s, "uniform")]["miou"]) for s in sizes}
-  ratios = {s: by_key[(s, "net")]["latency"] / by_key[(s, "uniform")]["latency"] for s in sizes}
-  interp = {s: 100 * abs(by_key[(s, "net")]["miou_tf"] - by_key[(s, "net")]["miou"])
-            for s in sizes}
-  ideal_gaps = {s: 100 * (by_key[(s, "net")]["miou_ideal"] - by_key[(s, "uniform")]["miou_ideal"])
-                for s in sizes}
-  result = {
-      "miou_gain_points": gaps, "ideal_gain_points": ideal_gaps, "latency_ratio": ratios,
-      "tf_vs_compiled_points": interp,
-      "miou_bar_met": gaps[smallest] >= 2.0,
-      "latency_bar_met": all(r <= 1.25 for r in ratios.values()),
-      "interpolation_bar_met": all(d <= 0.2 for d in interp.values()),
-  }
-  verdict = lambda ok: "met" if ok else "MISSED"
-  result["lines"] = [
-      f"mIoU bar (NUS - uniform >= 2 points at S={smallest}): {gaps[smallest]:+.2f} -> "
-      f"{verdict(result['miou_bar_met'])}; all S: "
-      + ", ".join(f"S={s} {g:+.2f}" for s, g in gaps.items()),
-      "the same gain with an ideal segmenter (right at every sample point): "
-      + ", ".join(f"S={s} {g:+.2f}" for s, g in ideal_gaps.items()),
-      "latency bar (NUS / uniform <= 1.25 at each S): "
-      + ", ".join(f"S={s} {r:.3f}" for s, r in ratios.items())
-      + f" -> {verdict(result['latency_bar_met'])}",
-      "TF-ops vs compiled interpolation, NUS mIoU difference (<= 0.2 points): "
-      + ", ".join(f"S={s} {d:.3f}" for s, d in interp.items())
-      + f" -> {verdict(result['interpolation_bar_met'])}",
-  ]
-  return result
-
-
-def run_experiment(config):
-  """Runs (or resumes) every stage and writes table.md, table.json and chart.png.
-
-  Returns:
-    The table.json content: config, aux net MSE, rows, bars, commands, wall seconds.
-  """
-  start = time.monotonic()
-  os.makedirs(config.output_dir, exist_ok=True)
-  prepare_data(config)
-  aux_result = train_aux(config)
-  logging.info("aux net location MSE %.3g vs uniform grid %.3g (ratio %.3f)",
-               aux_result["mse"], aux_result["uniform_mse"], aux_result["mse_ratio"])
-  net = pipeline.load_sampling_net(config.aux_logdir)
-  for size in config.sampling_sizes:
-    for method in SAMPLING_METHODS:
-      train_segmenter(config, method, size, net)
-  rows = []
-  for size in config.sampling_sizes:
-    segmenters = SampledSegmenters(config, size, net)
-    evaluations = {method: evaluate_segmenter(config, method, size, segmenters)
-                   for method in SAMPLING_METHODS}
-    ceiling = sampling_ceiling(config, size, net)
-    cost = measure_sampling_cost(config, size, net, segmenters)
-    madds = cost["madds"]
-    for method, results in evaluations.items():
-      compiled = results["compiled"]
-      rows.append({
-          "S": size, "method": method,
-          "madds": madds["segmenter"] + (madds["aux_net"] if method == "net" else 0),
-          "miou": compiled["miou"],
-          "miou_tf": results["tf"]["miou"] if "tf" in results else None,
-          "miou_ideal": ceiling[method],
-          "per_class_iou": {name: compiled["per_class_iou"][name] for name in boundary_classes()},
-          "all_class_iou": compiled["per_class_iou"],
-          "latency": cost["seconds"][method],
-          "eval_seconds_per_image": compiled["seconds_per_image"],
-      })
-  bars = check_bars(rows)
-  report = {"config": dataclasses.asdict(config), "aux_net": aux_result, "rows": rows,
-            "bars": bars, "commands": experiment_commands(config),
-            "wall_seconds_this_call": time.monotonic() - start}
-  checkpoints.write_json_atomic(os.path.join(config.output_dir, "table.json"), report)
-  write_table(rows, bars, os.path.join(config.output_dir, "table.md"))
-  write_sampling_chart(rows, os.path.join(config.output_dir, "chart.png"))
-  return report

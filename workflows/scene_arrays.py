@@ -1,0 +1,50 @@
+"""Synthetic scenes rendered straight to arrays (no files, no TFRecords), in parallel.
+
+Kept free of TensorFlow so that the rendering processes start fast.
+"""
+import multiprocessing
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from datasets import cityscapes
+from datasets import synthetic
+
+
+def _render(task):
+  split, index, height, width, seed = task
+  image, label_ids = synthetic.render_scene(synthetic.scene_rng(seed, split, index), height, width)
+  return image, cityscapes.label_ids_to_train_ids(label_ids).astype(np.uint8)
+
+
+def render_split(split: str, count: int, height: int, width: int, seed: int,
+                 num_workers: int = 0) -> tuple:
+  """The first `count` scenes of a split, as datasets.synthetic writes them.
+
+  Args:
+    num_workers: rendering processes; 0: all cores, 1: in this process.
+
+  Returns:
+    (images uint8 [count, H, W, 3], trainIds uint8 [count, H, W]).
+  """
+  if count < 1:
+    raise ValueError(f"render_split: count must be positive, got {count} for {split}")
+  images = np.empty((count, height, width, 3), np.uint8)
+  labels = np.empty((count, height, width), np.uint8)
+  tasks = [(split, i, height, width, seed) for i in range(count)]
+  workers = min(num_workers or os.cpu_count() or 1, count)
+  bar = tqdm(total=count, desc=f"render {split}", unit="img", leave=False)
+  if workers == 1:
+    results = map(_render, tasks)
+    for i, (image, label) in enumerate(results):
+      images[i], labels[i] = image, label
+      bar.update()
+  else:
+    # spawn: safe whatever the parent has loaded (TensorFlow's threads).
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+      for i, (image, label) in enumerate(pool.imap(_render, tasks, chunksize=4)):
+        images[i], labels[i] = image, label
+        bar.update()
+  bar.close()
+  return images, labels
