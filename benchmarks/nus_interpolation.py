@@ -34,14 +34,16 @@ from tqdm import tqdm
 
 from datasets import cityscapes
 from datasets import synthetic
+from deeplab import cli_flags
 from deeplab import metrics
 from nus import interpolation
 from nus import sampling
 from nus import targets
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("cases", ["128:1024x2048", "64:1024x1024"],
-                  "Speed cases as S:HxW (S x S samples interpolated to H x W pixels).")
+flags.DEFINE_multi_string("cases", ["128:1024,2048", "64:1024,1024"],
+                          "Speed cases as S:H,W (S x S samples interpolated to H x W "
+                          "pixels); repeat the flag for several.")
 flags.DEFINE_integer("channels", 19, "Channels interpolated (Cityscapes logits: 19).")
 flags.DEFINE_integer("grid", 8, "Size n of the n x n grid upsampled to S x S.")
 flags.DEFINE_float("jitter", 0.3, "Largest interior node displacement, in grid cells.")
@@ -55,19 +57,6 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 SPEED_TARGET = 50
 MIOU_TARGET = 0.2
 AGREEMENT_TARGET = 0.995
-
-
-def parse_case(text):
-  """'S:HxW' -> (S, H, W)."""
-  try:
-    size, out = text.split(":")
-    height, width = out.lower().split("x")
-    case = int(size), int(height), int(width)
-  except ValueError:
-    raise app.UsageError(f"--cases entry {text!r} is not S:HxW, e.g. 128:1024x2048") from None
-  if min(case) < 2:
-    raise app.UsageError(f"--cases entry {text!r}: S, H and W must be >= 2")
-  return case
 
 
 def random_locations(grid, size, jitter, rng):
@@ -206,15 +195,15 @@ def run_benchmark(cases, channels, grid, jitter, repeats, num_scenes, seed):
   print(f"{'case':>15} {'seed ms':>11} {'ours 1t':>9} {f'ours {threads}t':>9} "
         f"{'x (1t)':>9} {f'x ({threads}t)':>9} {'CPU x':>9} {'shared':>10} {'':>7} "
         f"{'hull':>9}")
-  for size, height, width in cases:
+  for size, (height, width) in cases:
     compare_speed(size, height, width, channels, grid, jitter, repeats, rng)
   if num_scenes:
-    compare_tf(num_scenes, *cases[0], grid, rng)
+    compare_tf(num_scenes, cases[0][0], *cases[0][1], grid, rng)
 
 
 def main(argv):
   del argv
-  cases = [parse_case(case) for case in FLAGS.cases]
+  cases = [cli_flags.parse_sampling_case(case) for case in FLAGS.cases]
   if FLAGS.channels < 1 or FLAGS.grid < 2 or FLAGS.repeats < 1 or FLAGS.num_scenes < 0:
     raise app.UsageError("--channels and --repeats must be >= 1, --grid >= 2, "
                          "--num_scenes >= 0")
@@ -223,4 +212,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

@@ -3,7 +3,7 @@
 Stages: aux net (image -> n x n locations; none on the uniform grid), sampling (S x S
 samples of the image), segmenter (DeepLabv3 on the S x S samples, logits upsampled to
 S x S) and interpolation plus argmax (labels at every pixel: the aux net's grid through
-nus.interpolation, the uniform grid through a bilinear resize). Each case S:HxW runs
+nus.interpolation, the uniform grid through a bilinear resize). Each case S:H,W runs
 both pipelines in TensorFlow (the NUS interpolation both compiled, as evaluation runs
 it, and in TF ops, as exported) and in LiteRT, every stage exported as its own .tflite,
 plus the whole exported pipeline (nus.export's serving function, uint8 image in, int32
@@ -16,7 +16,7 @@ and in total, NUS / uniform per column, then two target checks: the whole LiteRT
 pipeline at most 1.3x the uniform one, and in TensorFlow (compiled interpolation)
 sampling plus interpolation no slower than the segmenter.
 
-  .venv/bin/python benchmarks/nus_pipeline_speed.py [--cases=32:512x1024] [--num_runs=10]
+  .venv/bin/python benchmarks/nus_pipeline_speed.py [--cases=32:512,1024] [--num_runs=10]
 """
 import os
 import tempfile
@@ -30,6 +30,7 @@ from ai_edge_litert import interpreter as litert
 from tqdm import tqdm
 
 from datasets import synthetic
+from deeplab import cli_flags
 from deeplab import config
 from deeplab import export_lib
 from deeplab import model as model_lib
@@ -42,8 +43,9 @@ from nus import sampling
 from workflows import timing
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("cases", ["32:512x1024", "64:512x1024", "128:1024x2048"],
-                  "Cases as S:HxW (S x S samples of an H x W image).")
+flags.DEFINE_multi_string("cases", ["32:512,1024", "64:512,1024", "128:1024,2048"],
+                          "Cases as S:H,W (S x S samples of an H x W image); repeat the "
+                          "flag for several.")
 flags.DEFINE_float("depth_multiplier", 1.0, "MobileNetV2 depth multiplier of the segmenter.")
 flags.DEFINE_integer("num_threads", export_lib.NUM_THREADS,
                      "Threads of LiteRT and TensorFlow (intra-op).")
@@ -55,19 +57,6 @@ STAGES = ("aux net", "sampling", "segmenter", "interpolation + argmax")
 # (sampling + interpolation) against the segmenter.
 LITERT_RATIO_TARGET = 1.3
 TF_OVERHEAD_TARGET = 1.0
-
-
-def parse_case(text):
-  """'S:HxW' -> (S, (H, W))."""
-  try:
-    size, out = text.split(":")
-    height, width = out.lower().split("x")
-    case = int(size), (int(height), int(width))
-  except ValueError:
-    raise app.UsageError(f"--cases entry {text!r} is not S:HxW, e.g. 32:512x1024") from None
-  if case[0] < 2 or min(case[1]) < 2:
-    raise app.UsageError(f"--cases entry {text!r}: S, H and W must be >= 2")
-  return case
 
 
 def build_models(size, depth_multiplier):
@@ -222,7 +211,7 @@ def run_case(size, image_size, depth_multiplier, num_runs, warmup, work_dir):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cases = [parse_case(case) for case in FLAGS.cases]
+  cases = [cli_flags.parse_sampling_case(case) for case in FLAGS.cases]
   if FLAGS.num_runs < 1 or FLAGS.warmup < 0 or FLAGS.num_threads < 1:
     raise app.UsageError("--num_runs and --num_threads must be >= 1, --warmup >= 0")
   # Before TensorFlow runs anything: the same thread budget as LiteRT.
@@ -235,4 +224,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

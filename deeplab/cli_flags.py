@@ -378,6 +378,24 @@ def run_program(main: Callable[[list], Any], groups: tuple = ()) -> None:
   app.run(checked_main)
 
 
+def parse_sampling_case(value: str) -> tuple[int, tuple[int, int]]:
+  """Parses "S:H,W" (S x S samples of an H x W image) into (S, (H, W)).
+
+  Raises:
+    ValueError: naming the value when it is not of that form or a size is below 2.
+  """
+  size, colon, image_size = value.partition(":")
+  try:
+    if not colon:
+      raise ValueError
+    case = int(size), parse_size(image_size)
+  except ValueError:
+    raise ValueError(f"case {value!r}: expected 'S:H,W', e.g. 64:512,1024") from None
+  if case[0] < 2 or min(case[1]) < 2:
+    raise ValueError(f"case {value!r}: S, H and W must be >= 2")
+  return case
+
+
 def require_flags(flag_values: flags.FlagValues, *names: str) -> None:
   """Raises a usage error naming the first of `names` left unset.
 

@@ -4,12 +4,13 @@ One table row per (S, method): multiply-adds (the aux net's included for NUS), m
 mean and standard deviation over the training seeds, the ceiling fraction of each
 segmenter and the per-class IoU of the thing classes.
 """
-import io
 import math
 from typing import Optional
 from typing import Sequence
 
 import numpy as np
+
+from workflows import charts
 
 METHOD_NAMES = {"net": "NUS", "uniform": "uniform"}
 # The targets the experiment is held to.
@@ -121,11 +122,8 @@ def check_targets(rows: Sequence[dict], aux_share: float) -> dict:
 def chart_png(rows: Sequence[dict], title: str) -> bytes:
   """mIoU against multiply-adds (log scale), one curve per method, error bars of one
   standard deviation over the seeds, points labelled by S."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
   from matplotlib import ticker  # pylint: disable=import-outside-toplevel
-  figure, axes = pyplot.subplots(figsize=(6, 4.5), dpi=120)
+  figure, axes = charts.new_chart(6, 4.5, 120)
   for method, style in (("net", "o-"), ("uniform", "s--")):
     mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["madds"])
     x = [r["madds"] / 1e6 for r in mine]
@@ -142,10 +140,4 @@ def chart_png(rows: Sequence[dict], title: str) -> bytes:
   axes.set_xlabel("multiply-adds per image, aux net included (millions, log scale)")
   axes.set_ylabel("mIoU % (val, full resolution)")
   axes.set_title(title, fontsize=10)
-  axes.grid(True, which="both", alpha=0.3)
-  axes.legend()
-  figure.tight_layout()
-  buffer = io.BytesIO()
-  figure.savefig(buffer, format="png", metadata={"Software": None})
-  pyplot.close(figure)
-  return buffer.getvalue()
+  return charts.finished_png(figure, axes)

@@ -20,7 +20,6 @@ Stages 1-3 and the NUS / uniform evaluation are those of workflows.experiment at
 """
 import dataclasses
 import functools
-import io
 import json
 import os
 import shutil
@@ -48,6 +47,7 @@ from deeplab import train_lib
 from deeplab import vis_lib
 from nus import export as nus_export
 from nus import pipeline
+from workflows import charts
 from workflows import experiment
 from workflows import stages
 from workflows import timing
@@ -324,24 +324,14 @@ def write_examples(config, predictors, path):
 
 def chart_png(rows):
   """PNG bytes: mIoU against multiply-adds (log scale), one labelled point per method."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
-  figure, axes = pyplot.subplots(figsize=(6, 4), dpi=110)
+  figure, axes = charts.new_chart(6, 4, 110)
   for row, marker in zip(rows, ("s", "o", "^")):
     axes.plot(row["madds"] / 1e6, 100 * row["miou"], marker, markersize=9, label=row["name"])
   axes.set_xscale("log")
   axes.set_xlabel("multiply-adds per image (millions, log scale)")
   axes.set_ylabel("val mIoU at full resolution (%)")
   axes.set_title("Quickstart: synthetic Cityscapes")
-  axes.grid(True, which="both", alpha=0.3)
-  axes.legend()
-  figure.tight_layout()
-  buffer = io.BytesIO()
-  # No timestamp in the metadata: the same numbers give the same file.
-  figure.savefig(buffer, format="png", metadata={"Software": None})
-  pyplot.close(figure)
-  return buffer.getvalue()
+  return charts.finished_png(figure, axes)
 
 
 def _relative(text, config):
