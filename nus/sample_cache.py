@@ -115,7 +115,7 @@ def score_full_resolution(sampled_values: Callable[[int, int], np.ndarray],
   Args:
     sampled_values: (start, stop) -> float [stop - start, S, S, C] scores at the sample
       points of images start..stop-1 (segmenter logits, or one-hot true labels for the
-      ideal segmenter); the argmax of the interpolated scores is the prediction.
+      ideal segmenter); the argmax of the interpolated scores (one compiled pass) is the prediction.
     locations: [N, S, S, 2] the sample points.
     labels: [N, H, W] full-resolution trainIds.
 
@@ -126,9 +126,9 @@ def score_full_resolution(sampled_values: Callable[[int, int], np.ndarray],
   out_size = labels.shape[1:3]
   for start in tqdm.trange(0, len(labels), _BATCH, desc=description, leave=False):
     stop = min(start + _BATCH, len(labels))
-    full = interpolation.interpolate(sampled_values(start, stop), locations[start:stop],
-                                     out_size)
-    stream.update(labels[start:stop], np.argmax(full, axis=-1).astype(np.int32), ignore_label)
+    predictions = interpolation.interpolate_labels(sampled_values(start, stop),
+                                                   locations[start:stop], out_size)
+    stream.update(labels[start:stop], predictions, ignore_label)
   return stream.matrix
 
 
