@@ -23,9 +23,9 @@ from nus import options
 from nus import pipeline
 from nus import sampling
 from nus import targets
-from workflows import experiment
+from workflows import nus_experiment
 
-_EXPERIMENT = experiment.ExperimentConfig()
+_EXPERIMENT = nus_experiment.ExperimentConfig()
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("height", _EXPERIMENT.height, "Synthetic image height.")
 flags.DEFINE_integer("width", _EXPERIMENT.width, "Synthetic image width.")

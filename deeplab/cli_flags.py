@@ -504,6 +504,20 @@ def from_flags(cls: type, flag_values: flags.FlagValues, flag_prefix: str = "",
   return cls(**values)
 
 
+def to_flags(options: Any, flag_prefix: str = "") -> list[str]:
+  """The flags that make `from_flags(type(options), ...)` rebuild `options`: one
+  `--name=value` per field that differs from its default, tuples as repeated flags."""
+  lines = []
+  for field in dataclasses.fields(options):
+    value = getattr(options, field.name)
+    if field.default is not dataclasses.MISSING and value == field.default:
+      continue
+    values = value if isinstance(value, tuple) else (value,)
+    lines += [f"--{flag_prefix}{field.name}={str(v).lower() if isinstance(v, bool) else v}"
+              for v in values]
+  return lines
+
+
 def channel_rounding_from_flags(flag_values: flags.FlagValues) -> str:
   """--channel_rounding, with "auto" resolved.
 

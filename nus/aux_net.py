@@ -1,8 +1,10 @@
 """The auxiliary sampling network of seed 000: where to sample an image.
 
 The seed built it with DeepLab's own logits path and two output channels, so it is a
-DeepLabModel here too: MobileNetV2 (depth multiplier 0.25) on a small bilinear resize
-of the image (64x64), output stride 8, giving an 8x8x2 map of offsets. Adding a
+DeepLabModel here too: MobileNetV2 (depth multiplier 0.25) on a small resize of the
+image (64x64), output stride 8, giving an 8x8x2 map of offsets. The seed resized
+bilinearly; here the image is averaged over blocks (an area resize), which keeps thin
+structures that a bilinear resize to 64 x 64 skips. Adding a
 learnable mean grid, initialised to the uniform grid, gives the sampling locations in
 the nus/ convention ([..., (y, x)] in [0, 1]).
 """
@@ -25,6 +27,23 @@ def aux_model_options(nus_options: options_lib.NusOptions) -> config_lib.ModelOp
                                  depth_multiplier=nus_options.depth_multiplier)
 
 
+def net_input(images: tf.Tensor, size: int) -> tf.Tensor:
+  """float32 [B, size, size, 3]: raw-pixel images averaged over blocks (area resize).
+
+  With static sizes this is an average pool, which TFLite runs (it has no area resize);
+  sizes that are not multiples of `size` are first resized bilinearly up to the next
+  multiples.
+  """
+  images = tf.cast(images, tf.float32)
+  height, width = images.shape[1], images.shape[2]
+  if height is None or width is None:
+    return tf.image.resize(images, (size, size), method="area")
+  factors = (-(-height // size), -(-width // size))
+  if (height, width) != (size * factors[0], size * factors[1]):
+    images = tf.image.resize(images, (size * factors[0], size * factors[1]), method="bilinear")
+  return tf.nn.avg_pool2d(images, factors, factors, "VALID")
+
+
 class SamplingNet(keras.Model):
   """`net(images)` -> [B, n, n, 2] sampling locations; images are raw pixels 0..255."""
 
@@ -38,8 +57,7 @@ class SamplingNet(keras.Model):
         initializer=keras.initializers.Constant(sampling.uniform_locations(n, n).numpy()))
 
   def call(self, images, training=False):
-    size = self.nus_options.net_input_size
-    small = tf.image.resize(tf.cast(images, tf.float32), (size, size), method="bilinear")
+    small = net_input(images, self.nus_options.net_input_size)
     return self.mean_locations + self.network(small, training=training)
 
 

@@ -6,8 +6,8 @@ full-resolution scenes are arrays in memory, the aux net runs once per image in 
 and the S x S samples with their labels are kept for training from tensors. Horizontal
 flips double a training set: the full image is flipped before the aux net looks at it.
 
-The aux net looks at an area-averaged resize of the image (`aux_inputs`): averaging
-keeps thin structures that a bilinear resize to 64 x 64 skips.
+The aux net's small inputs (`aux_inputs`) are computed once too, as the net computes
+them (nus.aux_net.net_input).
 """
 from typing import Callable
 from typing import Optional
@@ -17,6 +17,7 @@ import tensorflow as tf
 import tqdm
 
 from deeplab import metrics
+from nus import aux_net
 from nus import interpolation
 from nus import options as options_lib
 from nus import sampling
@@ -32,11 +33,10 @@ def with_flips(images: np.ndarray) -> np.ndarray:
 
 
 def aux_inputs(images: np.ndarray, size: int) -> np.ndarray:
-  """float32 [N, size, size, 3]: area-averaged resizes of raw-pixel images [N, H, W, 3]."""
-  return np.concatenate([
-      tf.image.resize(tf.cast(images[i:i + _BATCH], tf.float32), (size, size),
-                      method="area").numpy()
-      for i in range(0, len(images), _BATCH)])
+  """float32 [N, size, size, 3]: the aux net's input (block averages) of raw-pixel images
+  [N, H, W, 3]."""
+  return np.concatenate([aux_net.net_input(images[i:i + _BATCH], size).numpy()
+                         for i in range(0, len(images), _BATCH)])
 
 
 def aux_targets(labels: np.ndarray, nus_options: options_lib.NusOptions,
@@ -94,7 +94,8 @@ def class_weights(labels: np.ndarray, num_classes: int) -> tuple:
   """Square-root inverse-frequency weights of the classes in trainId maps.
 
   Scaled so that the mean weight over labelled pixels is 1 (the loss keeps its size);
-  classes without pixels get weight 1 (they never weigh anything).
+  classes without pixels get weight 1 (they never weigh anything). Rounded to four
+  significant digits, so that a command line can carry them exactly.
   """
   counts = np.bincount(labels.ravel(), minlength=256)[:num_classes].astype(np.float64)
   if counts.sum() == 0:
@@ -104,7 +105,7 @@ def class_weights(labels: np.ndarray, num_classes: int) -> tuple:
   weights = np.ones(num_classes)
   weights[present] = frequencies[present] ** -0.5
   weights[present] /= np.sum(frequencies[present] * weights[present])
-  return tuple(float(w) for w in weights)
+  return tuple(float(f"{w:.4g}") for w in weights)
 
 
 def score_full_resolution(sampled_values: Callable[[int, int], np.ndarray],

@@ -34,6 +34,22 @@ def test_aux_net_predicts_a_grid_per_image_starting_from_uniform(net):
     np.testing.assert_allclose(locations.numpy(), np.broadcast_to(uniform, (2, 4, 4, 2)), atol=1e-6)
 
 
+def test_aux_net_input_is_the_block_average_and_keeps_thin_lines():
+  images = tf.random.stateless_uniform([2, 64, 96, 3], seed=[3, 4], maxval=255.0)
+  area = tf.image.resize(images, (16, 16), method="area")
+  np.testing.assert_allclose(aux_net.net_input(images, 16), area, atol=1e-3)
+  # A one-pixel line between the pixels a bilinear resize reads still shows.
+  line = np.zeros([1, 64, 96, 3], np.float32)
+  line[:, :, 1] = 255.0
+  assert aux_net.net_input(line, 16).numpy()[0, :, 0].min() > 40.0
+  assert tf.image.resize(line, (16, 16)).numpy()[0, :, 0].max() == 0.0
+  # Sizes that are not multiples: the same shape, still close to the area resize.
+  odd = tf.image.resize(images, (65, 97))
+  small = aux_net.net_input(odd, 16)
+  assert small.shape == (2, 16, 16, 3)
+  assert np.abs(small - tf.image.resize(odd, (16, 16), method="area")).mean() < 3.0
+
+
 def test_aux_net_rejects_an_input_size_not_divisible_by_its_stride():
   with pytest.raises(ValueError, match="nus_net_input_size=30"):
     aux_net.aux_model_options(dataclasses.replace(NUS, net_input_size=30))

@@ -36,7 +36,7 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   # segmenter has started training, i.e. with the aux net done and checkpoints on disk.
   with open(tmp_path / "killed.log", "w") as log:
     process = _start(work_dir, log)
-    marker = work_dir / "uniform_s16" / "model_config.json"
+    marker = work_dir / "segmenters" / "uniform_s16_seed0" / "model_config.json"
     deadline = time.monotonic() + 600
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
       time.sleep(0.2)
@@ -51,7 +51,7 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   resumed = (tmp_path / "resumed.log").read_text()
   assert "[data] done earlier, skipped" in resumed
   assert "[train aux] done earlier, skipped" in resumed
-  assert "[train net S=16] running" in resumed
+  assert "[train net S=16 seed=0] running" in resumed
 
   report = (work_dir / "report.md").read_text()
   rows = [line for line in report.splitlines()
@@ -83,13 +83,16 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   assert _files(work_dir) == before
 
   # Every command the report prints runs as printed, here on the finished run (training
-  # resumes at its last step; conversion, evaluation and export run again).
+  # resumes at its last step; conversion, evaluation and export run again). The NUS
+  # experiment's command finds every stage of the quickstart's done: the same stages.
   for command in _reproduce_commands(report):
     words = shlex.split(command)
     assert words[:2] == ["python", "-m"], command
     result = subprocess.run([sys.executable] + words[1:], cwd=REPO, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
+    if words[2] == "benchmarks.nus_vs_uniform":
+      assert "] running" not in result.stderr, result.stderr[-3000:]
 
 
 def _reproduce_commands(report):

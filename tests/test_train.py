@@ -292,6 +292,24 @@ def test_seed_001_command_parses(train_flags):
   assert not train_flags.initialize_last_layer
 
 
+def test_configs_written_as_flags_parse_back_to_the_same_configs(train_flags):
+  from deeplab import cli_flags
+  from deeplab import config
+  from deeplab import train
+  model_options = config.ModelOptions(depth_multiplier=0.5, decoder_output_stride=(4,),
+                                      atrous_rates=(6, 12, 18))
+  train_config = config.TrainConfig(train_logdir="x", training_number_of_steps=7,
+                                    train_batch_size=3, optimizer="adam", deterministic=True,
+                                    checkpoint_input_state=False, base_learning_rate=0.0123)
+  loss_config = config.LossConfig(loss_function="sce_lovasz", class_weights=(0.5, 1.25, 2.0))
+  command = [*cli_flags.to_flags(model_options), *cli_flags.to_flags(train_config),
+             *cli_flags.to_flags(loss_config)]
+  assert "--depth_multiplier=0.5" in command and "--deterministic=true" in command
+  train_flags(["deeplab.train", "--dataset_dir=y", *command])
+  parsed = train.configs_from_flags(train_flags)
+  assert (parsed[0], parsed[1], parsed[3]) == (model_options, train_config, loss_config)
+
+
 def test_crop_size_forms_and_bad_values(train_flags):
   from deeplab import train
   base = ["deeplab.train", "--train_logdir=x", "--dataset_dir=y"]

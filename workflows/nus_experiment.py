@@ -46,7 +46,7 @@ SAMPLING_METHODS = ("net", "uniform")
 _DESCRIPTOR = data_generator.get_descriptor("cityscapes")
 
 
-def _training(**changes):
+def training_config(**changes) -> config_lib.TrainConfig:
   """A TrainConfig of the experiment's runs; train_logdir and seed are set per run."""
   return config_lib.TrainConfig(
       train_logdir="", optimizer="adam", save_interval_secs=0, save_summaries_secs=0,
@@ -74,12 +74,12 @@ class ExperimentConfig:
   sampling_sizes: tuple = (64, 80, 96)
   seeds: tuple = (0, 1, 2)
   nus: options_lib.NusOptions = options_lib.NusOptions(alpha=0.5)
-  aux_training: config_lib.TrainConfig = _training(
+  aux_training: config_lib.TrainConfig = training_config(
       training_number_of_steps=3000, train_batch_size=32, base_learning_rate=1e-3,
       weight_decay=0.0, batch_norm_decay=0.9)
   segmenter: config_lib.ModelOptions = config_lib.ModelOptions(
       output_stride=8, depth_multiplier=1.0, decoder_output_stride=(4,))
-  segmenter_training: config_lib.TrainConfig = _training(
+  segmenter_training: config_lib.TrainConfig = training_config(
       training_number_of_steps=1000, train_batch_size=8, base_learning_rate=0.01,
       batch_norm_decay=0.9)
   loss_function: str = "sce_lovasz"
@@ -362,7 +362,7 @@ def _shuffled_batches(arrays, batch_size, seed):
 
 def _summary(matrix):
   summary = metrics.summarize(matrix, _DESCRIPTOR.class_names)
-  return {"miou": summary["miou"], "per_class_iou": summary["per_class_iou"]}
+  return {key: summary[key] for key in ("miou", "pixel_accuracy", "per_class_iou")}
 
 
 def thing_classes(nus_options: options_lib.NusOptions) -> list:

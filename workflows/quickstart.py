@@ -5,10 +5,13 @@
 Stages, each skipped when its output is complete, so that a rerun after Ctrl-C or a
 kill resumes where it stopped, and a rerun of a finished job changes nothing:
 
-1. data: synthetic Cityscapes at full resolution and its TFRecords;
+1. data: synthetic Cityscapes at full resolution, as files and TFRecords (what the
+   reference trains and is scored on) and as arrays (the same scenes; the sampled
+   segmenters' inputs are cached from them);
 2. aux: the sampling net, and its location MSE on val against the uniform grid;
-3. train: DeepLabv3-MobileNetV2 segmenters on S x S images sampled on the uniform grid
-   and by the aux net (NUS), and a reference trained on full-resolution crops;
+3. train: DeepLabv3-MobileNetV2 segmenters on S x S samples of the uniform grid and of
+   the aux net's grid (NUS), and a reference trained on full-resolution crops through
+   deeplab.train;
 4. eval: mIoU at full resolution, multiply-adds, and CPU seconds per image of all
    three, timed in turn on the same images;
 5. tflite: each method's whole pipeline (NUS: aux net + sampling + segmenter + TF-ops
@@ -16,10 +19,10 @@ kill resumes where it stopped, and a rerun of a finished job changes nothing:
 6. report: report.md with the table of methods, per-class IoU, chart.png (mIoU
    against multiply-adds), examples.png and the commands behind every number.
 
-Stages 1-3 and the NUS / uniform evaluation are those of workflows.experiment at one S.
+Stages 2-3 and the NUS / uniform scores are those of workflows.nus_experiment at one S
+and one seed (`python -m benchmarks.nus_vs_uniform` reproduces them).
 """
 import dataclasses
-import functools
 import json
 import os
 import shutil
@@ -34,8 +37,10 @@ from ai_edge_litert import interpreter as litert
 from PIL import Image
 from PIL import ImageDraw
 
+from datasets import build_cityscapes_data
 from datasets import cityscapes
 from datasets import data_generator
+from datasets import synthetic
 from deeplab import checkpoints
 from deeplab import cli_flags
 from deeplab import config as config_lib
@@ -48,7 +53,7 @@ from deeplab import vis_lib
 from nus import export as nus_export
 from nus import pipeline
 from workflows import charts
-from workflows import experiment
+from workflows import nus_experiment
 from workflows import stages
 from workflows import timing
 
@@ -56,31 +61,42 @@ QUICKSTART_METHODS = ("uniform", "net", "reference")
 NAMES = {"uniform": "uniform", "net": "NUS", "reference": "full-res reference"}
 README_BEGIN = "<!-- quickstart-report:begin -->"
 README_END = "<!-- quickstart-report:end -->"
+_SPLITS = ("train", "val")
 
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartConfig:
-  """The job: workflows.experiment at one sampling size, plus the reference and the export.
+  """The job: workflows.nus_experiment at one S and one seed, the reference, the export.
 
-  The reference is the same segmenter architecture trained on crops of the
-  full-resolution images and run on whole images: what sampling is measured against.
+  The reference sees every pixel: DeepLabv3-MobileNetV2 0.5 (output stride 16, the
+  stride-4 decoder) trained on crops of the full-resolution images, randomly scaled
+  down to half size, with the sampled segmenters' loss and class weights, and run on
+  whole images.
   """
-  experiment: experiment.ExperimentConfig
-  reference_steps: int = 200
+  experiment: nus_experiment.ExperimentConfig
+  reference: config_lib.ModelOptions = config_lib.ModelOptions(
+      output_stride=16, depth_multiplier=0.5, decoder_output_stride=(4,))
+  reference_training: config_lib.TrainConfig = nus_experiment.training_config(
+      training_number_of_steps=500, train_batch_size=8, base_learning_rate=0.01,
+      batch_norm_decay=0.9)
   reference_crop_size: tuple = (256, 256)
-  reference_batch_size: int = 4
-  reference_learning_rate: float = 0.05
+  reference_min_scale: float = 0.5
+  num_shards: int = 4
+  latency_images: int = 3
+  latency_repeats: int = 3
   num_examples: int = 3
   tflite_verify_images: int = 3
   tflite_runs: int = 5
   report_path: Optional[str] = None
 
   def __post_init__(self):
-    if len(self.experiment.sampling_sizes) != 1:
-      raise ValueError(f"the quickstart runs one sampling size, got "
-                       f"{self.experiment.sampling_sizes}")
-    if self.num_examples < 1 or self.tflite_verify_images < 1 or self.tflite_runs < 1:
-      raise ValueError("num_examples, tflite_verify_images and tflite_runs must be positive")
+    if len(self.experiment.sampling_sizes) != 1 or len(self.experiment.seeds) != 1:
+      raise ValueError(f"the quickstart runs one sampling size and one seed, got "
+                       f"{self.experiment.sampling_sizes} and {self.experiment.seeds}")
+    if min(self.latency_images, self.latency_repeats, self.num_examples,
+           self.tflite_verify_images, self.tflite_runs) < 1:
+      raise ValueError("latency_images, latency_repeats, num_examples, tflite_verify_images "
+                       "and tflite_runs must be positive")
 
   @property
   def work_dir(self):
@@ -91,6 +107,10 @@ class QuickstartConfig:
     return self.experiment.sampling_sizes[0]
 
   @property
+  def seed(self):
+    return self.experiment.seeds[0]
+
+  @property
   def image_size(self):
     return (self.experiment.height, self.experiment.width)
 
@@ -98,30 +118,43 @@ class QuickstartConfig:
   def report_file(self):
     return os.path.abspath(self.report_path or os.path.join(self.work_dir, "report.md"))
 
+  @property
+  def cityscapes_dir(self):
+    return self.experiment.path("data", "cityscapes")
+
+  @property
+  def records_dir(self):
+    return self.experiment.path("data", "records")
+
   def logdir(self, method):
     if method == "reference":
-      return os.path.join(self.work_dir, "reference")
-    return self.experiment.segmenter_logdir(method, self.sampling_size)
+      return self.experiment.path("reference")
+    return self.experiment.segmenter_logdir(method, self.sampling_size, self.seed)
 
   def tflite_file(self, method):
-    return os.path.join(self.work_dir, "tflite", f"{method}.tflite")
+    return self.experiment.path("tflite", f"{method}.tflite")
 
 
 def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
   """The default job (sized for 25 minutes on 2 CPU cores) or its smoke version."""
+  defaults = nus_experiment.ExperimentConfig()
   if fast:
+    experiment = nus_experiment.ExperimentConfig(
+        output_dir=work_dir, height=128, width=256, num_train=16, num_val=4,
+        sampling_sizes=(16,), seeds=(0,),
+        aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=10),
+        segmenter_training=dataclasses.replace(defaults.segmenter_training,
+                                               training_number_of_steps=10))
     return QuickstartConfig(
-        experiment.ExperimentConfig(
-            output_dir=work_dir, height=128, width=256, num_train=8, num_val=4, num_shards=2,
-            sampling_sizes=(16,), aux_steps=10, aux_batch_size=4, seg_steps=10,
-            seg_batch_size=4, latency_images=1, latency_repeats=1),
-        reference_steps=10, reference_crop_size=(64, 64), num_examples=2,
-        tflite_verify_images=1, tflite_runs=1, report_path=report_path)
-  return QuickstartConfig(
-      experiment.ExperimentConfig(output_dir=work_dir, num_train=100, num_val=20,
-                                  sampling_sizes=(32,), aux_steps=200, seg_steps=200,
-                                  latency_images=3),
-      report_path=report_path)
+        experiment, reference_training=dataclasses.replace(
+            QuickstartConfig.reference_training, training_number_of_steps=10,
+            train_batch_size=4),
+        reference_crop_size=(64, 64), num_shards=2, latency_images=1, latency_repeats=1,
+        num_examples=2, tflite_verify_images=1, tflite_runs=1, report_path=report_path)
+  experiment = nus_experiment.ExperimentConfig(
+      output_dir=work_dir, num_train=200, num_val=30, sampling_sizes=(64,), seeds=(0,),
+      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1500))
+  return QuickstartConfig(experiment, report_path=report_path)
 
 
 def check_work_dir(config):
@@ -142,6 +175,25 @@ def check_work_dir(config):
   checkpoints.write_json_atomic(path, settings)
 
 
+def prepare_records(config):
+  """Stage 1: synthetic Cityscapes files and their TFRecords (skipped when all exist)."""
+  exp = config.experiment
+  try:
+    counts = {split: data_generator.count_records(
+        data_generator.record_files(config.records_dir, split)) for split in _SPLITS}
+    done = counts == {"train": exp.num_train, "val": exp.num_val}
+  except (FileNotFoundError, ValueError):
+    done = False
+  stages.log_stage("data", done)
+  if done:
+    return
+  # Each image is a function of (seed, split, index): regenerating is idempotent.
+  synthetic.generate(config.cityscapes_dir, exp.num_train, exp.num_val, exp.height, exp.width,
+                     exp.data_seed, exp.num_workers or None)
+  build_cityscapes_data.convert(config.cityscapes_dir, config.records_dir, _SPLITS,
+                                config.num_shards, exp.num_workers or None)
+
+
 def _step(logdir):
   return checkpoints.latest_checkpoint(logdir).step
 
@@ -150,54 +202,85 @@ def _steps(config):
   return {method: _step(config.logdir(method)) for method in QUICKSTART_METHODS}
 
 
-def train_reference(config):
+def _reference_runs(config, class_weights):
+  """(TrainConfig, DataConfig, LossConfig) of the reference."""
+  steps = config.reference_training.training_number_of_steps
+  train_config = dataclasses.replace(
+      config.reference_training, train_logdir=config.logdir("reference"), seed=config.seed,
+      save_interval_steps=max(steps // 4, 1))
+  data_config = config_lib.DataConfig(config.records_dir, crop_size=config.reference_crop_size,
+                                      min_scale_factor=config.reference_min_scale,
+                                      max_scale_factor=1.0)
+  loss_config = config_lib.LossConfig(loss_function=config.experiment.loss_function,
+                                      class_weights=tuple(class_weights))
+  return train_config, data_config, loss_config
+
+
+def train_reference(config, class_weights):
   """Stage 3: the reference, on full-resolution crops (resumes; skipped when trained)."""
-  exp = config.experiment
-  train_config = experiment.short_run_config(
-      exp, config.logdir("reference"), config.reference_steps, config.reference_batch_size,
-      config.reference_learning_rate, exp.seg_weight_decay)
-  data_config = config_lib.DataConfig(exp.records_dir, crop_size=config.reference_crop_size,
-                                      min_scale_factor=0.75, max_scale_factor=1.25)
-  stages.train_stage("train reference", config.logdir("reference"), config.reference_steps,
-                     lambda: train_lib.train_segmentation(exp.model_options(), train_config,
-                                                          data_config))
+  train_config, data_config, loss_config = _reference_runs(config, class_weights)
+  stages.train_stage("train reference", train_config.train_logdir,
+                     train_config.training_number_of_steps,
+                     lambda: train_lib.train_segmentation(config.reference, train_config,
+                                                          data_config, loss_config))
+
+
+def _graph(layer):
+  """`layer` traced once per input shape, as a deployed model runs (no eager overhead)."""
+  return tf.function(lambda images, training=False: layer(images, training=training),
+                     reduce_retracing=True)
 
 
 class MethodPredictors:
-  """Each method's prediction function (raw image batch -> labels at its size), restored
-  on first use, so that stages found complete restore nothing."""
+  """Each method's prediction at full resolution (raw image batch -> labels), restored
+  on first use, so that stages found complete restore nothing; networks run as traced
+  graphs, each traced once per input shape."""
 
-  def __init__(self, config, segmenters):
-    """segmenters: workflows.experiment.SampledSegmenters of the sampling size."""
-    self._config = config
-    self._segmenters = segmenters
-    self._reference = None
+  def __init__(self, config, experiment):
+    self._config, self._experiment = config, experiment
+    self._built = {}
 
-  def sampled(self, method):
-    """(segmenter, Sampler) of "net" or "uniform"."""
-    return self._segmenters[method]
+  def _once(self, key, build):
+    if key not in self._built:
+      self._built[key] = build()
+    return self._built[key]
 
-  def reference_model(self):
-    if self._reference is None:
-      logdir = self._config.logdir("reference")
-      self._reference = model_lib.build_model(config_lib.load_config(logdir))
-      eval_lib.restore_model(self._reference, checkpoints.latest_checkpoint(logdir).path)
-    return self._reference
+  def model(self, method):
+    def restore():
+      logdir = self._config.logdir(method)
+      model = model_lib.build_model(config_lib.load_config(logdir))
+      eval_lib.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
+      return model
+
+    return self._once(("model", method), restore)
+
+  def sampler(self, method):
+    """The pipeline.Sampler of "net" or "uniform" (the aux net's own settings)."""
+    def build():
+      nus = dataclasses.replace(self._config.experiment.nus, preprocess=method,
+                                sampling_size=self._config.sampling_size)
+      return pipeline.Sampler(nus, _graph(self._experiment.aux_net()) if method == "net"
+                              else None)
+
+    return self._once(("sampler", method), build)
 
   def predict_fn(self, method):
     """images [1, H, W, 3] -> int32 labels [1, H, W] (compiled interpolation for NUS)."""
-    if method == "reference":
-      model = self.reference_model()
-      return tf.function(lambda images: model_lib.predict_labels(model, images))
-    return lambda images: pipeline.predict_labels(*self.sampled(method), images)
+    def build():
+      model = self.model(method)
+      if method == "reference":
+        return tf.function(lambda images: model_lib.predict_labels(model, images))
+      graph, sampler = _graph(model), self.sampler(method)
+      return lambda images: pipeline.predict_labels(graph, sampler, images)
+
+    return self._once(("predict", method), build)
 
 
 def evaluate_reference(config, predictors):
   """Stage 4: the reference's full-resolution scores (cached in JSON per step)."""
   def evaluate():
     summary = eval_lib.evaluate_model(
-        predictors.reference_model(),
-        eval_lib.make_eval_dataset(config.experiment.records_dir, "val"),
+        predictors.model("reference"), eval_lib.make_eval_dataset(config.records_dir, "val"),
         data_generator.get_descriptor("cityscapes"), description="eval reference")
     summary.pop("confusion_matrix")
     return summary
@@ -207,7 +290,13 @@ def evaluate_reference(config, predictors):
                               _step(logdir), evaluate)
 
 
-def measure_method_cost(config, net, predictors):
+def latency_images(config):
+  """The first config.latency_images val images, batches of one (what latency is timed on)."""
+  dataset = data_generator.Dataset(config.records_dir, "val", 1).get_dataset()
+  return [batch["image"] for batch in dataset.take(config.latency_images)]
+
+
+def measure_method_cost(config, experiment, predictors):
   """Stage 4: multiply-adds and CPU seconds per image of each method (cached in JSON).
 
   Multiply-adds: the segmenter at S x S (plus the aux net at its input for NUS), the
@@ -215,22 +304,25 @@ def measure_method_cost(config, net, predictors):
   (NUS: aux net, sampling, segmenter, compiled interpolation), the methods in turn.
   """
   def compute():
-    exp = config.experiment
-    size = config.sampling_size
-    # One architecture for all three: only the input size differs.
-    model = model_lib.build_model(exp.model_options())
-    segmenter = flops.count(model, (size, size)).total.madds
-    side = net.nus_options.net_input_size
-    madds = {"uniform": segmenter,
-             "net": segmenter + flops.count(net.network, (side, side)).total.madds,
-             "reference": flops.count(model, config.image_size).total.madds}
+    sampled = experiment.madds(config.sampling_size)
+    madds = {"uniform": sampled["segmenter"],
+             "net": sampled["segmenter"] + sampled["aux_net"],
+             "reference": flops.count(predictors.model("reference"),
+                                      config.image_size).total.madds}
     seconds = timing.seconds_per_input(
         {method: predictors.predict_fn(method) for method in QUICKSTART_METHODS},
-        experiment.latency_images(exp), exp.latency_repeats, label="latency")
+        latency_images(config), config.latency_repeats, label="latency")
     return {"madds": madds, "seconds": seconds}
 
   return stages.cached_result("cost", os.path.join(config.work_dir, "cost.json"),
                               _steps(config), compute)
+
+
+def _export_config(config, method):
+  return config_lib.ExportConfig(
+      checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
+      input_size=config.image_size, dataset_dir=config.records_dir,
+      num_verify_images=config.tflite_verify_images)
 
 
 def export_method(config, method):
@@ -239,18 +331,18 @@ def export_method(config, method):
   What `python -m deeplab.export_tflite` runs (see `quickstart_commands`).
   """
   def export():
-    export_config = config_lib.ExportConfig(
-        checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
-        input_size=config.image_size, dataset_dir=config.experiment.records_dir,
-        num_verify_images=config.tflite_verify_images)
-    samples = functools.partial(export_lib.record_samples, config.experiment.records_dir,
-                                "val", config.image_size, config.tflite_verify_images)
+    export_config = _export_config(config, method)
+
+    def samples():
+      return export_lib.record_samples(config.records_dir, "val", config.image_size,
+                                       config.tflite_verify_images)
+
     if method == "reference":
       result = export_lib.export_deeplab(export_config, samples)
     else:
-      result = nus_export.export_nus(
-          export_config, samples,
-          nus_checkpoint=config.experiment.aux_logdir if method == "net" else None)
+      aux_logdir = config.experiment.path("aux")
+      result = nus_export.export_nus(export_config, samples,
+                                     nus_checkpoint=aux_logdir if method == "net" else None)
     # The SavedModel was only the converter's input.
     shutil.rmtree(result.saved_model_dir)
     return {"size_bytes": result.size_bytes,
@@ -264,8 +356,7 @@ def export_method(config, method):
 def time_tflite(config):
   """Stage 5: LiteRT seconds per image of every .tflite, timed in turn (cached)."""
   def compute():
-    image = export_lib.as_input(experiment.latency_images(config.experiment)[0].numpy(),
-                                np.uint8)
+    image = export_lib.as_input(latency_images(config)[0].numpy(), np.uint8)
     runners = {method: litert.Interpreter(model_path=config.tflite_file(method),
                                           num_threads=export_lib.NUM_THREADS
                                           ).get_signature_runner(export_lib.SIGNATURE_KEY)
@@ -298,11 +389,11 @@ def write_examples(config, predictors, path):
     scale = min(1.0, 512 / width)  # panels at most 512 pixels wide
     size = (round(height * scale), round(width * scale))
     predict = {method: predictors.predict_fn(method) for method in QUICKSTART_METHODS}
-    dataset = data_generator.Dataset(config.experiment.records_dir, "val", 1).get_dataset()
+    dataset = data_generator.Dataset(config.records_dir, "val", 1).get_dataset()
     rows = []
     for batch in dataset.take(config.num_examples):
       image = tf.cast(tf.clip_by_value(batch["image"][0], 0, 255), tf.uint8).numpy()
-      _, _, locations = predictors.sampled("net")[1](batch["image"])
+      _, _, locations = predictors.sampler("net")(batch["image"])
       small = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
       panels = [_panel(image, size, "image"),
                 _panel(cityscapes.colorize(batch["label"][0, ..., 0].numpy()), size,
@@ -340,27 +431,36 @@ def _relative(text, config):
   return text if relative.startswith("..") else text.replace(config.work_dir, relative)
 
 
-def quickstart_commands(config, fast):
+def quickstart_commands(config, class_weights, fast):
   """Command lines that reproduce each number of the report."""
   exp = config.experiment
-  records, (height, width) = exp.records_dir, config.image_size
+  records, (height, width) = config.records_dir, config.image_size
   reference = config.logdir("reference")
-  crop = ",".join(str(s) for s in config.reference_crop_size)
-  lines = experiment.experiment_commands(exp) + [
-      f"python -m deeplab.train --model_variant=mobilenet_v2 --output_stride={exp.output_stride} "
-      f"--depth_multiplier={exp.depth_multiplier} --dataset_dir={records} "
-      f"--train_crop_size={crop} --min_scale_factor=0.75 --max_scale_factor=1.25 "
-      f"--batch_norm_decay={exp.batch_norm_decay} --save_interval_secs=0 "
-      f"--checkpoint_input_state=false --seed={exp.seed} --train_logdir={reference} "
-      f"--training_number_of_steps={config.reference_steps} "
-      f"--train_batch_size={config.reference_batch_size} "
-      f"--base_learning_rate={config.reference_learning_rate} "
-      f"--weight_decay={exp.seg_weight_decay}",
+  train_config, data_config, loss_config = _reference_runs(config, class_weights)
+  lines = [
+      f"python -m datasets.synthetic --output_dir={config.cityscapes_dir} "
+      f"--num_train={exp.num_train} --num_val={exp.num_val} --height={height} --width={width} "
+      f"--seed={exp.data_seed}",
+      f"python -m datasets.build_cityscapes_data --cityscapes_root={config.cityscapes_dir} "
+      f"--output_dir={records} --num_shards={config.num_shards}",
+      f"python -m benchmarks.nus_vs_uniform --output_dir={config.work_dir} "
+      f"--report_dir={config.work_dir}/nus_vs_uniform --height={height} --width={width} "
+      f"--num_train={exp.num_train} --num_val={exp.num_val} "
+      f"--sampling_sizes={config.sampling_size} --seeds={config.seed} "
+      f"--aux_steps={exp.aux_training.training_number_of_steps} "
+      f"--seg_steps={exp.segmenter_training.training_number_of_steps} "
+      f"--seg_learning_rate={exp.segmenter_training.base_learning_rate}",
+      " ".join(["python -m deeplab.train", *cli_flags.to_flags(config.reference),
+                *cli_flags.to_flags(train_config), *cli_flags.to_flags(loss_config),
+                f"--dataset_dir={records}",
+                "--train_crop_size=" + ",".join(map(str, data_config.crop_size)),
+                f"--min_scale_factor={data_config.min_scale_factor}",
+                f"--max_scale_factor={data_config.max_scale_factor}"]),
       f"python -m deeplab.eval --checkpoint_dir={reference} --eval_logdir={reference}/eval "
       f"--dataset_dir={records} --once",
   ]
   for method in QUICKSTART_METHODS:
-    nus = {"net": f" --nus --nus_checkpoint={exp.aux_logdir}", "uniform": " --nus",
+    nus = {"net": f" --nus --nus_checkpoint={exp.path('aux')}", "uniform": " --nus",
            "reference": ""}[method]
     lines.append(f"python -m deeplab.export_tflite --checkpoint_path={config.logdir(method)} "
                  f"--output_file={config.tflite_file(method)} --input_size={height},{width} "
@@ -379,7 +479,7 @@ def table_rows(config, evaluations, cost, exports, tflite_latency):
   crop = "x".join(str(s) for s in config.reference_crop_size)
   inputs = {"uniform": f"{size}x{size} uniform samples",
             "net": f"{size}x{size} aux-net samples",
-            "reference": "whole image (trained on {crop} crops)".format(crop=crop)}
+            "reference": f"whole image (trained on {crop} crops)"}
   rows = []
   for method in QUICKSTART_METHODS:
     evaluation = evaluations[method]
@@ -414,37 +514,51 @@ def methods_table(rows):
   return lines
 
 
-def report_markdown(config, rows, aux, nus_tf_miou, command_lines, chart, examples):
+def _architecture(options):
+  return (f"MobileNetV2 {options.depth_multiplier}, output stride {options.output_stride}"
+          + (", the stride-4 decoder" if options.decoder_output_stride else ""))
+
+
+def report_markdown(config, rows, aux, ideal, command_lines, chart, examples):
   """report.md: what ran, the results, and how to reproduce them."""
   exp = config.experiment
-  nus_miou = next(row["miou"] for row in rows if row["method"] == "net")
+  seg, ref = exp.segmenter_training, config.reference_training
   height, width = config.image_size
+  miou = {row["method"]: row["miou"] for row in rows}
   class_names = data_generator.get_descriptor("cityscapes").class_names
   lines = [
       "# Quickstart report: DeepLabv3-MobileNetV2 with non-uniform sampling, synthetic "
       "Cityscapes", "",
       f"Data: synthetic Cityscapes (`datasets.synthetic`, seed {exp.data_seed}), "
-      f"{exp.num_train} train / {exp.num_val} val images at {height}x{width}. Segmenters: "
-      f"DeepLabv3 with MobileNetV2 (depth multiplier {exp.depth_multiplier}, output stride "
-      f"{exp.output_stride}) trained from scratch; uniform and NUS for {exp.seg_steps} steps "
-      f"of batch {exp.seg_batch_size}, the reference for {config.reference_steps} steps of "
-      f"batch {config.reference_batch_size}. The aux net trained {exp.aux_steps} steps. "
-      f"Every mIoU is on val at the full {height}x{width} resolution; predictions at the "
-      "sample points are interpolated back to every pixel.", "",
+      f"{exp.num_train} train / {exp.num_val} val images at {height}x{width}. All networks "
+      f"train from scratch with Adam, cross-entropy plus Lovász-softmax and square-root "
+      "inverse-frequency class weights. Uniform and NUS: DeepLabv3 "
+      f"({_architecture(exp.segmenter)}) on {config.sampling_size}x{config.sampling_size} "
+      "samples (mirrored copies included), "
+      f"{seg.training_number_of_steps} steps of batch {seg.train_batch_size}. The reference: "
+      f"DeepLabv3 ({_architecture(config.reference)}) on "
+      f"{'x'.join(map(str, config.reference_crop_size))} crops of the images scaled by "
+      f"{config.reference_min_scale}-1, {ref.training_number_of_steps} steps of batch "
+      f"{ref.train_batch_size}. The aux net trained {exp.aux_training.training_number_of_steps} "
+      f"steps of batch {exp.aux_training.train_batch_size}. Every mIoU is on val at the full "
+      f"{height}x{width} resolution; predictions at the sample points are interpolated back "
+      "to every pixel.", "",
       *methods_table(rows), "",
-      "Multiply-adds: the segmenter at its input, plus the aux net at its 64x64 input for "
-      "NUS (sampling and interpolation not counted). CPU ms: median over "
-      f"{exp.latency_images} val images x {exp.latency_repeats} rounds of the whole "
-      "prediction at full resolution in TensorFlow (NUS: aux net, sampling, segmenter, "
-      "compiled interpolation), the methods timed in turn. TFLite ms: the exported "
-      f"float32 pipeline in LiteRT on {export_lib.NUM_THREADS} threads, median of "
-      f"{config.tflite_runs} runs; the last column is the share of pixels where LiteRT and "
-      f"TensorFlow predict the same label on {config.tflite_verify_images} val images.", "",
+      "Multiply-adds: the segmenter at its input, plus the aux net at its "
+      f"{exp.nus.net_input_size}x{exp.nus.net_input_size} input for NUS (sampling and "
+      f"interpolation not counted). CPU ms: median over {config.latency_images} val images x "
+      f"{config.latency_repeats} rounds of the whole prediction at full resolution in "
+      "TensorFlow (NUS: aux net, sampling, segmenter, compiled interpolation), the methods "
+      "timed in turn. TFLite ms: the exported float32 pipeline in LiteRT on "
+      f"{export_lib.NUM_THREADS} threads, median of {config.tflite_runs} runs; the last "
+      "column is the share of pixels where LiteRT and TensorFlow predict the same label on "
+      f"{config.tflite_verify_images} val images.", "",
       f"Aux net: location MSE on val {aux['mse']:.3g} against {aux['uniform_mse']:.3g} for "
-      f"the uniform grid (ratio {aux['mse_ratio']:.3f}). NUS mIoU with the TF-ops "
-      f"interpolation that TFLite runs: {_percent(nus_tf_miou)} (compiled: "
-      f"{_percent(nus_miou)}).", "",
-      f"![mIoU against multiply-adds]({chart})", "",
+      f"the uniform grid (ratio {aux['mse_ratio']:.3f}). The ideal segmenter (the true label "
+      f"at every sample point) scores {_percent(ideal['uniform'])} on the uniform samples and "
+      f"{_percent(ideal['net'])} on the NUS ones: the trained segmenters reach "
+      f"{miou['uniform'] / ideal['uniform']:.2f} and {miou['net'] / ideal['net']:.2f} of it.",
+      "", f"![mIoU against multiply-adds]({chart})", "",
       "## Per-class IoU (%)", "",
       "| class | " + " | ".join(row["name"] for row in rows) + " |",
       "|---|" + "---:|" * len(rows)]
@@ -460,7 +574,8 @@ def report_markdown(config, rows, aux, nus_tf_miou, command_lines, chart, exampl
       "segmenter sees (red).", "",
       "## Reproduce", "",
       "The first command reruns everything (each finished stage is skipped); the others are "
-      "the equivalent command lines of each stage; the last one retimes the latencies.", "",
+      "the equivalent command lines of each stage (`benchmarks.nus_vs_uniform` is the aux "
+      "net and the uniform and NUS rows); the last one retimes the latencies.", "",
       "```bash", *command_lines, "```", ""]
   return "\n".join(lines)
 
@@ -483,24 +598,22 @@ def update_readme(readme_path, rows, chart_path):
 
 def run(config, fast=False, readme_path=None):
   """Runs (or resumes) every stage and writes the report; returns the table rows."""
-  exp = config.experiment
   check_work_dir(config)
-  experiment.prepare_data(exp)
-  aux = experiment.train_aux(exp)
-  net = pipeline.load_sampling_net(exp.aux_logdir)
+  experiment = nus_experiment.Experiment(config.experiment)
+  prepare_records(config)
+  aux = experiment.train_aux()
+  evaluations, ideal = {}, {}
   for method in ("uniform", "net"):
-    experiment.train_segmenter(exp, method, config.sampling_size, net)
-  train_reference(config)
-  segmenters = experiment.SampledSegmenters(exp, config.sampling_size, net)
-  predictors = MethodPredictors(config, segmenters)
-  evaluations = {}
-  nus_tf_miou = None
-  for method in ("uniform", "net"):
-    results = experiment.evaluate_segmenter(exp, method, config.sampling_size, segmenters)
-    evaluations[method] = results["compiled"]
-    nus_tf_miou = results.get("tf", {}).get("miou", nus_tf_miou)
+    samples = experiment.samples(method, config.sampling_size)
+    ideal[method] = experiment.ceiling(method, config.sampling_size, samples)["miou"]
+    experiment.train_segmenter(method, config.sampling_size, config.seed, samples)
+    evaluations[method] = experiment.evaluate_segmenter(method, config.sampling_size,
+                                                        config.seed, samples)
+  class_weights = experiment.class_weights()
+  train_reference(config, class_weights)
+  predictors = MethodPredictors(config, experiment)
   evaluations["reference"] = evaluate_reference(config, predictors)
-  cost = measure_method_cost(config, net, predictors)
+  cost = measure_method_cost(config, experiment, predictors)
   exports = {method: export_method(config, method) for method in QUICKSTART_METHODS}
   tflite_latency = time_tflite(config)
   rows = table_rows(config, evaluations, cost, exports, tflite_latency)
@@ -510,7 +623,7 @@ def run(config, fast=False, readme_path=None):
   write_examples(config, predictors, examples_path)
   stages.write_if_changed(chart_path, chart_png(rows))
   stages.write_if_changed(config.report_file, report_markdown(
-      config, rows, aux, nus_tf_miou, quickstart_commands(config, fast),
+      config, rows, aux, ideal, quickstart_commands(config, class_weights, fast),
       os.path.relpath(chart_path, report_dir), os.path.relpath(examples_path, report_dir)))
   if readme_path:
     update_readme(readme_path, rows, chart_path)
