@@ -25,19 +25,21 @@ from nus import sampling
 from nus import targets
 from workflows import nus_experiment
 
-_EXPERIMENT = nus_experiment.ExperimentConfig()
+_SCENES = nus_experiment.ExperimentConfig().scenes
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("height", _EXPERIMENT.height, "Synthetic image height.")
-flags.DEFINE_integer("width", _EXPERIMENT.width, "Synthetic image width.")
-flags.DEFINE_integer("num_val", _EXPERIMENT.num_val, "Synthetic val scenes.")
-flags.DEFINE_integer("seed", _EXPERIMENT.data_seed, "Seed of the synthetic scenes.")
+flags.DEFINE_integer("height", _SCENES.height, "Synthetic image height.")
+flags.DEFINE_integer("width", _SCENES.width, "Synthetic image width.")
+flags.DEFINE_integer("num_val", _SCENES.num_val, "Synthetic val scenes.")
+flags.DEFINE_integer("seed", _SCENES.seed, "Seed of the synthetic scenes.")
 flags.DEFINE_list("sampling_sizes", ["16", "24", "32"], "Sampling sizes S.")
 flags.DEFINE_list("grid_sizes", [str(options.NusOptions().grid_size), "16"],
                   "Target grid sizes n (the aux net predicts n x n; the default net 8 x 8).")
 flags.DEFINE_list("alphas", ["0.25", "0.5", "0.75", "0.9"], "Data-term weights of Eq. 2.")
 
-# The aux net's target classes (the thing classes, the seed's) or every class.
-CLASS_SETS = {"things": options.NusOptions().target_classes, "all": None}
+# The aux net's target classes: the thing classes (the seed's), those plus the thin
+# stuff classes (pole, traffic light, traffic sign), or every class.
+_THINGS = options.NusOptions().target_classes
+CLASS_SETS = {"things": _THINGS, "things+thin": (5, 6, 7) + _THINGS, "all": None}
 
 
 def val_labels():

@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 
 from workflows import nus_experiment
+from workflows import scene_arrays
 
 _DEFAULTS = nus_experiment.ExperimentConfig()
 FLAGS = flags.FLAGS
@@ -23,10 +24,11 @@ flags.DEFINE_string("output_dir", _DEFAULTS.output_dir,
                     "Where the scenes, samples and every run's logdir go.")
 flags.DEFINE_string("report_dir", "docs",
                     "Where nus_vs_uniform.json and nus_vs_uniform.png are written.")
-flags.DEFINE_integer("height", _DEFAULTS.height, "Synthetic image height.")
-flags.DEFINE_integer("width", _DEFAULTS.width, "Synthetic image width.")
-flags.DEFINE_integer("num_train", _DEFAULTS.num_train, "Synthetic train images.")
-flags.DEFINE_integer("num_val", _DEFAULTS.num_val, "Synthetic val images.")
+flags.DEFINE_integer("height", _DEFAULTS.scenes.height, "Synthetic image height.")
+flags.DEFINE_integer("width", _DEFAULTS.scenes.width, "Synthetic image width.")
+flags.DEFINE_integer("num_train", _DEFAULTS.scenes.num_train, "Synthetic train images.")
+flags.DEFINE_integer("num_val", _DEFAULTS.scenes.num_val, "Synthetic val images.")
+flags.DEFINE_integer("data_seed", _DEFAULTS.scenes.seed, "Seed of the synthetic scenes.")
 flags.DEFINE_integer("num_workers", _DEFAULTS.num_workers, "Rendering processes (0: all cores).")
 flags.DEFINE_list("sampling_sizes", [str(s) for s in _DEFAULTS.sampling_sizes],
                   "Sampling sizes S (the segmenters see S x S samples).")
@@ -50,8 +52,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = nus_experiment.ExperimentConfig(
-      output_dir=FLAGS.output_dir, height=FLAGS.height, width=FLAGS.width,
-      num_train=FLAGS.num_train, num_val=FLAGS.num_val, num_workers=FLAGS.num_workers,
+      output_dir=FLAGS.output_dir,
+      scenes=scene_arrays.SceneSet(FLAGS.height, FLAGS.width, FLAGS.num_train, FLAGS.num_val,
+                                   FLAGS.data_seed),
+      num_workers=FLAGS.num_workers,
       sampling_sizes=_integers("sampling_sizes", FLAGS.sampling_sizes),
       seeds=_integers("seeds", FLAGS.seeds),
       aux_training=dataclasses.replace(_DEFAULTS.aux_training,

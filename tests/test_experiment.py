@@ -13,6 +13,7 @@ from deeplab import metrics
 from nus import sample_cache
 from workflows import nus_experiment
 from workflows import nus_experiment_report as report_lib
+from workflows import scene_arrays
 
 # One size and one seed keep two runs under a minute each (tracing dominates).
 _SIZES = (16,)
@@ -21,7 +22,8 @@ _SIZES = (16,)
 def _smoke_config(output_dir):
   defaults = nus_experiment.ExperimentConfig()
   return nus_experiment.ExperimentConfig(
-      output_dir=output_dir, height=64, width=128, num_train=3, num_val=2, num_workers=1,
+      output_dir=output_dir, scenes=scene_arrays.SceneSet(64, 128, num_train=3, num_val=2),
+      num_workers=1,
       sampling_sizes=_SIZES, seeds=(0,),
       aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=2,
                                        train_batch_size=4),
@@ -158,3 +160,8 @@ def test_config_rejects_bad_values(tmp_path):
     nus_experiment.ExperimentConfig(output_dir=str(tmp_path), seeds=(1, 1))
   with pytest.raises(ValueError, match="loss_function"):
     nus_experiment.ExperimentConfig(output_dir=str(tmp_path), loss_function="dice")
+  with pytest.raises(ValueError, match="num_train=2"):
+    nus_experiment.ExperimentConfig(output_dir=str(tmp_path),
+                                    scenes=scene_arrays.SceneSet(num_train=2))
+  with pytest.raises(ValueError, match="positive"):
+    scene_arrays.SceneSet(num_val=0)

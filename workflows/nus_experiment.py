@@ -65,11 +65,7 @@ class ExperimentConfig:
   is 11% of the segmenter's 173.1M at S=64: the seed's regime (S=128 on 1024 x 2048).
   """
   output_dir: str = "runs/nus_vs_uniform"
-  height: int = 512
-  width: int = 1024
-  num_train: int = 600
-  num_val: int = 100
-  data_seed: int = 0
+  scenes: scene_arrays.SceneSet = scene_arrays.SceneSet()
   num_workers: int = 0  # rendering processes; 0: all cores
   sampling_sizes: tuple = (64, 80, 96)
   seeds: tuple = (0, 1, 2)
@@ -94,10 +90,10 @@ class ExperimentConfig:
       raise ValueError(f"sampling_sizes repeat a size: {self.sampling_sizes}")
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
       raise ValueError(f"seeds must be distinct and at least one, got {self.seeds}")
-    if self.num_val < 1 or 2 * self.num_train < max(self.aux_training.train_batch_size,
-                                                     self.segmenter_training.train_batch_size):
-      raise ValueError(f"num_train={self.num_train} (doubled by mirroring) is smaller than a "
-                       f"training batch, or num_val={self.num_val} < 1")
+    if 2 * self.scenes.num_train < max(self.aux_training.train_batch_size,
+                                       self.segmenter_training.train_batch_size):
+      raise ValueError(f"num_train={self.scenes.num_train} (doubled by mirroring) is smaller "
+                       "than a training batch")
     config_lib.check_choice("loss_function", self.loss_function, losses.LOSS_FUNCTIONS)
 
   def path(self, *parts: str) -> str:
@@ -113,6 +109,11 @@ class ExperimentConfig:
     for training in ("aux_training", "segmenter_training"):
       del data[training]["train_logdir"], data[training]["seed"]
     return data
+
+
+def _scene_key(scenes):
+  """The scene set as the stage keys have always listed it."""
+  return scenes.num_train, scenes.num_val, scenes.height, scenes.width, scenes.seed
 
 
 def _key(*parts: Any) -> str:
@@ -151,16 +152,15 @@ class Experiment:
   def scenes(self, split: str) -> dict:
     """Stage 1: {"images" uint8 [N, H, W, 3], "labels" uint8 [N, H, W]} of a split."""
     c = self.config
-    count = c.num_train if split == "train" else c.num_val
+    scenes = c.scenes
 
     def render():
-      images, labels = scene_arrays.render_split(split, count, c.height, c.width, c.data_seed,
-                                                 c.num_workers)
+      images, labels = scene_arrays.render_split(scenes, split, c.num_workers)
       return {"images": images, "labels": labels}
 
     return self._once(f"scenes {split}", lambda: cached_arrays(
         f"scenes {split}", c.path("data", f"{split}.npz"),
-        _key(split, count, c.height, c.width, c.data_seed), render))
+        _key(split, scenes.count(split), scenes.height, scenes.width, scenes.seed), render))
 
   def aux_data(self) -> dict:
     """Stage 2: aux inputs and targets of train (mirrored copies after the originals)
@@ -183,7 +183,7 @@ class Experiment:
 
     return self._once("aux data", lambda: cached_arrays(
         "aux inputs", c.path("data", "aux_inputs.npz"),
-        _key(c.num_train, c.num_val, c.height, c.width, c.data_seed, c.nus), compute))
+        _key(*_scene_key(c.scenes), c.nus), compute))
 
   @property
   def aux_logdir(self) -> str:
@@ -243,12 +243,13 @@ class Experiment:
       aux = self.aux_data()
       arrays = {}
       train, val = self.scenes("train"), self.scenes("val")
-      mirrored = aux["train_inputs"][c.num_train:]
+      num_train = c.scenes.num_train
+      mirrored = aux["train_inputs"][num_train:]
       parts = [sample_cache.sample_set(
           images, labels, sample_cache.grids(net, small, c.nus.grid_size), size,
           c.nus.sampling_method, description=f"sample {method} S={size} {what}")
           for images, labels, small, what in (
-              (train["images"], train["labels"], aux["train_inputs"][:c.num_train], "train"),
+              (train["images"], train["labels"], aux["train_inputs"][:num_train], "train"),
               (train["images"][:, :, ::-1], train["labels"][:, :, ::-1], mirrored, "mirrored"),
               (val["images"], val["labels"], aux["val_inputs"], "val"))]
       arrays["train_images"] = np.concatenate([parts[0]["images"], parts[1]["images"]])
@@ -260,7 +261,7 @@ class Experiment:
     aux_step = _step(self.aux_logdir) if net is not None else None
     return cached_arrays(
         f"samples {method} S={size}", c.path("samples", f"{method}_s{size}.npz"),
-        _key(c.num_train, c.num_val, c.height, c.width, c.data_seed, c.nus, size, aux_step),
+        _key(*_scene_key(c.scenes), c.nus, size, aux_step),
         compute)
 
   def ceiling(self, method: str, size: int, samples: dict) -> dict:
@@ -406,7 +407,7 @@ def run_experiment(config: ExperimentConfig, report_dir: str) -> dict:
   os.makedirs(report_dir, exist_ok=True)
   stages.write_if_changed(os.path.join(report_dir, "nus_vs_uniform.json"),
                           json.dumps(_rounded(report), indent=1, sort_keys=True) + "\n")
-  title = (f"NUS vs uniform, synthetic {config.height}x{config.width}, "
+  title = (f"NUS vs uniform, synthetic {config.scenes.height}x{config.scenes.width}, "
            f"mean and std over {len(config.seeds)} seed(s)")
   stages.write_if_changed(os.path.join(report_dir, "nus_vs_uniform.png"),
                           report_lib.chart_png(rows, title))

@@ -54,6 +54,7 @@ from nus import export as nus_export
 from nus import pipeline
 from workflows import charts
 from workflows import nus_experiment
+from workflows import scene_arrays
 from workflows import stages
 from workflows import timing
 
@@ -77,7 +78,7 @@ class QuickstartConfig:
   reference: config_lib.ModelOptions = config_lib.ModelOptions(
       output_stride=16, depth_multiplier=0.5, decoder_output_stride=(4,))
   reference_training: config_lib.TrainConfig = nus_experiment.training_config(
-      training_number_of_steps=500, train_batch_size=8, base_learning_rate=0.01,
+      training_number_of_steps=900, train_batch_size=8, base_learning_rate=0.01,
       batch_norm_decay=0.9)
   reference_crop_size: tuple = (256, 256)
   reference_min_scale: float = 0.5
@@ -112,7 +113,7 @@ class QuickstartConfig:
 
   @property
   def image_size(self):
-    return (self.experiment.height, self.experiment.width)
+    return (self.experiment.scenes.height, self.experiment.scenes.width)
 
   @property
   def report_file(self):
@@ -140,7 +141,7 @@ def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
   defaults = nus_experiment.ExperimentConfig()
   if fast:
     experiment = nus_experiment.ExperimentConfig(
-        output_dir=work_dir, height=128, width=256, num_train=16, num_val=4,
+        output_dir=work_dir, scenes=scene_arrays.SceneSet(128, 256, num_train=16, num_val=4),
         sampling_sizes=(16,), seeds=(0,),
         aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=10),
         segmenter_training=dataclasses.replace(defaults.segmenter_training,
@@ -152,7 +153,8 @@ def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
         reference_crop_size=(64, 64), num_shards=2, latency_images=1, latency_repeats=1,
         num_examples=2, tflite_verify_images=1, tflite_runs=1, report_path=report_path)
   experiment = nus_experiment.ExperimentConfig(
-      output_dir=work_dir, num_train=200, num_val=30, sampling_sizes=(64,), seeds=(0,),
+      output_dir=work_dir, scenes=scene_arrays.SceneSet(num_train=200, num_val=30),
+      sampling_sizes=(64,), seeds=(0,),
       aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1500))
   return QuickstartConfig(experiment, report_path=report_path)
 
@@ -177,19 +179,19 @@ def check_work_dir(config):
 
 def prepare_records(config):
   """Stage 1: synthetic Cityscapes files and their TFRecords (skipped when all exist)."""
-  exp = config.experiment
+  exp, scenes = config.experiment, config.experiment.scenes
   try:
     counts = {split: data_generator.count_records(
         data_generator.record_files(config.records_dir, split)) for split in _SPLITS}
-    done = counts == {"train": exp.num_train, "val": exp.num_val}
+    done = counts == {split: scenes.count(split) for split in _SPLITS}
   except (FileNotFoundError, ValueError):
     done = False
   stages.log_stage("data", done)
   if done:
     return
   # Each image is a function of (seed, split, index): regenerating is idempotent.
-  synthetic.generate(config.cityscapes_dir, exp.num_train, exp.num_val, exp.height, exp.width,
-                     exp.data_seed, exp.num_workers or None)
+  synthetic.generate(config.cityscapes_dir, scenes.num_train, scenes.num_val, scenes.height,
+                     scenes.width, scenes.seed, exp.num_workers or None)
   build_cityscapes_data.convert(config.cityscapes_dir, config.records_dir, _SPLITS,
                                 config.num_shards, exp.num_workers or None)
 
@@ -433,19 +435,19 @@ def _relative(text, config):
 
 def quickstart_commands(config, class_weights, fast):
   """Command lines that reproduce each number of the report."""
-  exp = config.experiment
+  exp, scenes = config.experiment, config.experiment.scenes
   records, (height, width) = config.records_dir, config.image_size
   reference = config.logdir("reference")
   train_config, data_config, loss_config = _reference_runs(config, class_weights)
   lines = [
       f"python -m datasets.synthetic --output_dir={config.cityscapes_dir} "
-      f"--num_train={exp.num_train} --num_val={exp.num_val} --height={height} --width={width} "
-      f"--seed={exp.data_seed}",
+      f"--num_train={scenes.num_train} --num_val={scenes.num_val} --height={height} "
+      f"--width={width} --seed={scenes.seed}",
       f"python -m datasets.build_cityscapes_data --cityscapes_root={config.cityscapes_dir} "
       f"--output_dir={records} --num_shards={config.num_shards}",
       f"python -m benchmarks.nus_vs_uniform --output_dir={config.work_dir} "
       f"--report_dir={config.work_dir}/nus_vs_uniform --height={height} --width={width} "
-      f"--num_train={exp.num_train} --num_val={exp.num_val} "
+      f"--num_train={scenes.num_train} --num_val={scenes.num_val} --data_seed={scenes.seed} "
       f"--sampling_sizes={config.sampling_size} --seeds={config.seed} "
       f"--aux_steps={exp.aux_training.training_number_of_steps} "
       f"--seg_steps={exp.segmenter_training.training_number_of_steps} "
@@ -521,7 +523,7 @@ def _architecture(options):
 
 def report_markdown(config, rows, aux, ideal, command_lines, chart, examples):
   """report.md: what ran, the results, and how to reproduce them."""
-  exp = config.experiment
+  exp, scenes = config.experiment, config.experiment.scenes
   seg, ref = exp.segmenter_training, config.reference_training
   height, width = config.image_size
   miou = {row["method"]: row["miou"] for row in rows}
@@ -529,8 +531,8 @@ def report_markdown(config, rows, aux, ideal, command_lines, chart, examples):
   lines = [
       "# Quickstart report: DeepLabv3-MobileNetV2 with non-uniform sampling, synthetic "
       "Cityscapes", "",
-      f"Data: synthetic Cityscapes (`datasets.synthetic`, seed {exp.data_seed}), "
-      f"{exp.num_train} train / {exp.num_val} val images at {height}x{width}. All networks "
+      f"Data: synthetic Cityscapes (`datasets.synthetic`, seed {scenes.seed}), "
+      f"{scenes.num_train} train / {scenes.num_val} val images at {height}x{width}. All networks "
       f"train from scratch with Adam, cross-entropy plus Lovász-softmax and square-root "
       "inverse-frequency class weights. Uniform and NUS: DeepLabv3 "
       f"({_architecture(exp.segmenter)}) on {config.sampling_size}x{config.sampling_size} "

@@ -2,6 +2,7 @@
 
 Kept free of TensorFlow so that the rendering processes start fast.
 """
+import dataclasses
 import multiprocessing
 import os
 
@@ -18,9 +19,26 @@ def _render(task):
   return image, cityscapes.label_ids_to_train_ids(label_ids).astype(np.uint8)
 
 
-def render_split(split: str, count: int, height: int, width: int, seed: int,
-                 num_workers: int = 0) -> tuple:
-  """The first `count` scenes of a split, as datasets.synthetic writes them.
+@dataclasses.dataclass(frozen=True)
+class SceneSet:
+  """A synthetic Cityscapes: the image size, the scenes per split, and the seed they are
+  a function of (datasets.synthetic writes the same scenes as files)."""
+  height: int = 512
+  width: int = 1024
+  num_train: int = 600
+  num_val: int = 100
+  seed: int = 0
+
+  def __post_init__(self):
+    if min(self.height, self.width, self.num_train, self.num_val) < 1:
+      raise ValueError(f"scene set sizes and counts must be positive, got {self}")
+
+  def count(self, split: str) -> int:
+    return self.num_train if split == "train" else self.num_val
+
+
+def render_split(scenes: SceneSet, split: str, num_workers: int = 0) -> tuple:
+  """The scenes of a split, as datasets.synthetic writes them.
 
   Args:
     num_workers: rendering processes; 0: all cores, 1: in this process.
@@ -28,11 +46,10 @@ def render_split(split: str, count: int, height: int, width: int, seed: int,
   Returns:
     (images uint8 [count, H, W, 3], trainIds uint8 [count, H, W]).
   """
-  if count < 1:
-    raise ValueError(f"render_split: count must be positive, got {count} for {split}")
+  count, height, width = scenes.count(split), scenes.height, scenes.width
   images = np.empty((count, height, width, 3), np.uint8)
   labels = np.empty((count, height, width), np.uint8)
-  tasks = [(split, i, height, width, seed) for i in range(count)]
+  tasks = [(split, i, height, width, scenes.seed) for i in range(count)]
   workers = min(num_workers or os.cpu_count() or 1, count)
   bar = tqdm(total=count, desc=f"render {split}", unit="img", leave=False)
   if workers == 1:
