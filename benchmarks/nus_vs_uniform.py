@@ -33,6 +33,10 @@ flags.DEFINE_integer("num_workers", _DEFAULTS.num_workers, "Rendering processes 
 flags.DEFINE_list("sampling_sizes", [str(s) for s in _DEFAULTS.sampling_sizes],
                   "Sampling sizes S (the segmenters see S x S samples).")
 flags.DEFINE_list("seeds", [str(s) for s in _DEFAULTS.seeds], "Training seeds per point.")
+flags.DEFINE_float("alpha", _DEFAULTS.nus.alpha,
+                   "Data-term weight of the aux net's Eq. 2 targets (seed 000's alpha).")
+flags.DEFINE_list("target_classes", [str(c) for c in _DEFAULTS.nus.target_classes],
+                  "trainIds whose boundaries the aux net's targets sample densely.")
 flags.DEFINE_integer("aux_steps", _DEFAULTS.aux_training.training_number_of_steps,
                      "Training steps of the aux net.")
 flags.DEFINE_integer("seg_steps", _DEFAULTS.segmenter_training.training_number_of_steps,
@@ -58,6 +62,8 @@ def main(argv):
       num_workers=FLAGS.num_workers,
       sampling_sizes=_integers("sampling_sizes", FLAGS.sampling_sizes),
       seeds=_integers("seeds", FLAGS.seeds),
+      nus=dataclasses.replace(_DEFAULTS.nus, alpha=FLAGS.alpha,
+                              target_classes=_integers("target_classes", FLAGS.target_classes)),
       aux_training=dataclasses.replace(_DEFAULTS.aux_training,
                                        training_number_of_steps=FLAGS.aux_steps),
       segmenter_training=dataclasses.replace(_DEFAULTS.segmenter_training,

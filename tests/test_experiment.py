@@ -85,6 +85,15 @@ def test_a_rerun_resumes_without_redoing_any_stage(smoke_run):
   assert again["rows"] == report["rows"]
 
 
+def test_an_output_dir_of_other_settings_is_refused_but_may_gain_sizes_and_seeds(smoke_run):
+  config, _, _ = smoke_run
+  nus_experiment.check_output_dir(dataclasses.replace(config, sampling_sizes=(16, 24),
+                                                      seeds=(0, 1)))
+  changed = dataclasses.replace(config, nus=dataclasses.replace(config.nus, alpha=0.9))
+  with pytest.raises(ValueError, match="other settings"):
+    nus_experiment.check_output_dir(changed)
+
+
 def test_the_same_seeds_give_the_same_json(smoke_run, tmp_path):
   _, root, _ = smoke_run
   nus_experiment.run_experiment(_smoke_config(str(tmp_path / "run")), str(tmp_path / "report"))

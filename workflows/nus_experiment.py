@@ -371,12 +371,32 @@ def thing_classes(nus_options: options_lib.NusOptions) -> list:
   return [_DESCRIPTOR.class_names[i] for i in nus_options.target_classes]
 
 
+def check_output_dir(config: ExperimentConfig) -> None:
+  """Records in output_dir what its runs are trained on; refuses other settings there.
+
+  Stages judge "complete" by what is on disk, so an aux net or a segmenter trained with
+  other settings would be taken as this experiment's. Sampling sizes and seeds may be
+  added to an output_dir (each has its own runs); rendering processes change nothing.
+  """
+  path = config.path("experiment_config.json")
+  settings = json.loads(json.dumps(config.jsonable()))
+  for free in ("sampling_sizes", "seeds", "num_workers"):
+    del settings[free]
+  if os.path.exists(path):
+    if checkpoints.read_json(path) != settings:
+      raise ValueError(f"{config.output_dir} holds an experiment with other settings (see "
+                       f"{path}); use another output_dir or delete it")
+    return
+  checkpoints.write_json_atomic(path, settings)
+
+
 def run_experiment(config: ExperimentConfig, report_dir: str) -> dict:
   """Runs (or resumes) every stage; writes nus_vs_uniform.json and .png into report_dir.
 
   Returns:
     The JSON's content: config, aux net MSE, class weights, rows, checks.
   """
+  check_output_dir(config)
   experiment = Experiment(config)
   aux_result = experiment.train_aux()
   logging.info("aux net location MSE %.3g vs uniform grid %.3g (ratio %.3f)",

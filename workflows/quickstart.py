@@ -601,6 +601,7 @@ def update_readme(readme_path, rows, chart_path):
 def run(config, fast=False, readme_path=None):
   """Runs (or resumes) every stage and writes the report; returns the table rows."""
   check_work_dir(config)
+  nus_experiment.check_output_dir(config.experiment)
   experiment = nus_experiment.Experiment(config.experiment)
   prepare_records(config)
   aux = experiment.train_aux()
