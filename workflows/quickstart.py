@@ -78,7 +78,7 @@ class QuickstartConfig:
   reference: config_lib.ModelOptions = config_lib.ModelOptions(
       output_stride=16, depth_multiplier=0.5, decoder_output_stride=(4,))
   reference_training: config_lib.TrainConfig = nus_experiment.training_config(
-      training_number_of_steps=900, train_batch_size=8, base_learning_rate=0.01,
+      training_number_of_steps=1000, train_batch_size=8, base_learning_rate=0.01,
       batch_norm_decay=0.9)
   reference_crop_size: tuple = (256, 256)
   reference_min_scale: float = 0.5
@@ -155,7 +155,9 @@ def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
   experiment = nus_experiment.ExperimentConfig(
       output_dir=work_dir, scenes=scene_arrays.SceneSet(num_train=200, num_val=30),
       sampling_sizes=(64,), seeds=(0,),
-      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1500))
+      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1000),
+      segmenter_training=dataclasses.replace(defaults.segmenter_training,
+                                             training_number_of_steps=800))
   return QuickstartConfig(experiment, report_path=report_path)
 
 
