@@ -2,11 +2,11 @@
 
 The seed built it with DeepLab's own logits path and two output channels, so it is a
 DeepLabModel here too: MobileNetV2 (depth multiplier 0.25) on a small resize of the
-image (64x64), output stride 8, giving an 8x8x2 map of offsets. The seed resized
-bilinearly; here the image is averaged over blocks (an area resize), which keeps thin
-structures that a bilinear resize to 64 x 64 skips. Adding a
-learnable mean grid, initialised to the uniform grid, gives the sampling locations in
-the nus/ convention ([..., (y, x)] in [0, 1]).
+image (64x64), output stride 8, giving an 8x8x2 map of offsets. Adding a learnable mean
+grid, initialised to the uniform grid, gives the sampling locations in the nus/
+convention ([..., (y, x)] in [0, 1]). The seed resized the image bilinearly; here it is
+averaged over blocks (an area resize), which keeps thin structures that a bilinear
+resize to 64 x 64 skips.
 """
 import keras
 import tensorflow as tf

@@ -374,20 +374,14 @@ def thing_classes(nus_options: options_lib.NusOptions) -> list:
 def check_output_dir(config: ExperimentConfig) -> None:
   """Records in output_dir what its runs are trained on; refuses other settings there.
 
-  Stages judge "complete" by what is on disk, so an aux net or a segmenter trained with
-  other settings would be taken as this experiment's. Sampling sizes and seeds may be
-  added to an output_dir (each has its own runs); rendering processes change nothing.
+  Sampling sizes and seeds may be added to an output_dir (each has its own runs);
+  rendering processes change nothing.
   """
-  path = config.path("experiment_config.json")
-  settings = json.loads(json.dumps(config.jsonable()))
+  settings = config.jsonable()
   for free in ("sampling_sizes", "seeds", "num_workers"):
     del settings[free]
-  if os.path.exists(path):
-    if checkpoints.read_json(path) != settings:
-      raise ValueError(f"{config.output_dir} holds an experiment with other settings (see "
-                       f"{path}); use another output_dir or delete it")
-    return
-  checkpoints.write_json_atomic(path, settings)
+  stages.record_settings(config.output_dir, "experiment_config.json", settings,
+                         "an experiment")
 
 
 def run_experiment(config: ExperimentConfig, report_dir: str) -> dict:

@@ -23,7 +23,6 @@ Stages 2-3 and the NUS / uniform scores are those of workflows.nus_experiment at
 and one seed (`python -m benchmarks.nus_vs_uniform` reproduces them).
 """
 import dataclasses
-import json
 import os
 import shutil
 from typing import Optional
@@ -162,21 +161,11 @@ def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
 
 
 def check_work_dir(config):
-  """Records the settings in work_dir; refuses a work_dir made with other settings.
-
-  Stages judge "complete" by what is on disk, so outputs of other settings would be
-  taken as this job's.
-  """
-  path = os.path.join(config.work_dir, "quickstart_config.json")
-  settings = json.loads(json.dumps(dataclasses.asdict(config)))
+  """Records the settings in work_dir; refuses a work_dir made with other settings."""
+  settings = dataclasses.asdict(config)
   settings.pop("report_path")  # where the report goes changes no result
-  if os.path.exists(path):
-    if checkpoints.read_json(path) != settings:
-      raise ValueError(f"{config.work_dir} holds a quickstart run with other settings (see "
-                       f"{path}); use another --work_dir or delete it")
-    return
-  os.makedirs(config.work_dir, exist_ok=True)
-  checkpoints.write_json_atomic(path, settings)
+  stages.record_settings(config.work_dir, "quickstart_config.json", settings,
+                         "a quickstart run")
 
 
 def prepare_records(config):

@@ -52,6 +52,22 @@ def _jsonable(value):
   return json.loads(json.dumps(value))
 
 
+def record_settings(directory: str, name: str, settings: dict, what: str) -> None:
+  """Writes `settings` to directory/name, or refuses a directory that holds other ones.
+
+  Stages judge "complete" by what is on disk, so outputs made with other settings
+  would be taken as this job's.
+  """
+  path = os.path.join(directory, name)
+  settings = _jsonable(settings)
+  if os.path.exists(path):
+    if checkpoints.read_json(path) != settings:
+      raise ValueError(f"{directory} holds {what} with other settings (see {path}); use "
+                       "another directory or delete it")
+    return
+  checkpoints.write_json_atomic(path, settings)
+
+
 def write_if_changed(path: str, content: Union[bytes, str]) -> None:
   """Writes atomically, and only when `content` differs from the file's."""
   data = content.encode() if isinstance(content, str) else content
