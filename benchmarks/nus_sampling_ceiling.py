@@ -14,16 +14,15 @@ Cityscapes, the same seed and size).
 import numpy as np
 from absl import app
 from absl import flags
-from tqdm import tqdm
 
 from datasets import cityscapes
-from datasets import synthetic
 from deeplab import metrics
 from nus import options
 from nus import pipeline
 from nus import sampling
 from nus import targets
 from workflows import nus_experiment
+from workflows import scene_arrays
 
 _SCENES = nus_experiment.ExperimentConfig().scenes
 FLAGS = flags.FLAGS
@@ -44,12 +43,9 @@ CLASS_SETS = {"things": _THINGS, "things+thin": (5, 6, 7) + _THINGS, "all": None
 
 def val_labels():
   """trainId maps [N, H, W] of the synthetic val scenes."""
-  labels = []
-  for index in tqdm(range(FLAGS.num_val), desc="render val scenes", leave=False):
-    rng = synthetic.scene_rng(FLAGS.seed, "val", index)
-    _, label_ids = synthetic.render_scene(rng, FLAGS.height, FLAGS.width)
-    labels.append(cityscapes.label_ids_to_train_ids(label_ids))
-  return np.stack(labels).astype(np.int32)
+  scenes = scene_arrays.SceneSet(FLAGS.height, FLAGS.width, num_train=1, num_val=FLAGS.num_val,
+                                 seed=FLAGS.seed)
+  return scene_arrays.render_split(scenes, "val")[1].astype(np.int32)
 
 
 def ideal_miou(labels, grids, size):

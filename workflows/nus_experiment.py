@@ -225,7 +225,7 @@ class Experiment:
       return {"mse": mse, "uniform_mse": uniform_mse, "mse_ratio": mse / uniform_mse}
 
     return stages.cached_result("eval aux", self.config.path("aux", "val_location_mse.json"),
-                                _step(self.aux_logdir), evaluate)
+                                stages.checkpoint_step(self.aux_logdir), evaluate)
 
   def aux_net(self) -> aux_net.SamplingNet:
     return self._once("aux net", lambda: pipeline.load_sampling_net(self.aux_logdir))
@@ -258,7 +258,7 @@ class Experiment:
       arrays["val_locations"] = parts[2]["locations"]
       return arrays
 
-    aux_step = _step(self.aux_logdir) if net is not None else None
+    aux_step = stages.checkpoint_step(self.aux_logdir) if net is not None else None
     return cached_arrays(
         f"samples {method} S={size}", c.path("samples", f"{method}_s{size}.npz"),
         _key(*_scene_key(c.scenes), c.nus, size, aux_step),
@@ -333,7 +333,8 @@ class Experiment:
 
     return stages.cached_result(f"eval {method} S={size} seed={seed}",
                                 os.path.join(logdir, "eval_val.json"),
-                                [_step(logdir), self._samples_key(method, size)], compute)
+                                [stages.checkpoint_step(logdir), self._samples_key(method, size)],
+                                compute)
 
   def madds(self, size: int) -> dict:
     """Multiply-adds of the segmenter at S x S and of the aux net at its input size."""
@@ -347,10 +348,6 @@ class Experiment:
 
     return stages.cached_result(f"cost S={size}", c.path("cost", f"madds_s{size}.json"),
                                 _key(c.segmenter, c.nus, size), compute)
-
-
-def _step(logdir):
-  return checkpoints.latest_checkpoint(logdir).step
 
 
 def _shuffled_batches(arrays, batch_size, seed):

@@ -187,12 +187,8 @@ def prepare_records(config):
                                 config.num_shards, exp.num_workers or None)
 
 
-def _step(logdir):
-  return checkpoints.latest_checkpoint(logdir).step
-
-
 def _steps(config):
-  return {method: _step(config.logdir(method)) for method in QUICKSTART_METHODS}
+  return {method: stages.checkpoint_step(config.logdir(method)) for method in QUICKSTART_METHODS}
 
 
 def _reference_runs(config, class_weights):
@@ -280,7 +276,7 @@ def evaluate_reference(config, predictors):
 
   logdir = config.logdir("reference")
   return stages.cached_result("eval reference", os.path.join(logdir, "eval_val.json"),
-                              _step(logdir), evaluate)
+                              stages.checkpoint_step(logdir), evaluate)
 
 
 def latency_images(config):
@@ -311,20 +307,16 @@ def measure_method_cost(config, experiment, predictors):
                               _steps(config), compute)
 
 
-def _export_config(config, method):
-  return config_lib.ExportConfig(
-      checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
-      input_size=config.image_size, dataset_dir=config.records_dir,
-      num_verify_images=config.tflite_verify_images)
-
-
 def export_method(config, method):
   """Stage 5: one method's pipeline as .tflite, verified in LiteRT (cached in JSON).
 
   What `python -m deeplab.export_tflite` runs (see `quickstart_commands`).
   """
   def export():
-    export_config = _export_config(config, method)
+    export_config = config_lib.ExportConfig(
+        checkpoint_path=config.logdir(method), output_file=config.tflite_file(method),
+        input_size=config.image_size, dataset_dir=config.records_dir,
+        num_verify_images=config.tflite_verify_images)
 
     def samples():
       return export_lib.record_samples(config.records_dir, "val", config.image_size,
@@ -343,7 +335,8 @@ def export_method(config, method):
             "passed": result.verification.passed}
 
   path = os.path.splitext(config.tflite_file(method))[0] + ".json"
-  return stages.cached_result(f"tflite {method}", path, _step(config.logdir(method)), export)
+  return stages.cached_result(f"tflite {method}", path,
+                              stages.checkpoint_step(config.logdir(method)), export)
 
 
 def time_tflite(config):

@@ -20,6 +20,11 @@ def log_stage(name: str, skipped: bool) -> None:
   logging.info("[%s] %s", name, "done earlier, skipped" if skipped else "running")
 
 
+def checkpoint_step(logdir: str) -> int:
+  """The step of the run's latest complete checkpoint (what a cached result is keyed by)."""
+  return checkpoints.latest_checkpoint(logdir).step
+
+
 def training_done(logdir: str, steps: int) -> bool:
   """Whether the run in `logdir` has a complete checkpoint at `steps` or later."""
   latest = checkpoints.latest_checkpoint(logdir)
