@@ -15,6 +15,7 @@ import dataclasses
 from absl import app
 from absl import flags
 
+from nus import options as nus_options
 from workflows import nus_experiment
 from workflows import scene_arrays
 
@@ -37,8 +38,19 @@ flags.DEFINE_float("alpha", _DEFAULTS.nus.alpha,
                    "Data-term weight of the aux net's Eq. 2 targets (seed 000's alpha).")
 flags.DEFINE_list("target_classes", [str(c) for c in _DEFAULTS.nus.target_classes],
                   "trainIds whose boundaries the aux net's targets sample densely.")
+flags.DEFINE_enum("sampling_method", _DEFAULTS.nus.sampling_method,
+                  nus_options.SAMPLING_METHODS,
+                  "How images are sampled at the points (labels: always the nearest pixel).")
+flags.DEFINE_integer("aux_input_size", _DEFAULTS.nus.net_input_size,
+                     "Side of the aux net's (block-averaged) input image.")
+flags.DEFINE_integer("aux_stride", _DEFAULTS.nus.net_stride,
+                     "Output stride of the aux net (its grid is input size / stride).")
+flags.DEFINE_integer("aux_grid_subdivision", _DEFAULTS.nus.grid_subdivision,
+                     "Grid points per output cell of the aux net, a side.")
 flags.DEFINE_integer("aux_steps", _DEFAULTS.aux_training.training_number_of_steps,
                      "Training steps of the aux net.")
+flags.DEFINE_float("aux_weight_decay", _DEFAULTS.aux_training.weight_decay,
+                   "L2 weight decay of the aux net.")
 flags.DEFINE_integer("seg_steps", _DEFAULTS.segmenter_training.training_number_of_steps,
                      "Training steps of each segmenter.")
 flags.DEFINE_float("seg_learning_rate", _DEFAULTS.segmenter_training.base_learning_rate,
@@ -63,9 +75,13 @@ def main(argv):
       sampling_sizes=_integers("sampling_sizes", FLAGS.sampling_sizes),
       seeds=_integers("seeds", FLAGS.seeds),
       nus=dataclasses.replace(_DEFAULTS.nus, alpha=FLAGS.alpha,
+                              sampling_method=FLAGS.sampling_method,
+                              net_input_size=FLAGS.aux_input_size, net_stride=FLAGS.aux_stride,
+                              grid_subdivision=FLAGS.aux_grid_subdivision,
                               target_classes=_integers("target_classes", FLAGS.target_classes)),
       aux_training=dataclasses.replace(_DEFAULTS.aux_training,
-                                       training_number_of_steps=FLAGS.aux_steps),
+                                       training_number_of_steps=FLAGS.aux_steps,
+                                       weight_decay=FLAGS.aux_weight_decay),
       segmenter_training=dataclasses.replace(_DEFAULTS.segmenter_training,
                                              training_number_of_steps=FLAGS.seg_steps,
                                              base_learning_rate=FLAGS.seg_learning_rate))

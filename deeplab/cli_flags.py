@@ -109,7 +109,11 @@ def _define_nus_flags(fv):
   flags.DEFINE_integer("nus_net_input_size", _NUS.net_input_size,
                        "Side of the resized image the aux net sees.", **target)
   flags.DEFINE_integer("nus_net_stride", _NUS.net_stride,
-                       "Output stride of the aux net: its grid is input_size / stride.", **target)
+                       "Output stride of the aux net: its grid is input_size / stride (times "
+                       "--nus_grid_subdivision).", **target)
+  flags.DEFINE_integer("nus_grid_subdivision", _NUS.grid_subdivision,
+                       "Grid points per output cell of the aux net, a side (k x k, depth to "
+                       "space): a finer grid for the same network.", **target)
   flags.DEFINE_float("nus_depth_multiplier", _NUS.depth_multiplier,
                      "MobileNetV2 depth multiplier of the aux net.", **target)
   flags.DEFINE_list("nus_target_classes", [str(c) for c in _NUS.target_classes],
@@ -123,8 +127,11 @@ def _define_nus_flags(fv):
                     "1 - sqrt(alpha), as seed 000's code did.", **target)
   flags.DEFINE_integer("nus_sampling_size", _NUS.sampling_size,
                        "Side S of the sampled image the segmenter runs on.", **target)
-  flags.DEFINE_enum("nus_sampling_method", _NUS.sampling_method, ["nearest", "bilinear"],
-                    "How the image is sampled (labels are always sampled nearest).", **target)
+  flags.DEFINE_enum("nus_sampling_method", _NUS.sampling_method,
+                    nus_options_lib.SAMPLING_METHODS,
+                    "How the image is sampled: 'nearest' pixel, 'bilinear', or 'area' (the "
+                    "mean over each sample's cell). Labels are always sampled nearest.",
+                    **target)
   flags.DEFINE_string("nus_checkpoint", None,
                       "Aux net checkpoint (file or its train logdir) for "
                       "--nus_preprocess=net.", **target)

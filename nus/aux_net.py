@@ -2,7 +2,9 @@
 
 The seed built it with DeepLab's own logits path and two output channels, so it is a
 DeepLabModel here too: MobileNetV2 (depth multiplier 0.25) on a small resize of the
-image (64x64), output stride 8, giving an 8x8x2 map of offsets. Adding a learnable mean
+image (64x64), output stride 8, giving an 8x8x2 map of offsets (with grid_subdivision
+k, each output cell holds k x k offsets, rearranged depth to space into an 8k x 8k map).
+Adding a learnable mean
 grid, initialised to the uniform grid, gives the sampling locations in the nus/
 convention ([..., (y, x)] in [0, 1]). The seed resized the image bilinearly; here it is
 averaged over blocks (an area resize), which keeps thin structures that a bilinear
@@ -18,11 +20,16 @@ from nus import sampling
 
 
 def aux_model_options(nus_options: options_lib.NusOptions) -> config_lib.ModelOptions:
-  """The DeepLab architecture of the aux net: 2 output channels (y, x offsets)."""
+  """The DeepLab architecture of the aux net: (y, x) offsets of k x k grid points per
+  output cell, 2 k^2 channels."""
   if nus_options.net_input_size % nus_options.net_stride:
     raise ValueError(f"--nus_net_input_size={nus_options.net_input_size} must be a multiple "
                      f"of --nus_net_stride={nus_options.net_stride}")
-  return config_lib.ModelOptions(model_variant="mobilenet_v2", num_classes=2,
+  if nus_options.grid_subdivision < 1:
+    raise ValueError("--nus_grid_subdivision must be at least 1, got "
+                     f"{nus_options.grid_subdivision}")
+  return config_lib.ModelOptions(model_variant="mobilenet_v2",
+                                 num_classes=2 * nus_options.grid_subdivision ** 2,
                                  output_stride=nus_options.net_stride,
                                  depth_multiplier=nus_options.depth_multiplier)
 
@@ -58,7 +65,10 @@ class SamplingNet(keras.Model):
 
   def call(self, images, training=False):
     small = net_input(images, self.nus_options.net_input_size)
-    return self.mean_locations + self.network(small, training=training)
+    offsets = self.network(small, training=training)
+    if self.nus_options.grid_subdivision > 1:
+      offsets = tf.nn.depth_to_space(offsets, self.nus_options.grid_subdivision)
+    return self.mean_locations + offsets
 
 
 def build_sampling_net(nus_options: options_lib.NusOptions) -> "SamplingNet":

@@ -8,20 +8,30 @@ from deeplab import config as config_lib
 SECTION = "nus"
 PREPROCESS_MODES = ("net", "uniform")
 ALPHA_WEIGHTINGS = ("paper", "seed")
+# Cityscapes trainIds: the thing classes (person ... bicycle), whose boundaries the seed's
+# targets sample densely, and the thin stuff classes (pole, traffic light, traffic sign).
+THING_CLASSES = (11, 12, 13, 14, 15, 16, 17, 18)
+THIN_STUFF_CLASSES = (5, 6, 7)
+# How images are sampled at the points (nus.sampling.sample_images); labels: nearest.
+SAMPLING_METHODS = ("nearest", "bilinear", "area")
 
 
 @dataclasses.dataclass(frozen=True)
 class NusOptions:
   """The auxiliary sampling net and how the segmenter samples.
 
+  grid_subdivision: each cell of the aux net's output predicts k x k grid points
+  (depth to space), so its grid is (net_input_size / net_stride) * k a side: a finer
+  grid for the same network.
   preprocess: "net" samples at the aux net's locations, "uniform" at the uniform grid.
   alpha_weighting: "paper" uses alpha / (1 - alpha) as in Eq. 2; "seed" reproduces the
   seed code's alpha / (1 - sqrt(alpha)).
   """
   net_input_size: int = 64
   net_stride: int = 8
+  grid_subdivision: int = 1
   depth_multiplier: float = 0.25
-  target_classes: Optional[tuple] = (11, 12, 13, 14, 15, 16, 17, 18)
+  target_classes: Optional[tuple] = THING_CLASSES
   alpha: float = 0.5
   alpha_weighting: str = "paper"
   preprocess: str = "net"
@@ -31,10 +41,11 @@ class NusOptions:
   def __post_init__(self):
     config_lib.check_choice("--nus_preprocess", self.preprocess, PREPROCESS_MODES)
     config_lib.check_choice("--nus_alpha_weighting", self.alpha_weighting, ALPHA_WEIGHTINGS)
+    config_lib.check_choice("--nus_sampling_method", self.sampling_method, SAMPLING_METHODS)
 
   @property
   def grid_size(self) -> int:
-    return self.net_input_size // self.net_stride
+    return self.net_input_size // self.net_stride * self.grid_subdivision
 
 
 def load_nus_options(logdir: str) -> Optional[NusOptions]:

@@ -13,7 +13,7 @@ from typing import Union
 
 import tensorflow as tf
 
-SAMPLING_METHODS = ("nearest", "bilinear")
+from nus import options as options_lib
 
 
 def uniform_locations(n: int, m: int) -> tf.Tensor:
@@ -31,8 +31,9 @@ def uniform_locations(n: int, m: int) -> tf.Tensor:
 
 
 def _check_method(method):
-  if method not in SAMPLING_METHODS:
-    raise ValueError(f"sampling method must be one of {SAMPLING_METHODS}, got {method!r}")
+  if method not in options_lib.SAMPLING_METHODS:
+    raise ValueError(f"sampling method must be one of {options_lib.SAMPLING_METHODS}, "
+                     f"got {method!r}")
 
 
 def _to_pixels(coordinate, size):
@@ -51,11 +52,13 @@ def sample_images(images: tf.Tensor, locations: tf.Tensor, method: str = "neares
     images: [B, H, W, C] tensor of any dtype.
     locations: [B, S1, S2, 2] float tensor (y, x) in [0, 1].
     method: "nearest" (the pixel whose centre is closest, round half to even as the
-      seed's np.round; ties occur on uniform grids only for odd S) or "bilinear".
+      seed's np.round; ties occur on uniform grids only for odd S), "bilinear", or
+      "area" (the mean over the sample's cell, halfway to its grid neighbours: no
+      aliasing where samples are sparse; needs S1, S2 >= 2).
 
   Returns:
-    [B, S1, S2, C]: images' dtype for "nearest" (so integer labels work); for
-    "bilinear", float32 unless images are floating point (then their dtype).
+    [B, S1, S2, C]: images' dtype for "nearest" (so integer labels work); otherwise
+    float32 unless images are floating point (then their dtype).
   """
   _check_method(method)
   images = tf.convert_to_tensor(images)
@@ -73,6 +76,8 @@ def sample_images(images: tf.Tensor, locations: tf.Tensor, method: str = "neares
     rows = tf.cast(tf.round(y), tf.int32)
     cols = tf.cast(tf.round(x), tf.int32)
     return tf.gather(flat, offsets + rows * width + cols)
+  if method == "area":
+    return _cell_averages(images, y, x)
 
   dtype = images.dtype if images.dtype.is_floating else tf.float32
   flat = tf.cast(flat, tf.float32)
@@ -88,6 +93,57 @@ def sample_images(images: tf.Tensor, locations: tf.Tensor, method: str = "neares
   top_row = (1.0 - fx) * tf.gather(flat, top + x0) + fx * tf.gather(flat, top + x1)
   bottom_row = (1.0 - fx) * tf.gather(flat, bottom + x0) + fx * tf.gather(flat, bottom + x1)
   return tf.cast((1.0 - fy) * top_row + fy * bottom_row, dtype)
+
+
+def _cell_bounds(centres, axis, size):
+  """First and last pixel (int32, inclusive) of each sample's cell along one grid axis.
+
+  A cell reaches halfway to the neighbouring samples along the grid (half the spacing
+  to the single neighbour at the grid's border), so the cells of a uniform grid tile
+  the image. Every cell holds at least the pixel nearest its sample.
+  """
+  steps = tf.experimental.numpy.diff(centres, axis=axis)
+  first = tf.gather(steps, [0], axis=axis)
+  last = tf.gather(steps, [tf.shape(steps)[axis] - 1], axis=axis)
+  before = tf.concat([first, steps], axis=axis)
+  after = tf.concat([steps, last], axis=axis)
+  limit = size - 1
+  low = tf.clip_by_value(tf.cast(tf.math.ceil(centres - before / 2), tf.int32), 0, limit)
+  high = tf.clip_by_value(tf.cast(tf.math.ceil(centres + after / 2), tf.int32) - 1, 0, limit)
+  nearest = tf.cast(tf.round(centres), tf.int32)
+  return tf.minimum(low, nearest), tf.maximum(high, nearest)
+
+
+def _cell_averages(images, y, x):
+  """Mean image value over each sample's cell (see _cell_bounds), from integral images.
+
+  The box filter matches the local sample spacing, so a sparse grid does not alias:
+  on a uniform grid this is the area (block-average) resize.
+
+  Args:
+    images: [B, H, W, C]; y, x: [B, S1, S2] pixel coordinates of the samples.
+  Returns:
+    float32 [B, S1, S2, C] (images' dtype when floating point).
+  """
+  dtype = images.dtype if images.dtype.is_floating else tf.float32
+  # Integer images sum exactly in int32 (255 * 2048 * 2048 < 2**31); others in float32.
+  values = tf.cast(images, tf.int32 if images.dtype.is_integer else tf.float32)
+  integral = tf.cumsum(tf.cumsum(values, axis=1), axis=2)
+  integral = tf.pad(integral, [[0, 0], [1, 0], [1, 0], [0, 0]])
+  shape = tf.shape(integral)
+  batch, rows, cols = shape[0], shape[1], shape[2]
+  flat = tf.reshape(integral, [-1, shape[3]])
+  offsets = tf.reshape(tf.range(batch) * rows * cols, [-1, 1, 1])
+  top, bottom = _cell_bounds(y, 1, rows - 1)
+  left, right = _cell_bounds(x, 2, cols - 1)
+
+  def corner(r, c):
+    return tf.gather(flat, offsets + r * cols + c)
+
+  total = (corner(bottom + 1, right + 1) - corner(top, right + 1)
+           - corner(bottom + 1, left) + corner(top, left))
+  count = tf.cast((bottom - top + 1) * (right - left + 1), tf.float32)[..., None]
+  return tf.cast(tf.cast(total, tf.float32) / count, dtype)
 
 
 def pin_borders(locations: tf.Tensor) -> tf.Tensor:

@@ -50,6 +50,28 @@ def test_aux_net_input_is_the_block_average_and_keeps_thin_lines():
   assert np.abs(small - tf.image.resize(odd, (16, 16), method="area")).mean() < 3.0
 
 
+def test_grid_subdivision_gives_each_output_cell_k_by_k_grid_points():
+  options = dataclasses.replace(NUS, grid_subdivision=2)
+  assert options.grid_size == 8
+  subdivided = aux_net.build_sampling_net(options)
+  assert subdivided.network.logits.weights[0].shape[-1] == 8  # (y, x) of 2 x 2 points
+  images = tf.random.stateless_uniform([2, 48, 80, 3], seed=[5, 6], maxval=255.0)
+  uniform = sampling.uniform_locations(8, 8).numpy()
+  np.testing.assert_allclose(subdivided(images).numpy(), np.broadcast_to(uniform, (2, 8, 8, 2)),
+                             atol=1e-6)
+  # A bias on the logits' channel of sub-point (1, 0), x: only the lower-left point of
+  # every 2 x 2 block moves right.
+  bias = np.zeros(8, np.float32)
+  bias[(1 * 2 + 0) * 2 + 1] = 0.01
+  subdivided.network.logits.weights[1].assign(bias)
+  moved = subdivided(images).numpy()[0] - uniform
+  expected = np.zeros((8, 8, 2), np.float32)
+  expected[1::2, 0::2, 1] = 0.01
+  np.testing.assert_allclose(moved, expected, atol=1e-6)
+  with pytest.raises(ValueError, match="nus_grid_subdivision"):
+    aux_net.aux_model_options(dataclasses.replace(NUS, grid_subdivision=0))
+
+
 def test_aux_net_rejects_an_input_size_not_divisible_by_its_stride():
   with pytest.raises(ValueError, match="nus_net_input_size=30"):
     aux_net.aux_model_options(dataclasses.replace(NUS, net_input_size=30))

@@ -98,6 +98,47 @@ def test_uniform_bilinear_sampling_is_align_corners_bilinear_resize():
   np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-4)
 
 
+def _cells_by_hand(centres, axis, size):
+  """Pixel bounds of each sample's cell, halfway to its grid neighbours (numpy)."""
+  steps = np.diff(centres, axis=axis)
+  before = np.concatenate([np.take(steps, [0], axis), steps], axis)
+  after = np.concatenate([steps, np.take(steps, [-1], axis)], axis)
+  low = np.clip(np.ceil(centres - before / 2).astype(int), 0, size - 1)
+  high = np.clip(np.ceil(centres + after / 2).astype(int) - 1, 0, size - 1)
+  nearest = np.round(centres).astype(int)
+  return np.minimum(low, nearest), np.maximum(high, nearest)
+
+
+def test_area_sampling_averages_each_samples_cell():
+  rng = np.random.default_rng(3)
+  height, width = 40, 60
+  image = rng.integers(0, 256, (1, height, width, 2)).astype(np.uint8)
+  locations = sampling.pin_borders(
+      sampling.uniform_locations(7, 9).numpy()[None]
+      + rng.normal(0, 0.02, (1, 7, 9, 2)).astype(np.float32)).numpy()
+  sampled = sampling.sample_images(image, locations, "area").numpy()[0]
+  top, bottom = _cells_by_hand(locations[0, ..., 0] * (height - 1), 0, height)
+  left, right = _cells_by_hand(locations[0, ..., 1] * (width - 1), 1, width)
+  expected = [[image[0, top[i, j]:bottom[i, j] + 1, left[i, j]:right[i, j] + 1]
+               .reshape(-1, 2).mean(axis=0) for j in range(9)] for i in range(7)]
+  assert sampled.dtype == np.float32
+  np.testing.assert_allclose(sampled, expected, atol=1e-4)
+
+
+def test_area_sampling_on_a_uniform_grid_tiles_the_image():
+  # 33 rows and 9 samples: centres every 4 rows, cells of 4 rows (2 at the borders).
+  image = np.arange(33 * 17, dtype=np.float32).reshape(1, 33, 17, 1) % 7
+  locations = sampling.uniform_locations(9, 5)[None]
+  sampled = sampling.sample_images(image, locations, "area").numpy()[0, ..., 0]
+  rows = [(0, 2)] + [(4 * i - 2, 4 * i + 2) for i in range(1, 8)] + [(30, 33)]
+  cols = [(0, 2)] + [(4 * j - 2, 4 * j + 2) for j in range(1, 4)] + [(14, 17)]
+  expected = [[image[0, r0:r1, c0:c1].mean() for c0, c1 in cols] for r0, r1 in rows]
+  np.testing.assert_allclose(sampled, expected, atol=1e-5)
+  # A constant image stays constant, the border cells included.
+  assert np.all(sampling.sample_images(np.full((1, 33, 17, 3), 9, np.uint8), locations,
+                                       "area").numpy() == 9)
+
+
 def test_upsample_locations():
   coarse = np.array([[[[0, 0], [0, 1]], [[1, 0], [0.5, 0.5]]]], np.float32)
   fine = sampling.upsample_locations(coarse, 3).numpy()
@@ -180,7 +221,8 @@ def test_sampling_converts_to_tflite_builtins(tmp_path):
                                 tf.TensorSpec([1, 4, 4, 2], tf.float32, name="locations")])
   def sample_both(images, locations):
     nearest, _, fine = sampling.sample(images, None, locations, 8, "nearest")
-    return {"nearest": nearest, "bilinear": sampling.sample_images(images, fine, "bilinear")}
+    return {"nearest": nearest, "bilinear": sampling.sample_images(images, fine, "bilinear"),
+            "area": sampling.sample_images(images, fine, "area")}
 
   rng = np.random.default_rng(7)
   images = rng.uniform(0, 255, (1, 12, 20, 3)).astype(np.float32)
@@ -190,4 +232,5 @@ def test_sampling_converts_to_tflite_builtins(tmp_path):
                           str(tmp_path))
   expected = sample_both(images, locations)
   np.testing.assert_array_equal(results["nearest"], expected["nearest"].numpy())
-  np.testing.assert_allclose(results["bilinear"], expected["bilinear"].numpy(), atol=1e-3)
+  for method in ("bilinear", "area"):
+    np.testing.assert_allclose(results[method], expected[method].numpy(), atol=1e-3)
