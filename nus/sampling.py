@@ -126,8 +126,10 @@ def _cell_averages(images, y, x):
     float32 [B, S1, S2, C] (images' dtype when floating point).
   """
   dtype = images.dtype if images.dtype.is_floating else tf.float32
-  # Integer images sum exactly in int32 (255 * 2048 * 2048 < 2**31); others in float32.
-  values = tf.cast(images, tf.int32 if images.dtype.is_integer else tf.float32)
+  # Sums in int64 fixed point (1/256 steps): float32 sums over a 1024 x 2048 image would
+  # lose whole grey levels of a small cell's mean.
+  scale = 256.0
+  values = tf.cast(tf.round(tf.cast(images, tf.float32) * scale), tf.int64)
   integral = tf.cumsum(tf.cumsum(values, axis=1), axis=2)
   integral = tf.pad(integral, [[0, 0], [1, 0], [1, 0], [0, 0]])
   shape = tf.shape(integral)
@@ -143,7 +145,7 @@ def _cell_averages(images, y, x):
   total = (corner(bottom + 1, right + 1) - corner(top, right + 1)
            - corner(bottom + 1, left) + corner(top, left))
   count = tf.cast((bottom - top + 1) * (right - left + 1), tf.float32)[..., None]
-  return tf.cast(tf.cast(total, tf.float32) / count, dtype)
+  return tf.cast(tf.cast(total, tf.float32) / (count * scale), dtype)
 
 
 def pin_borders(locations: tf.Tensor) -> tf.Tensor:

@@ -139,6 +139,17 @@ def test_area_sampling_on_a_uniform_grid_tiles_the_image():
                                        "area").numpy() == 9)
 
 
+def test_area_sampling_of_float_images_keeps_small_cells_exact_at_full_resolution():
+  # 2 x 4-pixel cells (2 x 3 at the far corner) of a 1024 x 2048 image: float32 prefix sums
+  # there would be off by whole grey levels.
+  image = np.random.default_rng(4).integers(0, 256, (1, 1024, 2048, 1)).astype(np.uint8)
+  locations = sampling.uniform_locations(512, 512)[None]
+  from_uint8 = sampling.sample_images(image, locations, "area").numpy()
+  from_float = sampling.sample_images(image.astype(np.float32), locations, "area").numpy()
+  np.testing.assert_array_equal(from_float, from_uint8)
+  assert from_uint8[0, -1, -1, 0] == pytest.approx(image[0, -2:, -3:].mean())
+
+
 def test_upsample_locations():
   coarse = np.array([[[[0, 0], [0, 1]], [[1, 0], [0.5, 0.5]]]], np.float32)
   fine = sampling.upsample_locations(coarse, 3).numpy()
