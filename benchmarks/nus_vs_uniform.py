@@ -8,7 +8,7 @@ REPORT_DIR/nus_vs_uniform.png (mIoU against multiply-adds). Every stage is skipp
 its output is complete: rerunning the same command resumes. See workflows/nus_experiment.py.
 
   .venv/bin/python benchmarks/nus_vs_uniform.py [--output_dir=runs/nus_vs_uniform]
-      [--report_dir=docs] [--sampling_sizes=64,80,96 --seeds=0,1,2 --seg_steps=1000]
+      [--report_dir=docs] [--sampling_sizes=64,72,80 --seeds=0,1,2 --seg_steps=1000]
 """
 import dataclasses
 
