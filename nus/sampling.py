@@ -65,19 +65,20 @@ def sample_images(images: tf.Tensor, locations: tf.Tensor, method: str = "neares
   locations = tf.cast(locations, tf.float32)
   shape = tf.shape(images)
   batch, height, width = shape[0], shape[1], shape[2]
+  y = _to_pixels(locations[..., 0], height)
+  x = _to_pixels(locations[..., 1], width)
+  if method == "area":  # gathers from the integral image, not from the pixels
+    return _cell_averages(images, y, x)
+
   channels = images.shape[-1] if images.shape[-1] is not None else shape[3]
   flat = tf.reshape(images, [-1, channels])
   # Row offset of each image inside `flat`, broadcast over the S1 x S2 grid.
   offsets = tf.reshape(tf.range(batch) * height * width, [-1, 1, 1])
-  y = _to_pixels(locations[..., 0], height)
-  x = _to_pixels(locations[..., 1], width)
 
   if method == "nearest":
     rows = tf.cast(tf.round(y), tf.int32)
     cols = tf.cast(tf.round(x), tf.int32)
     return tf.gather(flat, offsets + rows * width + cols)
-  if method == "area":
-    return _cell_averages(images, y, x)
 
   dtype = images.dtype if images.dtype.is_floating else tf.float32
   flat = tf.cast(flat, tf.float32)
