@@ -11,6 +11,7 @@ them (nus.aux_net.net_input).
 """
 from typing import Callable
 from typing import Optional
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -97,15 +98,34 @@ def class_weights(labels: np.ndarray, num_classes: int) -> tuple:
   classes without pixels get weight 1 (they never weigh anything). Rounded to four
   significant digits, so that a command line can carry them exactly.
   """
-  counts = np.bincount(labels.ravel(), minlength=256)[:num_classes].astype(np.float64)
-  if counts.sum() == 0:
-    raise ValueError("class_weights: the labels hold no pixel of the classes")
-  frequencies = counts / counts.sum()
+  frequencies = _class_frequencies(labels, num_classes)
   present = frequencies > 0
   weights = np.ones(num_classes)
   weights[present] = frequencies[present] ** -0.5
   weights[present] /= np.sum(frequencies[present] * weights[present])
   return tuple(float(f"{w:.4g}") for w in weights)
+
+
+def prior_corrected_weights(weights: Sequence[float], reference_labels: np.ndarray,
+                            sampled_labels: np.ndarray, num_classes: int) -> tuple:
+  """Class weights for a segmenter trained on `sampled_labels`, whose class frequencies
+  differ from `reference_labels`': each weight times the reference frequency over the
+  sampled one, so that every class weighs in the loss as much as in the reference and the
+  segmenter learns the reference's class prior. Classes absent from either keep theirs.
+  """
+  reference = _class_frequencies(reference_labels, num_classes)
+  sampled = _class_frequencies(sampled_labels, num_classes)
+  both = (reference > 0) & (sampled > 0)
+  corrected = np.array(weights, np.float64)
+  corrected[both] *= reference[both] / sampled[both]
+  return tuple(float(w) for w in corrected)
+
+
+def _class_frequencies(labels, num_classes):
+  counts = np.bincount(labels.ravel(), minlength=256)[:num_classes].astype(np.float64)
+  if counts.sum() == 0:
+    raise ValueError("the labels hold no pixel of the classes")
+  return counts / counts.sum()
 
 
 def score_full_resolution(sampled_values: Callable[[int, int], np.ndarray],

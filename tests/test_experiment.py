@@ -101,6 +101,38 @@ def test_the_same_seeds_give_the_same_json(smoke_run, tmp_path):
   assert (tmp_path / "report" / "nus_vs_uniform.json").read_bytes() == first
 
 
+def test_prior_corrected_weights_give_each_class_its_reference_share_of_the_loss():
+  reference = np.array([[0, 0, 0, 1, 2, 2, 2, 2]], np.uint8)  # shares 3/8, 1/8, 4/8
+  sampled = np.array([[0, 0, 1, 1, 255, 255]], np.uint8)  # 1/2, 1/2, class 2 absent
+  weights = (1.0, 2.0, 0.5)
+  corrected = sample_cache.prior_corrected_weights(weights, reference, sampled, 3)
+  assert corrected == pytest.approx((0.75, 0.5, 0.5))
+  # Each present class weighs as much as in the reference: share x weight.
+  assert 0.5 * corrected[0] == pytest.approx(3 / 8 * weights[0])
+  assert 0.5 * corrected[1] == pytest.approx(1 / 8 * weights[1])
+  with pytest.raises(ValueError, match="no pixel"):
+    sample_cache.prior_corrected_weights(weights, reference, np.full((2, 2), 255, np.uint8), 3)
+
+
+def test_nus_segmenters_train_with_the_uniform_samples_class_prior(smoke_run):
+  config, _, _ = smoke_run
+  experiment = nus_experiment.Experiment(config)
+  size = _SIZES[0]
+  assert experiment.segmenter_class_weights("uniform", size) == experiment.class_weights()
+  nus = experiment.segmenter_class_weights("net", size)
+  uniform_labels = experiment.samples("uniform", size)["train_labels"]
+  nus_labels = experiment.samples("net", size)["train_labels"]
+  counts = {name: np.bincount(labels.ravel(), minlength=256)[:19]
+            for name, labels in (("uniform", uniform_labels), ("net", nus_labels))}
+  shares = {name: count / count.sum() for name, count in counts.items()}  # labelled pixels
+  present = (shares["uniform"] > 0) & (shares["net"] > 0)
+  np.testing.assert_allclose((shares["net"] * nus)[present],
+                             (shares["uniform"] * np.array(experiment.class_weights()))[present],
+                             rtol=1e-6)
+  with open(os.path.join(config.segmenter_logdir("net", size, 0), "train_config.json")) as f:
+    assert json.load(f)["class_weights"] == pytest.approx(list(nus))
+
+
 def test_ceiling_fraction_of_a_hand_made_case():
   # Two rows of six pixels: class 0 in columns 0-3, class 1 in columns 4-5. A 2 x 2
   # uniform grid samples columns 0 and 5, so one sample point sees each class.

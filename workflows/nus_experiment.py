@@ -60,15 +60,17 @@ class ExperimentConfig:
   Training runs take their settings from aux_training / segmenter_training (their
   train_logdir and seed are set per run). Segmenter recipe: MobileNetV2 1.0, output
   stride 8, a stride-4 decoder, Adam 0.01 with poly decay, batch 8 x 1000 steps,
-  cross-entropy plus Lovász with square-root inverse-frequency class weights,
-  batch-norm decay 0.9. Images are sampled as cell averages ("area"), the uniform
-  baseline thus an area resize. The aux net sees a 128 x 128 block average at output
-  stride 16 (an 8 x 8 grid, as the seed's 64 x 64 at stride 8) and learns Eq. 2
-  targets of the thing and thin stuff classes at alpha 0.75: 23.7M multiply-adds, 14%
-  of the segmenter's 173.1M at S=64, the seed's regime (S=128 on 1024 x 2048).
+  cross-entropy plus Lovász with square-root inverse-frequency class weights (for NUS
+  corrected to the frame's class prior, see Experiment.segmenter_class_weights),
+  batch-norm decay 0.9, on 1800 training scenes (and their mirror images). Images are
+  sampled as cell averages ("area"), the uniform baseline thus an area resize. The aux
+  net sees a 128 x 128 block average at output stride 16 (an 8 x 8 grid, as the seed's
+  64 x 64 at stride 8) and learns Eq. 2 targets of the thing and thin stuff classes at
+  alpha 0.75: 23.7M multiply-adds, 14% of the segmenter's 173.1M at S=64, the seed's
+  regime (S=128 on 1024 x 2048).
   """
   output_dir: str = "runs/nus_vs_uniform"
-  scenes: scene_arrays.SceneSet = scene_arrays.SceneSet()
+  scenes: scene_arrays.SceneSet = scene_arrays.SceneSet(num_train=1800)
   num_workers: int = 0  # rendering processes; 0: all cores
   sampling_sizes: tuple = (64, 72, 80)
   seeds: tuple = (0, 1, 2)
@@ -287,8 +289,23 @@ class Experiment:
       return str(stored["key"])
 
   def class_weights(self) -> tuple:
+    """Square-root inverse-frequency weights of the classes at full resolution."""
     return self._once("class weights", lambda: sample_cache.class_weights(
         self.scenes("train")["labels"], _DESCRIPTOR.num_classes))
+
+  def segmenter_class_weights(self, method: str, size: int) -> tuple:
+    """The class weights of (method, S)'s segmenters: class_weights, for NUS corrected by
+    the class frequencies of its training samples against the uniform ones. NUS samples
+    the street level densely (wall, fence, person, bicycle: about 1.3-1.6 times their
+    share of the frame); trained on the frame's weights, its segmenter learns a prior
+    shifted toward them (it paints walls over buildings) and the full-resolution score
+    pays for it. The uniform samples keep the frame's shares: their weights stay."""
+    if method == "uniform":
+      return self.class_weights()
+    return self._once(f"class weights {method} S={size}", lambda: sample_cache.
+                      prior_corrected_weights(
+                          self.class_weights(), self.samples("uniform", size)["train_labels"],
+                          self.samples(method, size)["train_labels"], _DESCRIPTOR.num_classes))
 
   def train_segmenter(self, method: str, size: int, seed: int, samples: dict) -> None:
     """Stage 5: one segmenter on the cached S x S samples (resumes; skipped when trained)."""
@@ -300,7 +317,7 @@ class Experiment:
     nus_options = dataclasses.replace(c.nus, preprocess=method, sampling_size=size)
 
     def train():
-      weights = self.class_weights()
+      weights = self.segmenter_class_weights(method, size)
       loss = losses.build_loss(c.loss_function, _DESCRIPTOR.ignore_label, weights)
 
       def dataset_fn(batch_size, input_context):
