@@ -7,7 +7,8 @@ each skipped when its output is complete and computed from the same inputs, so t
 rerunning resumes:
 
 1. scenes: synthetic Cityscapes train and val at full resolution (arrays, .npz);
-2. aux inputs: area-averaged 64 x 64 images and Eq. 2 targets, mirrored copies included;
+2. aux inputs: the aux net's block-averaged input images and Eq. 2 targets, mirrored
+   copies included;
 3. aux net: trained on them; its location MSE on val beside the uniform grid's;
 4. samples: per (method, S) the S x S training samples and the val samples with their
    locations; the ideal segmenter's full-resolution scores at those val samples;
