@@ -47,6 +47,9 @@ flags.DEFINE_integer("aux_stride", _DEFAULTS.nus.net_stride,
                      "Output stride of the aux net (its grid is input size / stride).")
 flags.DEFINE_integer("aux_grid_subdivision", _DEFAULTS.nus.grid_subdivision,
                      "Grid points per output cell of the aux net, a side.")
+flags.DEFINE_integer("aux_pretrain_steps", _DEFAULTS.aux_pretraining.training_number_of_steps,
+                     "Steps pretraining the aux net's backbone and head to segment its own "
+                     "input (0: none, it starts from random weights).", lower_bound=0)
 flags.DEFINE_integer("aux_steps", _DEFAULTS.aux_training.training_number_of_steps,
                      "Training steps of the aux net.")
 flags.DEFINE_float("aux_weight_decay", _DEFAULTS.aux_training.weight_decay,
@@ -79,6 +82,9 @@ def main(argv):
                               net_input_size=FLAGS.aux_input_size, net_stride=FLAGS.aux_stride,
                               grid_subdivision=FLAGS.aux_grid_subdivision,
                               target_classes=_integers("target_classes", FLAGS.target_classes)),
+      aux_pretraining=dataclasses.replace(_DEFAULTS.aux_pretraining,
+                                          training_number_of_steps=FLAGS.aux_pretrain_steps)
+      if FLAGS.aux_pretrain_steps else None,
       aux_training=dataclasses.replace(_DEFAULTS.aux_training,
                                        training_number_of_steps=FLAGS.aux_steps,
                                        weight_decay=FLAGS.aux_weight_decay),

@@ -4,12 +4,18 @@ The seed built it with DeepLab's own logits path and two output channels, so it 
 DeepLabModel here too: MobileNetV2 (depth multiplier 0.25) on a small resize of the
 image (64x64), output stride 8, giving an 8x8x2 map of offsets (with grid_subdivision
 k, each output cell holds k x k offsets, rearranged depth to space into an 8k x 8k map).
-Adding a learnable mean
-grid, initialised to the uniform grid, gives the sampling locations in the nus/
-convention ([..., (y, x)] in [0, 1]). The seed resized the image bilinearly; here it is
-averaged over blocks (an area resize), which keeps thin structures that a bilinear
-resize to 64 x 64 skips.
+Adding a learnable mean grid, initialised to the uniform grid, gives the sampling
+locations in the nus/ convention ([..., (y, x)] in [0, 1]). The seed resized the image
+bilinearly; here it is averaged over blocks (an area resize), which keeps thin
+structures that a bilinear resize to 64 x 64 skips.
+
+DeepLab starts its backbones from ImageNet weights; none can be downloaded here, so the
+aux net's backbone and head can start from a segmenter of its own input trained on the
+same labels (pretraining_options, initialise_from_segmenter): it then knows where the
+things are before it learns where to sample.
 """
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -32,6 +38,13 @@ def aux_model_options(nus_options: options_lib.NusOptions) -> config_lib.ModelOp
                                  num_classes=2 * nus_options.grid_subdivision ** 2,
                                  output_stride=nus_options.net_stride,
                                  depth_multiplier=nus_options.depth_multiplier)
+
+
+def pretraining_options(nus_options: options_lib.NusOptions,
+                        num_classes: int) -> config_lib.ModelOptions:
+  """The aux net's architecture as a segmenter of its own input into num_classes: what
+  pretrains its backbone and head (see initialise_from_segmenter)."""
+  return dataclasses.replace(aux_model_options(nus_options), num_classes=num_classes)
 
 
 def net_input(images: tf.Tensor, size: int) -> tf.Tensor:
@@ -81,3 +94,10 @@ def build_sampling_net(nus_options: options_lib.NusOptions) -> "SamplingNet":
   for variable in net.network.logits.weights:
     variable.assign(tf.zeros_like(variable))
   return net
+
+
+def initialise_from_segmenter(net: SamplingNet, segmenter: model_lib.DeepLabModel) -> None:
+  """Copies the backbone and head of `segmenter` (built with pretraining_options) into
+  `net`; its offsets stay zero, so it still starts at the uniform grid."""
+  for part in ("backbone", "head"):
+    getattr(net.network, part).set_weights(getattr(segmenter, part).get_weights())

@@ -40,6 +40,15 @@ def aux_inputs(images: np.ndarray, size: int) -> np.ndarray:
                          for i in range(0, len(images), _BATCH)])
 
 
+def aux_labels(labels: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [N, size, size]: the trainIds at the centres of the aux input's blocks, the
+  labels of its pixels (what the aux net's layers are pretrained to segment)."""
+  height, width = labels.shape[1:3]
+  rows = ((np.arange(size) + 0.5) * height / size).astype(np.int64)
+  cols = ((np.arange(size) + 0.5) * width / size).astype(np.int64)
+  return labels[:, rows][:, :, cols]
+
+
 def aux_targets(labels: np.ndarray, nus_options: options_lib.NusOptions,
                 ignore_label: int) -> np.ndarray:
   """float32 [N, n, n, 2]: the Eq. 2 sampling targets of trainId maps [N, H, W]."""

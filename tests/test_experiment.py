@@ -10,6 +10,7 @@ from PIL import Image
 
 from deeplab import config as config_lib
 from deeplab import metrics
+from nus import aux_net
 from nus import sample_cache
 from workflows import nus_experiment
 from workflows import nus_experiment_report as report_lib
@@ -25,6 +26,9 @@ def _smoke_config(output_dir):
       output_dir=output_dir, scenes=scene_arrays.SceneSet(64, 128, num_train=3, num_val=2),
       num_workers=1,
       sampling_sizes=_SIZES, seeds=(0,),
+      # A large rate moves the pretrained kernels far from any random start in two steps.
+      aux_pretraining=dataclasses.replace(defaults.aux_pretraining, training_number_of_steps=2,
+                                          train_batch_size=4, base_learning_rate=0.1),
       aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=2,
                                        train_batch_size=4),
       segmenter=config_lib.ModelOptions(output_stride=8, depth_multiplier=0.25,
@@ -72,7 +76,8 @@ def test_a_rerun_resumes_without_redoing_any_stage(smoke_run):
   config, root, report = smoke_run
   watched = [os.path.join(root, "report", "nus_vs_uniform.json"),
              config.path("data", "train.npz"), config.path("data", "aux_inputs.npz"),
-             config.path("aux", "val_location_mse.json")]
+             config.path("aux", "val_location_mse.json"),
+             config.path("aux_pretrain", "checkpoint")]
   for size in _SIZES:
     for method in nus_experiment.SAMPLING_METHODS:
       logdir = config.segmenter_logdir(method, size, 0)
@@ -99,6 +104,34 @@ def test_the_same_seeds_give_the_same_json(smoke_run, tmp_path):
   nus_experiment.run_experiment(_smoke_config(str(tmp_path / "run")), str(tmp_path / "report"))
   first = (root / "report" / "nus_vs_uniform.json").read_bytes()
   assert (tmp_path / "report" / "nus_vs_uniform.json").read_bytes() == first
+
+
+def test_aux_labels_are_the_labels_at_the_centres_of_the_input_blocks():
+  labels = np.arange(2 * 4 * 8, dtype=np.uint8).reshape(2, 4, 8)
+  small = sample_cache.aux_labels(labels, 2)  # blocks of 2 x 4 pixels
+  np.testing.assert_array_equal(small, labels[:, [1, 3]][:, :, [2, 6]])
+  assert small.dtype == np.uint8
+
+
+def test_the_aux_net_trains_from_its_pretrained_segmenter(smoke_run):
+  config, _, _ = smoke_run
+  experiment = nus_experiment.Experiment(config)
+  pretrained = experiment.pretrain_aux()  # restored, not retrained
+  with open(config.path("aux_pretrain", "train_config.json")) as f:
+    assert json.load(f)["class_weights"] == pytest.approx(list(experiment.class_weights()))
+  fresh = aux_net.build_sampling_net(config.nus)
+  aux_net.initialise_from_segmenter(fresh, pretrained)
+  images = experiment.scenes("val")["images"]
+  # Zero offsets: the initialised net still starts at the uniform grid.
+  np.testing.assert_allclose(fresh(images).numpy(),
+                             sample_cache.grids(None, images, config.nus.grid_size), atol=1e-6)
+  # Two Adam steps at 1e-3 move a kernel by a few thousandths, two at 0.1 by tenths: the
+  # trained aux net's kernels lie close to the pretrained ones only if it started there.
+  trained = experiment.aux_net().network.backbone
+  largest = max(np.max(np.abs(a.numpy() - b.numpy()))
+                for a, b in zip(trained.trainable_weights, pretrained.backbone.trainable_weights)
+                if "kernel" in a.path)
+  assert largest < 0.01
 
 
 def test_prior_corrected_weights_give_each_class_its_reference_share_of_the_loss():

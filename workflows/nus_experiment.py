@@ -9,7 +9,9 @@ rerunning resumes:
 1. scenes: synthetic Cityscapes train and val at full resolution (arrays, .npz);
 2. aux inputs: the aux net's block-averaged input images and Eq. 2 targets, mirrored
    copies included;
-3. aux net: trained on them; its location MSE on val beside the uniform grid's;
+3. aux net: its backbone and head pretrained to segment its own input images (the labels
+   at their pixels), then trained on the targets; its location MSE on val beside the
+   uniform grid's;
 4. samples: per (method, S) the S x S training samples and the val samples with their
    locations; the ideal segmenter's full-resolution scores at those val samples;
 5. segmenters: per (method, S, seed), then their full-resolution scores on val;
@@ -21,6 +23,7 @@ import json
 import os
 from typing import Any
 from typing import Callable
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -68,7 +71,9 @@ class ExperimentConfig:
   net sees a 128 x 128 block average at output stride 16 (an 8 x 8 grid, as the seed's
   64 x 64 at stride 8) and learns Eq. 2 targets of the thing and thin stuff classes at
   alpha 0.75: 23.7M multiply-adds, 14% of the segmenter's 173.1M at S=64, the seed's
-  regime (S=128 on 1024 x 2048).
+  regime (S=128 on 1024 x 2048). Its backbone and head start from aux_pretraining: the
+  same network trained to segment its 128 x 128 inputs (cross-entropy plus Lovász, the
+  class weights above); from random weights when aux_pretraining is None.
   """
   output_dir: str = "runs/nus_vs_uniform"
   scenes: scene_arrays.SceneSet = scene_arrays.SceneSet(num_train=1800)
@@ -78,6 +83,9 @@ class ExperimentConfig:
   nus: options_lib.NusOptions = options_lib.NusOptions(
       net_input_size=128, net_stride=16, alpha=0.75, sampling_method="area",
       target_classes=options_lib.THIN_STUFF_CLASSES + options_lib.THING_CLASSES)
+  aux_pretraining: Optional[config_lib.TrainConfig] = training_config(
+      training_number_of_steps=1500, train_batch_size=32, base_learning_rate=5e-3,
+      weight_decay=0.0, batch_norm_decay=0.9)
   aux_training: config_lib.TrainConfig = training_config(
       training_number_of_steps=3000, train_batch_size=32, base_learning_rate=1e-3,
       weight_decay=0.0, batch_norm_decay=0.9)
@@ -98,8 +106,8 @@ class ExperimentConfig:
       raise ValueError(f"sampling_sizes repeat a size: {self.sampling_sizes}")
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
       raise ValueError(f"seeds must be distinct and at least one, got {self.seeds}")
-    if 2 * self.scenes.num_train < max(self.aux_training.train_batch_size,
-                                       self.segmenter_training.train_batch_size):
+    trainings = (self.aux_pretraining, self.aux_training, self.segmenter_training)
+    if 2 * self.scenes.num_train < max(t.train_batch_size for t in trainings if t is not None):
       raise ValueError(f"num_train={self.scenes.num_train} (doubled by mirroring) is smaller "
                        "than a training batch")
     config_lib.check_choice("loss_function", self.loss_function, losses.LOSS_FUNCTIONS)
@@ -114,7 +122,9 @@ class ExperimentConfig:
     """The config as the report records it (without where it ran)."""
     data = dataclasses.asdict(self)
     del data["output_dir"]
-    for training in ("aux_training", "segmenter_training"):
+    for training in ("aux_pretraining", "aux_training", "segmenter_training"):
+      if data[training] is None:
+        continue
       del data[training]["train_logdir"], data[training]["seed"]
     return data
 
@@ -197,6 +207,41 @@ class Experiment:
   def aux_logdir(self) -> str:
     return self.config.path("aux")
 
+  def pretrain_aux(self) -> model_lib.DeepLabModel:
+    """Stage 3: the aux net's architecture trained to segment its own train inputs (the
+    labels at their pixels); returns it, restored."""
+    c = self.config
+    logdir = c.path("aux_pretrain")
+    steps = c.aux_pretraining.training_number_of_steps
+    side = c.nus.net_input_size
+    options = aux_net.pretraining_options(c.nus, _DESCRIPTOR.num_classes)
+    train_config = dataclasses.replace(c.aux_pretraining, train_logdir=logdir, seed=c.seeds[0],
+                                       save_interval_steps=max(steps // 4, 1))
+
+    def train():
+      loss = losses.build_loss(c.loss_function, _DESCRIPTOR.ignore_label, self.class_weights())
+      labels = sample_cache.with_flips(
+          sample_cache.aux_labels(self.scenes("train")["labels"], side))
+
+      def dataset_fn(batch_size, input_context):
+        del input_context  # one input pipeline
+        return _shuffled_batches({"image": self.aux_data()["train_inputs"], "label": labels},
+                                 batch_size, c.seeds[0])
+
+      def loss_fn(model, batch, step):
+        logits = tf.cast(model(batch["image"], training=True), tf.float32)
+        return loss(batch["label"], model_lib.upsample_logits(logits, (side, side)), step)
+
+      train_lib.train(train_config, lambda: model_lib.build_model(options), dataset_fn,
+                      loss_fn, run_config=(options, {}),
+                      record={"loss_function": c.loss_function,
+                              "class_weights": self.class_weights()})
+
+    stages.train_stage("pretrain aux", logdir, steps, train)
+    model = model_lib.build_model(options)
+    eval_lib.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
+    return model
+
   def train_aux(self) -> dict:
     """Stage 3: the aux net; returns its location MSE on val (cached JSON)."""
     c = self.config
@@ -206,6 +251,12 @@ class Experiment:
 
     def train():
       data = self.aux_data()
+      init_fn = None
+      if c.aux_pretraining is not None:
+        pretrained = self.pretrain_aux()
+
+        def init_fn(net):
+          aux_net.initialise_from_segmenter(net, pretrained)
 
       def dataset_fn(batch_size, input_context):
         del input_context  # one input pipeline
@@ -217,7 +268,7 @@ class Experiment:
         return pipeline.locations_loss(net(batch["image"], training=True), batch["targets"])
 
       train_lib.train(train_config, lambda: aux_net.build_sampling_net(c.nus), dataset_fn,
-                      loss_fn, run_config=(aux_net.aux_model_options(c.nus),
+                      loss_fn, init_fn=init_fn, run_config=(aux_net.aux_model_options(c.nus),
                                            {options_lib.SECTION: c.nus}),
                       record={"experiment": c.jsonable()})
 

@@ -142,6 +142,8 @@ def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
     experiment = nus_experiment.ExperimentConfig(
         output_dir=work_dir, scenes=scene_arrays.SceneSet(128, 256, num_train=16, num_val=4),
         sampling_sizes=(16,), seeds=(0,),
+        aux_pretraining=dataclasses.replace(defaults.aux_pretraining,
+                                            training_number_of_steps=10),
         aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=10),
         segmenter_training=dataclasses.replace(defaults.segmenter_training,
                                                training_number_of_steps=10))
@@ -154,6 +156,8 @@ def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
   experiment = nus_experiment.ExperimentConfig(
       output_dir=work_dir, scenes=scene_arrays.SceneSet(num_train=200, num_val=30),
       sampling_sizes=(64,), seeds=(0,),
+      aux_pretraining=dataclasses.replace(defaults.aux_pretraining,
+                                          training_number_of_steps=300),
       aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1000),
       segmenter_training=dataclasses.replace(defaults.segmenter_training,
                                              training_number_of_steps=800))
@@ -433,6 +437,7 @@ def quickstart_commands(config, class_weights, fast):
       f"--report_dir={config.work_dir}/nus_vs_uniform --height={height} --width={width} "
       f"--num_train={scenes.num_train} --num_val={scenes.num_val} --data_seed={scenes.seed} "
       f"--sampling_sizes={config.sampling_size} --seeds={config.seed} "
+      f"--aux_pretrain_steps={exp.aux_pretraining.training_number_of_steps} "
       f"--aux_steps={exp.aux_training.training_number_of_steps} "
       f"--seg_steps={exp.segmenter_training.training_number_of_steps} "
       f"--seg_learning_rate={exp.segmenter_training.base_learning_rate}",
@@ -525,8 +530,12 @@ def report_markdown(config, rows, aux, ideal, command_lines, chart, examples):
       f"DeepLabv3 ({_architecture(config.reference)}) on "
       f"{'x'.join(map(str, config.reference_crop_size))} crops of the images scaled by "
       f"{config.reference_min_scale}-1, {ref.training_number_of_steps} steps of batch "
-      f"{ref.train_batch_size}. The aux net trained {exp.aux_training.training_number_of_steps} "
-      f"steps of batch {exp.aux_training.train_batch_size}. Every mIoU is on val at the full "
+      f"{ref.train_batch_size}. The aux net's backbone and head pretrained "
+      f"{exp.aux_pretraining.training_number_of_steps} steps (batch "
+      f"{exp.aux_pretraining.train_batch_size}) to segment its own "
+      f"{exp.nus.net_input_size}x{exp.nus.net_input_size} inputs, then the aux net trained "
+      f"{exp.aux_training.training_number_of_steps} steps of batch "
+      f"{exp.aux_training.train_batch_size}. Every mIoU is on val at the full "
       f"{height}x{width} resolution; predictions at the sample points are interpolated back "
       "to every pixel.", "",
       *methods_table(rows), "",
