@@ -219,7 +219,7 @@ class Experiment:
                                        save_interval_steps=max(steps // 4, 1))
 
     def train():
-      loss = losses.build_loss(c.loss_function, _DESCRIPTOR.ignore_label, self.class_weights())
+      loss_fn = _segmentation_loss(c.loss_function, self.class_weights(), side)
       labels = sample_cache.with_flips(
           sample_cache.aux_labels(self.scenes("train")["labels"], side))
 
@@ -227,10 +227,6 @@ class Experiment:
         del input_context  # one input pipeline
         return _shuffled_batches({"image": self.aux_data()["train_inputs"], "label": labels},
                                  batch_size, c.seeds[0])
-
-      def loss_fn(model, batch, step):
-        logits = tf.cast(model(batch["image"], training=True), tf.float32)
-        return loss(batch["label"], model_lib.upsample_logits(logits, (side, side)), step)
 
       train_lib.train(train_config, lambda: model_lib.build_model(options), dataset_fn,
                       loss_fn, run_config=(options, {}),
@@ -370,16 +366,12 @@ class Experiment:
 
     def train():
       weights = self.segmenter_class_weights(method, size)
-      loss = losses.build_loss(c.loss_function, _DESCRIPTOR.ignore_label, weights)
+      loss_fn = _segmentation_loss(c.loss_function, weights, size)
 
       def dataset_fn(batch_size, input_context):
         del input_context  # one input pipeline
         return _shuffled_batches({"image": samples["train_images"],
                                   "label": samples["train_labels"]}, batch_size, seed)
-
-      def loss_fn(model, batch, step):
-        logits = tf.cast(model(batch["image"], training=True), tf.float32)
-        return loss(batch["label"], model_lib.upsample_logits(logits, (size, size)), step)
 
       train_lib.train(train_config, lambda: model_lib.build_model(c.segmenter), dataset_fn,
                       loss_fn, run_config=(c.segmenter, {options_lib.SECTION: nus_options}),
@@ -422,6 +414,18 @@ class Experiment:
 
     return stages.cached_result(f"cost S={size}", c.path("cost", f"madds_s{size}.json"),
                                 _key(c.segmenter, c.nus, size), compute)
+
+
+def _segmentation_loss(loss_function, class_weights, size):
+  """train_lib.train's loss_fn for a segmenter of size x size inputs: its logits
+  upsampled to the labels' size."""
+  loss = losses.build_loss(loss_function, _DESCRIPTOR.ignore_label, class_weights)
+
+  def loss_fn(model, batch, step):
+    logits = tf.cast(model(batch["image"], training=True), tf.float32)
+    return loss(batch["label"], model_lib.upsample_logits(logits, (size, size)), step)
+
+  return loss_fn
 
 
 def _shuffled_batches(arrays, batch_size, seed):
