@@ -38,7 +38,7 @@ from nus import aux_net
 from nus import export as nus_export
 from nus import interpolation
 from nus import options
-from nus import pipeline
+from nus import sampler as sampler_lib
 from nus import sampling
 from workflows import timing
 
@@ -75,7 +75,7 @@ class Pipeline:
   def __init__(self, model, net, nus_options, image_size):
     size = nus_options.sampling_size
     height, width = image_size
-    self.sampler = pipeline.Sampler(nus_options, net)
+    self.sampler = sampler_lib.Sampler(nus_options, net)
     self.models = [model] + ([net] if net is not None else [])
     self.logits_fn = nus_export.nus_logits_fn(model, self.sampler, image_size)
     image = tf.TensorSpec([1, height, width, 3], tf.uint8, name="image")

@@ -18,7 +18,7 @@ from absl import flags
 from datasets import cityscapes
 from deeplab import metrics
 from nus import options
-from nus import pipeline
+from nus import sampler as sampler_lib
 from nus import sampling
 from nus import targets
 from workflows import nus_experiment
@@ -58,7 +58,7 @@ def ideal_miou(labels, grids, size):
     # The image is not looked at: only the label is sampled and voted.
     _, sampled, locations = sampling.sample(np.zeros(label.shape + (1,), np.float32), label,
                                             grid[None], size)
-    predictions = pipeline.interpolate_votes(sampled, locations, label.shape[1:],
+    predictions = sampler_lib.interpolate_votes(sampled, locations, label.shape[1:],
                                              descriptor.num_classes)
     stream.update(label, predictions, descriptor.ignore_label)
   return metrics.summarize(stream.matrix, descriptor.class_names)["miou"]

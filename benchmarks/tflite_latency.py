@@ -35,7 +35,7 @@ from deeplab.core import backbones
 from nus import aux_net
 from nus import export as nus_export
 from nus import options
-from nus import pipeline
+from nus import sampler as sampler_lib
 from workflows import timing
 
 DPC_JSON = os.path.join(os.path.dirname(backbones.__file__),
@@ -69,7 +69,7 @@ def _logits_fn(variant, size):
     nus_options = options.NusOptions()
     net = aux_net.build_sampling_net(nus_options)
     model = model_lib.build_model(config.ModelOptions())
-    sampler = pipeline.Sampler(nus_options, net)
+    sampler = sampler_lib.Sampler(nus_options, net)
     return nus_export.nus_logits_fn(model, sampler, size), [model, net]
   backbone, dpc = DEEPLAB_VARIANTS[variant]
   cell = cli_flags.load_dense_prediction_cell(DPC_JSON) if dpc else None

@@ -149,11 +149,3 @@ def write_json_atomic(path: str, data: Any) -> str:
 def read_json(path: str) -> Any:
   with tf.io.gfile.GFile(path) as f:
     return json.load(f)
-
-
-def final_step(logdir: str) -> Optional[int]:
-  """The step a training run in `logdir` stops at, or None before it wrote its config."""
-  path = os.path.join(logdir, TRAIN_CONFIG_FILENAME)
-  if not tf.io.gfile.exists(path):
-    return None
-  return int(read_json(path)["train"]["training_number_of_steps"])

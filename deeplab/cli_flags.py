@@ -28,7 +28,7 @@ from deeplab import eval_lib
 from deeplab import losses
 from deeplab.core import backbones
 from nus import options as nus_options_lib
-from nus import pipeline
+from nus import sampler as sampler_lib
 
 FLAGS = flags.FLAGS
 
@@ -268,7 +268,7 @@ def _define_eval_flags(fv):
                     **target)
   flags.DEFINE_integer("eval_batch_size", 1,
                        "Images per batch for segmenters trained on sampled images.", **target)
-  flags.DEFINE_enum("nus_interpolation", "compiled", pipeline.INTERPOLATIONS,
+  flags.DEFINE_enum("nus_interpolation", "compiled", sampler_lib.INTERPOLATIONS,
                     "How sampled predictions return to full resolution: the compiled "
                     "rasteriser, or the TF ops the TFLite export uses.", **target)
 

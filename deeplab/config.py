@@ -231,22 +231,6 @@ def _to_jsonable(value):
   return value
 
 
-def _from_jsonable(value):
-  if isinstance(value, list):
-    return tuple(_from_jsonable(v) for v in value)
-  if isinstance(value, dict):
-    return {k: _from_jsonable(v) for k, v in value.items()}
-  return value
-
-
-def _build(cls, data, source):
-  names = {f.name for f in dataclasses.fields(cls)}
-  unknown = sorted(set(data) - names)
-  if unknown:
-    raise ValueError(f"{source}: unknown {cls.__name__} fields {unknown}")
-  return cls(**{k: _from_jsonable(v) for k, v in data.items()})
-
-
 def save_config(logdir: str, model_options: ModelOptions,
                 sections: Optional[Mapping[str, Any]] = None) -> str:
   """Writes model_config.json atomically (temp file + rename); returns its path.
@@ -254,7 +238,7 @@ def save_config(logdir: str, model_options: ModelOptions,
   Args:
     logdir: the train logdir.
     model_options: the architecture.
-    sections: {name: dataclass instance} stored beside it (read with `load_section`).
+    sections: {name: dataclass instance} stored beside it (read with deeplab.runs.Run.section).
   """
   data = {_MODEL_SECTION: model_options}
   data.update(sections or {})
@@ -262,33 +246,3 @@ def save_config(logdir: str, model_options: ModelOptions,
           for name, options in data.items()}
   return checkpoints.write_file_atomic(os.path.join(logdir, CONFIG_FILENAME),
                                       json.dumps(data, indent=2, sort_keys=True))
-
-
-def _read(logdir):
-  path = logdir if logdir.endswith(".json") else os.path.join(logdir, CONFIG_FILENAME)
-  if not os.path.exists(path):
-    raise FileNotFoundError(
-        f"{path} not found: point at a train logdir written by deeplab.train "
-        "(it stores the model config next to the checkpoints)")
-  with open(path) as f:
-    return json.load(f), path
-
-
-def load_config(logdir: str) -> ModelOptions:
-  """The ModelOptions a training run in `logdir` (or a model_config.json path) wrote.
-
-  Raises:
-    FileNotFoundError: naming the missing file.
-  """
-  data, path = _read(logdir)
-  return _build(ModelOptions, data[_MODEL_SECTION], path)
-
-
-def load_section(logdir: str, name: str, cls: type[Options]) -> Optional[Options]:
-  """The section `name` of a run's model_config.json as a `cls`, or None without one.
-
-  Raises:
-    FileNotFoundError: naming the missing file.
-  """
-  data, path = _read(logdir)
-  return _build(cls, data[name], path) if name in data else None

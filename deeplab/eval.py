@@ -22,8 +22,9 @@ from absl import flags
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import eval_lib
+from deeplab import runs
+from nus import evaluation as nus_evaluation
 from nus import options as nus_options_lib
-from nus import pipeline
 
 FLAGS = flags.FLAGS
 
@@ -31,7 +32,7 @@ FLAGS = flags.FLAGS
 def _trained_on_samples(checkpoint_dir):
   """Whether the run's model_config.json says it trained on sampled images."""
   try:
-    return nus_options_lib.load_nus_options(checkpoint_dir) is not None
+    return nus_options_lib.of_run(runs.Run(checkpoint_dir)) is not None
   except FileNotFoundError:  # not written yet: the seed's scripts pass --nus_preprocess
     return False
 
@@ -43,9 +44,9 @@ def main(argv):
   eval_config = cli_flags.from_flags(
       config.EvalConfig, FLAGS, eval_crop_size=cli_flags.size_flag(FLAGS, "eval_crop_size"))
   if FLAGS.eval_type == "nus":
-    pipeline.run_sampling_net_evaluation(eval_config)
+    nus_evaluation.run_sampling_net_evaluation(eval_config)
   elif FLAGS.nus_preprocess or _trained_on_samples(FLAGS.checkpoint_dir):
-    pipeline.run_nus_segmenter_evaluation(eval_config, FLAGS.nus_checkpoint,
+    nus_evaluation.run_nus_segmenter_evaluation(eval_config, FLAGS.nus_checkpoint,
                                           FLAGS.eval_batch_size, FLAGS.nus_interpolation)
   else:
     eval_lib.run_evaluation(eval_config, cli_flags.model_builder(FLAGS))

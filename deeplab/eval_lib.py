@@ -20,7 +20,6 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
-import tqdm
 from absl import logging
 
 from datasets import data_generator
@@ -29,19 +28,16 @@ from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import metrics
 from deeplab import model as model_lib
+from deeplab import runs
 from deeplab import summaries
 
 _RESULT_PATTERN = re.compile(r"^ckpt-(\d+)\.json$")
 
 
-class CheckpointGone(Exception):
-  """The checkpoint was deleted (rotated away) before it could be loaded."""
-
-
 def model_for_checkpoints(checkpoint_dir: str,
                           fallback_options: Optional[config_lib.ModelOptions] = None,
                           overrides: Optional[dict] = None) -> keras.Model:
-  """Builds the model of a training run: its model_config.json, `overrides` on top.
+  """Builds the model of a training run: its recorded architecture, `overrides` on top.
 
   Call it once a checkpoint exists: training writes its config before its first
   checkpoint.
@@ -55,37 +51,12 @@ def model_for_checkpoints(checkpoint_dir: str,
   Raises:
     FileNotFoundError: no model_config.json and no fallback.
   """
-  try:
-    options = config_lib.override(config_lib.load_config(checkpoint_dir), overrides or {},
-                                  "training run")
-  except FileNotFoundError:
-    if fallback_options is None:
-      raise
+  run = runs.Run(checkpoint_dir)
+  if fallback_options is not None and not run.has_config():
     logging.warning("No %s in %s; using the architecture flags.", config_lib.CONFIG_FILENAME,
                     checkpoint_dir)
-    options = fallback_options
-  return model_lib.build_model(options)
-
-
-def restore_model(model: keras.Model, path: str) -> None:
-  """Loads the model part of a training checkpoint into `model`.
-
-  Raises:
-    CheckpointGone: the checkpoint's files disappeared (rotation) before loading.
-    ValueError: the checkpoint does not fit `model` (another architecture).
-  """
-  try:
-    status = tf.train.Checkpoint(model=model).restore(path)
-    status.expect_partial()  # the optimizer and input state are not needed here
-    status.assert_existing_objects_matched()
-  except (tf.errors.NotFoundError, tf.errors.DataLossError) as e:
-    if not tf.io.gfile.exists(path + ".index"):
-      raise CheckpointGone(path) from e
-    raise
-  except (ValueError, AssertionError) as e:
-    raise ValueError(f"checkpoint {path} does not fit the model being evaluated ("
-                     f"{str(e).splitlines()[0]}); check the architecture flags against the "
-                     f"training run's {config_lib.CONFIG_FILENAME}") from None
+    return model_lib.build_model(fallback_options)
+  return run.build_model(overrides)
 
 
 def evaluated_steps(eval_logdir: str, checkpoint_dir: str) -> set[int]:
@@ -127,7 +98,7 @@ def watch_checkpoints(checkpoint_dir: str, evaluate_fn: Callable, *, interval_se
 
   Args:
     checkpoint_dir: the train logdir.
-    evaluate_fn: (CheckpointInfo) -> anything; may raise CheckpointGone.
+    evaluate_fn: (CheckpointInfo) -> anything; may raise runs.CheckpointGone.
     interval_secs: seconds between looks at the directory.
     timeout_secs: stop after this long without a new checkpoint (<= 0: never).
     max_evaluations: stop after this many evaluations (<= 0: no limit).
@@ -139,7 +110,7 @@ def watch_checkpoints(checkpoint_dir: str, evaluate_fn: Callable, *, interval_se
   """
   done = set(done_steps)
   evaluated = []
-  final = checkpoints.final_step(checkpoint_dir)
+  final = runs.Run(checkpoint_dir).final_step()
   if final is not None and final in done:
     logging.info("Step %d, the training run's last, is already evaluated; nothing to do.",
                  final)
@@ -162,12 +133,12 @@ def watch_checkpoints(checkpoint_dir: str, evaluate_fn: Callable, *, interval_se
       waiting_logged = False
       try:
         evaluate_fn(target)
-      except CheckpointGone:
+      except runs.CheckpointGone:
         logging.warning("Checkpoint %s was removed (rotated away by training) before it "
                         "was loaded; moving on.", target.path)
         continue
       evaluated.append(target.step)
-      final = checkpoints.final_step(checkpoint_dir)
+      final = runs.Run(checkpoint_dir).final_step()
       if final is not None and target.step >= final:
         logging.info("Evaluated step %d, the training run's last; done.", target.step)
         return evaluated
@@ -244,18 +215,13 @@ def make_predict_fn(model: keras.Model, eval_scales: tuple = (1.0,),
 def evaluate_model(model: keras.Model, dataset: tf.data.Dataset, descriptor: Any,
                    eval_scales: tuple = (1.0,), add_flipped_images: bool = False,
                    description: str = "eval") -> dict:
-  """Scores `model` on `make_eval_dataset` (deeplab.metrics.summarize + num_images)."""
+  """Scores `model` on `make_eval_dataset` (deeplab.metrics.score)."""
   predict = make_predict_fn(model, eval_scales, add_flipped_images)
-  stream = metrics.StreamingConfusionMatrix(descriptor.num_classes)
-  num_images = 0
-  for sample in tqdm.tqdm(dataset, desc=description, unit="image", leave=False):
-    predictions = predict(sample["image"], sample["valid_size"], sample["height"],
-                          sample["width"])
-    stream.update(sample["label"][..., 0], predictions, descriptor.ignore_label)
-    num_images += 1
-  summary = metrics.summarize(stream.matrix, descriptor.class_names)
-  summary["num_images"] = num_images
-  return summary
+  return metrics.score(
+      lambda sample: predict(sample["image"], sample["valid_size"], sample["height"],
+                             sample["width"]),
+      ((sample, sample["label"][tf.newaxis, ..., 0]) for sample in dataset),
+      descriptor.num_classes, descriptor.class_names, descriptor.ignore_label, description)
 
 
 def _confusion_image(matrix):
@@ -367,7 +333,7 @@ def run_evaluation(eval_config: config_lib.EvalConfig,
       models.append(build_model() if build_model
                     else model_for_checkpoints(eval_config.checkpoint_dir))
     model = models[0]
-    restore_model(model, info.path)
+    runs.restore_model(model, info.path)
     summary = evaluate_model(model, dataset, descriptor, eval_config.eval_scales,
                              eval_config.add_flipped_images, description=f"step {info.step}")
     path = write_result(eval_config.eval_logdir, writer, info, summary, extra)

@@ -21,10 +21,10 @@ from ai_edge_litert import interpreter as litert
 from datasets import data_generator
 from deeplab import checkpoints
 from deeplab import config as config_lib
-from deeplab import eval_lib
 from deeplab import flops
 from deeplab import metrics
 from deeplab import model as model_lib
+from deeplab import runs
 from deeplab import tflite_ops
 
 SIGNATURE_KEY = "serving_default"
@@ -306,45 +306,6 @@ def calibration_images(dataset_dir: Optional[str], input_size: tuple, num_steps:
   return [as_input(image, input_dtype) for image, _ in samples]
 
 
-# ------------------------------------------------------------------ runs
-
-
-def load_run(checkpoint_path: str, model_overrides: Optional[dict] = None
-             ) -> tuple[str, config_lib.ModelOptions]:
-  """The checkpoint and architecture of a training run.
-
-  Args:
-    checkpoint_path: a train logdir (its latest complete checkpoint) or a checkpoint
-      prefix in one.
-    model_overrides: {ModelOptions field: value} set on the command line; they replace
-      the run's values.
-
-  Returns:
-    (checkpoint prefix, ModelOptions).
-
-  Raises:
-    FileNotFoundError: naming the path when it is neither a logdir with a complete
-      checkpoint nor a checkpoint prefix, or when the run has no model_config.json.
-  """
-  is_dir = tf.io.gfile.isdir(checkpoint_path)
-  if is_dir:
-    latest = checkpoints.latest_checkpoint(checkpoint_path)
-    if latest is None:
-      raise FileNotFoundError(f"--checkpoint_path={checkpoint_path}: no complete checkpoint "
-                              "in this directory")
-    prefix = latest.path
-  elif tf.io.gfile.exists(checkpoint_path + ".index"):
-    prefix = checkpoint_path
-  else:
-    raise FileNotFoundError(f"--checkpoint_path={checkpoint_path}: neither a train logdir nor "
-                            f"a checkpoint prefix ({checkpoint_path}.index does not exist)")
-  try:
-    saved = config_lib.load_config(os.path.dirname(prefix))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(f"--checkpoint_path={checkpoint_path}: {e}") from None
-  return prefix, config_lib.override(saved, model_overrides or {}, "training run")
-
-
 def prepare_data(export_config: config_lib.ExportConfig) -> Optional[list]:
   """The int8 calibration images, or None for the other modes.
 
@@ -389,13 +350,15 @@ def export_deeplab(export_config: config_lib.ExportConfig, make_samples: Callabl
       called once the run and the calibration data are found.
     model_overrides: {ModelOptions field: value} replacing the run's architecture.
   """
-  prefix, options = load_run(export_config.checkpoint_path, model_overrides)
+  run = runs.open_run(export_config.checkpoint_path)
+  options = run.model_options(model_overrides)
   calibration = prepare_data(export_config)
   samples = make_samples()
   model = model_lib.build_model(options)
-  eval_lib.restore_model(model, prefix)
+  runs.restore_model(model, run.checkpoint)
   size = tuple(export_config.input_size)
   return export_run(export_config, lambda images: model_lib.predict_logits(model, images),
                     [model], samples, options.num_classes, flops.count(model, size).total.madds,
-                    f"{prefix}: {options.model_variant}, output stride {options.output_stride}",
+                    f"{run.checkpoint}: {options.model_variant}, output stride "
+                    f"{options.output_stride}",
                     calibration)

@@ -8,8 +8,15 @@ the labelled class and a false positive of none, as cityscapesScripts counts it:
 matrix has C rows and C + 1 columns, the last one for such predictions. Only that
 matrix is kept between batches, so memory does not grow with the split.
 """
+import time
+from typing import Any
+from typing import Callable
+from typing import Iterable
+from typing import Sequence
+
 import numpy as np
 import tensorflow as tf
+import tqdm
 
 
 def confusion_matrix(labels, predictions, num_classes, ignore_label=255):
@@ -114,6 +121,34 @@ def summarize(matrix, class_names):
       "class_names": list(class_names),
       "confusion_matrix": matrix.tolist(),
   }
+
+
+def score(predict_fn: Callable[[Any], Any], batches: Iterable[tuple[Any, Any]],
+          num_classes: int, class_names: Sequence[str], ignore_label: int = 255,
+          description: str = "eval") -> dict:
+  """Scores a prediction function over batches: the loop behind every mIoU reported.
+
+  Args:
+    predict_fn: inputs -> int predicted train ids, as many pixels as the labels.
+    batches: (inputs, labels [B, H, W]) pairs.
+    num_classes, class_names, ignore_label: the dataset's.
+    description: the progress bar's label.
+
+  Returns:
+    `summarize` of the confusion matrix, plus num_images and seconds_per_image (the
+    time spent in predict_fn).
+  """
+  stream = StreamingConfusionMatrix(num_classes)
+  num_images, seconds = 0, 0.0
+  for inputs, labels in tqdm.tqdm(batches, desc=description, unit="batch", leave=False):
+    start = time.perf_counter()
+    predictions = predict_fn(inputs)
+    seconds += time.perf_counter() - start
+    stream.update(labels, predictions, ignore_label)
+    num_images += int(labels.shape[0])
+  summary = summarize(stream.matrix, class_names)
+  summary.update(num_images=num_images, seconds_per_image=seconds / max(num_images, 1))
+  return summary
 
 
 def format_table(summary):

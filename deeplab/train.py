@@ -19,7 +19,8 @@ from absl import flags
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import train_lib
-from nus import pipeline
+from nus import sampler as sampler_lib
+from nus import training as nus_training
 
 FLAGS = flags.FLAGS
 
@@ -47,7 +48,7 @@ def main(argv):
   model_options, train_config, data_config, loss_config = configs_from_flags(FLAGS)
   nus_options = cli_flags.nus_options_from_flags(FLAGS)
   if FLAGS.nus_train:
-    pipeline.train_sampling_net(nus_options, train_config, data_config)
+    nus_training.train_sampling_net(nus_options, train_config, data_config)
     return
   initial = dict(tf_initial_checkpoint=FLAGS.tf_initial_checkpoint,
                  initialize_last_layer=FLAGS.initialize_last_layer)
@@ -58,8 +59,8 @@ def main(argv):
   if FLAGS.nus_preprocess == "net" and not FLAGS.nus_checkpoint:
     raise app.UsageError("--nus_preprocess=net needs --nus_checkpoint (the aux net's train "
                          "logdir, from --nus_train)")
-  sampler = pipeline.make_sampler(nus_options, FLAGS.nus_checkpoint)
-  pipeline.train_sampled_segmenter(model_options, train_config, data_config, loss_config,
+  sampler = sampler_lib.make_sampler(nus_options, FLAGS.nus_checkpoint)
+  nus_training.train_sampled_segmenter(model_options, train_config, data_config, loss_config,
                                    sampler, FLAGS.nus_checkpoint, **initial)
 
 

@@ -40,6 +40,7 @@ from deeplab import config as config_lib
 from deeplab import losses
 from deeplab import model as model_lib
 from deeplab import precision
+from deeplab import runs
 from deeplab import summaries
 
 # Below this many images per replica, batch-norm statistics are too noisy to train.
@@ -493,7 +494,7 @@ def _check_resumable(logdir, model_options):
   """Refuses to resume a run whose saved architecture differs from `model_options`."""
   if checkpoints.latest_checkpoint(logdir) is None:
     return
-  saved = config_lib.load_config(logdir)
+  saved = runs.Run(logdir).model_options()
   if saved != model_options:
     changed = [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(model_options, f.name)!r}"
                for f in dataclasses.fields(saved)

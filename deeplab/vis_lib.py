@@ -22,6 +22,7 @@ from datasets import cityscapes
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import eval_lib
+from deeplab import runs
 
 COLOR_DIR = "segmentation_results"
 RAW_DIR = "raw_segmentation_results"
@@ -85,7 +86,7 @@ def visualize(vis_config: config_lib.VisConfig,
                             "checkpoint")
   model = (build_model() if build_model
            else eval_lib.model_for_checkpoints(vis_config.checkpoint_dir))
-  eval_lib.restore_model(model, info.path)
+  runs.restore_model(model, info.path)
   predict = eval_lib.make_predict_fn(model, vis_config.eval_scales,
                                      vis_config.add_flipped_images)
   dataset = eval_lib.make_eval_dataset(

@@ -101,3 +101,8 @@ def initialise_from_segmenter(net: SamplingNet, segmenter: model_lib.DeepLabMode
   `net`; its offsets stay zero, so it still starts at the uniform grid."""
   for part in ("backbone", "head"):
     getattr(net.network, part).set_weights(getattr(segmenter, part).get_weights())
+
+
+def locations_loss(locations: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+  """Mean squared error over grid nodes and both coordinates."""
+  return tf.reduce_mean(tf.square(tf.cast(locations, tf.float32) - targets))

@@ -3,6 +3,7 @@ import dataclasses
 from typing import Optional
 
 from deeplab import config as config_lib
+from deeplab import runs
 
 # The model_config.json section that holds them.
 SECTION = "nus"
@@ -48,17 +49,10 @@ class NusOptions:
     return self.net_input_size // self.net_stride * self.grid_subdivision
 
 
-def load_nus_options(logdir: str) -> Optional[NusOptions]:
-  """The NusOptions a run in `logdir` saved, or None when it did not sample.
+def of_run(run: runs.Run) -> Optional[NusOptions]:
+  """The NusOptions a run recorded, or None when it did not sample.
 
   Raises:
     FileNotFoundError: the run has no model_config.json.
   """
-  return config_lib.load_section(logdir, SECTION, NusOptions)
-
-
-def save_run_config(logdir: str, model_options: config_lib.ModelOptions,
-                    nus_options: Optional[NusOptions]) -> str:
-  """Writes model_config.json with the NUS section when `nus_options` is given."""
-  return config_lib.save_config(logdir, model_options,
-                                {SECTION: nus_options} if nus_options else None)
+  return run.section(SECTION, NusOptions)

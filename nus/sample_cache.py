@@ -139,27 +139,31 @@ def _class_frequencies(labels, num_classes):
 
 def score_full_resolution(sampled_values: Callable[[int, int], np.ndarray],
                           locations: np.ndarray, labels: np.ndarray, num_classes: int,
-                          ignore_label: int, description: str = "eval") -> np.ndarray:
-  """Confusion matrix of values at sample points interpolated back to full resolution.
+                          ignore_label: int, class_names: Sequence[str],
+                          description: str = "eval") -> dict:
+  """Scores values at sample points interpolated back to full resolution.
 
   Args:
     sampled_values: (start, stop) -> float [stop - start, S, S, C] scores at the sample
       points of images start..stop-1 (segmenter logits, or one-hot true labels for the
-      ideal segmenter); the argmax of the interpolated scores (one compiled pass) is the prediction.
+      ideal segmenter); the argmax of the interpolated scores (one compiled pass) is the
+      prediction.
     locations: [N, S, S, 2] the sample points.
     labels: [N, H, W] full-resolution trainIds.
 
   Returns:
-    int64 [C, C + 1] (deeplab.metrics.confusion_matrix).
+    deeplab.metrics.score(...).
   """
-  stream = metrics.StreamingConfusionMatrix(num_classes)
   out_size = labels.shape[1:3]
-  for start in tqdm.trange(0, len(labels), _BATCH, desc=description, leave=False):
-    stop = min(start + _BATCH, len(labels))
-    predictions = interpolation.interpolate_labels(sampled_values(start, stop),
-                                                   locations[start:stop], out_size)
-    stream.update(labels[start:stop], predictions, ignore_label)
-  return stream.matrix
+
+  def predict(chunk):
+    start, stop = chunk
+    return interpolation.interpolate_labels(sampled_values(start, stop),
+                                            locations[start:stop], out_size)
+
+  chunks = [(start, min(start + _BATCH, len(labels))) for start in range(0, len(labels), _BATCH)]
+  return metrics.score(predict, (((start, stop), labels[start:stop]) for start, stop in chunks),
+                       num_classes, class_names, ignore_label, description)
 
 
 def ideal_votes(sampled_labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import tensorflow as tf
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import eval_lib
+from deeplab import runs
 
 
 class _Trainer:
@@ -40,7 +41,7 @@ def _loader():
   model = keras.Sequential([keras.layers.Input((2,)), keras.layers.Dense(1)])
 
   def load(info):
-    eval_lib.restore_model(model, info.path)
+    runs.restore_model(model, info.path)
     loaded = int(model.layers[0].kernel.numpy()[0, 0])
     assert loaded == info.step
     return loaded
@@ -111,7 +112,7 @@ def test_checkpoints_of_a_relative_logdir_are_found(tmp_path, monkeypatch):
 def test_no_checkpoints_yet(tmp_path):
   assert checkpoints.complete_checkpoints(str(tmp_path / "missing")) == []
   assert checkpoints.latest_checkpoint(str(tmp_path)) is None
-  assert checkpoints.final_step(str(tmp_path)) is None
+  assert runs.Run(str(tmp_path)).final_step() is None
 
 
 def test_checkpoint_step():
@@ -167,10 +168,10 @@ def test_restore_raises_gone_only_for_missing_files(tmp_path):
   path = trainer.save()
   model = keras.Sequential([keras.layers.Input((3,)), keras.layers.Dense(1)])
   with pytest.raises(ValueError, match="does not fit the model"):
-    eval_lib.restore_model(model, path)  # another architecture: a real error
+    runs.restore_model(model, path)  # another architecture: a real error
   os.remove(path + ".index")
-  with pytest.raises(eval_lib.CheckpointGone):
-    eval_lib.restore_model(keras.Sequential([keras.layers.Input((2,)), keras.layers.Dense(1)]),
+  with pytest.raises(runs.CheckpointGone):
+    runs.restore_model(keras.Sequential([keras.layers.Input((2,)), keras.layers.Dense(1)]),
                            path)
 
 

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from deeplab import config as config_lib
-from deeplab import metrics
 from nus import aux_net
 from nus import sample_cache
 from workflows import nus_experiment
@@ -177,14 +176,15 @@ def test_ceiling_fraction_of_a_hand_made_case():
 
   def score(values):
     return sample_cache.score_full_resolution(lambda start, stop: values[start:stop],
-                                              samples["locations"], labels, 2, 255)
+                                              samples["locations"], labels, 2, 255,
+                                              ("a", "b"))["miou"]
 
   # Ideal: votes interpolated along a row weigh class 0 by 1, .8, .6, .4, .2, 0, so
   # columns 3-5 go to class 1: IoU 3/4 and 2/3.
-  ideal = metrics.mean_iou(score(sample_cache.ideal_votes(samples["labels"], 2)))
+  ideal = score(sample_cache.ideal_votes(samples["labels"], 2))
   assert ideal == pytest.approx((3 / 4 + 2 / 3) / 2)
   # A segmenter that says class 0 at both points: IoU 4/6 and 0.
-  segmenter = metrics.mean_iou(score(np.tile([[[[1.0, 0.0]]]], (1, 2, 2, 1))))
+  segmenter = score(np.tile([[[[1.0, 0.0]]]], (1, 2, 2, 1)))
   assert segmenter == pytest.approx(1 / 3)
   assert report_lib.ceiling_fraction(segmenter, ideal) == pytest.approx(8 / 17)
   with pytest.raises(ValueError, match="ideal mIoU"):

@@ -20,11 +20,12 @@ from deeplab import config
 from deeplab import export_lib
 from deeplab import flops
 from deeplab import model as model_lib
+from deeplab import runs
 from deeplab import tflite_ops
 from nus import aux_net
 from nus import export as nus_export
 from nus import options as options_lib
-from nus import pipeline
+from nus import sampler as sampler_lib
 
 SIZE = (32, 64)
 NUM_CLASSES = 5
@@ -71,7 +72,8 @@ def _save_run(logdir, model, model_options, nus_options=None, step=1):
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(logdir),
                                        max_to_keep=1, checkpoint_name="ckpt")
   manager.save(checkpoint_number=step)
-  options_lib.save_run_config(str(logdir), model_options, nus_options)
+  config.save_config(str(logdir), model_options,
+                     {options_lib.SECTION: nus_options} if nus_options else None)
   return str(logdir)
 
 
@@ -323,7 +325,7 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   # Bend the grid so that the sampling is really non-uniform.
   net.mean_locations.assign(net.mean_locations.numpy() ** 1.5)
   aux_dir = _save_run(tmp_path / "aux", net, aux_net.aux_model_options(nus_options), nus_options)
-  sampler = pipeline.Sampler(nus_options, net)
+  sampler = sampler_lib.Sampler(nus_options, net)
   options = config.ModelOptions(depth_multiplier=0.35, num_classes=19)
   segmenter = model_lib.build_model(options)
   randomise(segmenter, seed=2)
@@ -344,7 +346,7 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   image = synthetic.labelled_scenes(1, *size)[0][0]
   labels = _runner(output_file)(image=export_lib.as_input(image, np.uint8))["labels"]
   assert labels.shape == (1, *size) and labels.dtype == np.int32
-  expected = pipeline.predict_labels(segmenter, sampler, tf.constant(np.round(image)), "tf")
+  expected = sampler_lib.predict_labels(segmenter, sampler, tf.constant(np.round(image)), "tf")
   assert np.mean(labels == expected.numpy()) >= 0.999
 
 
@@ -353,12 +355,12 @@ def test_nus_logits_on_the_uniform_grid_are_a_plain_bilinear_resize():
   # corners aligned (reference: scipy at the aligned coordinates), in the exported
   # graph and in evaluation alike.
   size, height, width, classes = 32, 45, 80, 5
-  sampler = pipeline.Sampler(options_lib.NusOptions(preprocess="uniform", sampling_size=size))
+  sampler = sampler_lib.Sampler(options_lib.NusOptions(preprocess="uniform", sampling_size=size))
   model = model_lib.build_model(config.ModelOptions(depth_multiplier=0.35, num_classes=classes,
                                                     output_stride=8))
   randomise(model, seed=3)
   images = tf.random.stateless_uniform([1, height, width, 3], seed=[1, 2], maxval=255.0)
-  logits = pipeline.sampled_logits(model, sampler, images)[0].numpy()[0]
+  logits = sampler_lib.sampled_logits(model, sampler, images)[0].numpy()[0]
   full = nus_export.nus_logits_fn(model, sampler, (height, width))(images).numpy()[0]
   rows, cols = np.meshgrid(np.linspace(0, size - 1, height), np.linspace(0, size - 1, width),
                            indexing="ij")
@@ -366,8 +368,8 @@ def test_nus_logits_on_the_uniform_grid_are_a_plain_bilinear_resize():
                        for c in range(classes)], axis=-1)
   np.testing.assert_allclose(full, expected, atol=1e-4)
   assert len(np.unique(full.argmax(-1))) > 1
-  for method in pipeline.INTERPOLATIONS:
-    labels = pipeline.predict_labels(model, sampler, images, method).numpy()[0]
+  for method in sampler_lib.INTERPOLATIONS:
+    labels = sampler_lib.predict_labels(model, sampler, images, method).numpy()[0]
     np.testing.assert_array_equal(labels, full.argmax(-1))
 
 
@@ -377,7 +379,7 @@ def test_error_for_a_checkpoint_dir_without_config(tmp_path, deeplab_run):
   tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(logdir), max_to_keep=1,
                              checkpoint_name="ckpt").save(checkpoint_number=1)
   with pytest.raises(FileNotFoundError, match="model_config.json"):
-    export_lib.load_run(str(logdir))
+    runs.open_run(str(logdir)).model_options()
   # The CLI reports it as a clear error, naming the flag and the file.
   process = subprocess.run(
       [sys.executable, "-m", "deeplab.export_tflite", f"--checkpoint_path={logdir}",
@@ -391,9 +393,9 @@ def test_error_for_a_checkpoint_dir_without_config(tmp_path, deeplab_run):
 def test_error_for_a_run_without_checkpoint(tmp_path):
   config.save_config(str(tmp_path), config.ModelOptions())
   with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
-    export_lib.load_run(str(tmp_path))
+    runs.open_run(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="ckpt-7.index does not exist"):
-    export_lib.load_run(str(tmp_path / "ckpt-7"))
+    runs.open_run(str(tmp_path / "ckpt-7"))
 
 
 def test_error_for_an_unknown_quantize_mode(tmp_path):

@@ -101,3 +101,17 @@ def test_summarize_and_table():
   assert "road" in table and "nan" in table and "1.0000" in table
   with pytest.raises(ValueError, match="2 class names"):
     metrics.summarize(_MATRIX, ["a", "b"])
+
+
+def test_score_counts_every_batch_and_names_the_classes():
+  labels = [np.array([[[0, 255], [1, 1]]]), np.array([[[2, 2], [0, 1]]], np.int64)]
+  predictions = {0: np.array([[[0, 1], [0, 2]]]), 1: np.array([[[2, 2], [0, 0]]])}
+  summary = metrics.score(lambda index: predictions[index], enumerate(labels), 3,
+                          ("a", "b", "c"))
+  expected = metrics.summarize(
+      sum(metrics.confusion_matrix(labels[i], predictions[i], 3).numpy() for i in (0, 1)),
+      ("a", "b", "c"))
+  assert summary["confusion_matrix"] == expected["confusion_matrix"]
+  assert summary["miou"] == expected["miou"] and summary["num_images"] == 2
+  assert summary["per_class_iou"]["c"] == pytest.approx(2 / 3)
+  assert summary["seconds_per_image"] >= 0

@@ -12,6 +12,7 @@ from random_weights import randomise
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import model as model_lib
+from deeplab import runs
 from deeplab.core import heads
 
 DPC_JSON = os.path.join(os.path.dirname(heads.__file__),
@@ -233,7 +234,7 @@ def test_model_options_from_flags_reads_the_dpc_json(tmp_path):
   assert [list(b["rate"]) for b in options.dense_prediction_cell] == [b["rate"] for b in branches]
   # The saved config is self-contained and reads back equal.
   config.save_config(str(tmp_path), options)
-  assert config.load_config(str(tmp_path)) == options
+  assert runs.Run(str(tmp_path)).model_options() == options
 
 
 def test_flag_defaults_are_the_mobilenet_head():
@@ -249,7 +250,7 @@ def test_configs_written_before_channel_rounding_load_as_the_runs_were_built(tmp
   with open(tmp_path / config.CONFIG_FILENAME, "w") as f:
     json.dump({"model": {"model_variant": "mobilenet_v2", "num_classes": 19, "output_stride": 16,
                          "depth_multiplier": 0.5, "atrous_rates": None}}, f)
-  options = config.load_config(str(tmp_path))
+  options = runs.Run(str(tmp_path)).model_options()
   assert options.channel_rounding == "multiple_of_8"
   # Built that way (16 channels for 24 x 0.5), not DeepLab's way (12).
   assert model_lib.build_model(options).backbone.endpoint_channels[4] == 16

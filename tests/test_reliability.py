@@ -17,6 +17,7 @@ import tensorflow as tf
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import losses
+from deeplab import runs
 from deeplab import train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,7 +99,7 @@ def test_a_failed_rerun_leaves_the_finished_runs_records(tmp_path):
                     record={"data": "typo"})
   assert {name: (tmp_path / name).read_bytes() for name in before} == before
   # So the watch loop still stops after the run's real last step.
-  assert checkpoints.final_step(str(tmp_path)) == 4
+  assert runs.Run(str(tmp_path)).final_step() == 4
 
 
 def _program(*args, timeout=300):

@@ -17,6 +17,7 @@ from deeplab import config as config_lib
 from deeplab import eval_lib
 from deeplab import export_lib
 from deeplab import losses
+from deeplab import runs
 from deeplab import summaries
 from deeplab import train_lib
 from deeplab import vis_lib
@@ -349,7 +350,7 @@ def test_train_segmentation_writes_a_complete_run(synthetic_records, tmp_path):
   loss = config_lib.LossConfig(loss_function="sce_lovasz", top_k_percent_pixels=0.5)
   result = train_lib.train_segmentation(options, config, data, loss)
   assert result.step == 2 and math.isfinite(result.loss)
-  assert config_lib.load_config(str(tmp_path)) == options
+  assert runs.Run(str(tmp_path)).model_options() == options
   record = checkpoints.read_json(str(tmp_path / checkpoints.TRAIN_CONFIG_FILENAME))
   assert record["loss"]["top_k_percent_pixels"] == 0.5 and record["data"]["crop_size"] == [64, 64]
   assert record["loss"]["loss_function"] == "sce_lovasz"

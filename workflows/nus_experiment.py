@@ -32,16 +32,15 @@ from absl import logging
 from datasets import data_generator
 from deeplab import checkpoints
 from deeplab import config as config_lib
-from deeplab import eval_lib
 from deeplab import flops
 from deeplab import losses
-from deeplab import metrics
 from deeplab import model as model_lib
+from deeplab import runs
 from deeplab import train_lib
 from nus import aux_net
 from nus import options as options_lib
-from nus import pipeline
 from nus import sample_cache
+from nus import sampler as sampler_lib
 from workflows import nus_experiment_report as report_lib
 from workflows import scene_arrays
 from workflows import stages
@@ -235,7 +234,7 @@ class Experiment:
 
     stages.train_stage("pretrain aux", logdir, steps, train)
     model = model_lib.build_model(options)
-    eval_lib.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
+    runs.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
     return model
 
   def train_aux(self) -> dict:
@@ -261,7 +260,7 @@ class Experiment:
 
       def loss_fn(net, batch, step):
         del step
-        return pipeline.locations_loss(net(batch["image"], training=True), batch["targets"])
+        return aux_net.locations_loss(net(batch["image"], training=True), batch["targets"])
 
       train_lib.train(train_config, lambda: aux_net.build_sampling_net(c.nus), dataset_fn,
                       loss_fn, init_fn=init_fn, run_config=(aux_net.aux_model_options(c.nus),
@@ -283,7 +282,7 @@ class Experiment:
                                 stages.checkpoint_step(self.aux_logdir), evaluate)
 
   def aux_net(self) -> aux_net.SamplingNet:
-    return self._once("aux net", lambda: pipeline.load_sampling_net(self.aux_logdir))
+    return self._once("aux net", lambda: sampler_lib.load_sampling_net(self.aux_logdir))
 
   def samples(self, method: str, size: int) -> dict:
     """Stage 4: S x S samples of train (mirrored copies after the originals) and val.
@@ -326,7 +325,7 @@ class Experiment:
           lambda start, stop: sample_cache.ideal_votes(samples["val_labels"][start:stop],
                                                        _DESCRIPTOR.num_classes),
           samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
-          _DESCRIPTOR.ignore_label, f"ceiling {method} S={size}"))
+          _DESCRIPTOR.ignore_label, _DESCRIPTOR.class_names, f"ceiling {method} S={size}"))
 
     return stages.cached_result(f"ceiling {method} S={size}",
                                 self.config.path("samples", f"ceiling_{method}_s{size}.json"),
@@ -386,7 +385,7 @@ class Experiment:
 
     def compute():
       model = model_lib.build_model(self.config.segmenter)
-      eval_lib.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
+      runs.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
 
       def logits(start, stop):
         return model_lib.upsample_logits(model(samples["val_images"][start:stop], training=False),
@@ -395,7 +394,7 @@ class Experiment:
       return _summary(sample_cache.score_full_resolution(
           logits,
           samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
-          _DESCRIPTOR.ignore_label, f"eval {method} S={size} seed={seed}"))
+          _DESCRIPTOR.ignore_label, _DESCRIPTOR.class_names, f"eval {method} S={size} seed={seed}"))
 
     return stages.cached_result(f"eval {method} S={size} seed={seed}",
                                 os.path.join(logdir, "eval_val.json"),
@@ -436,8 +435,7 @@ def _shuffled_batches(arrays, batch_size, seed):
           .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
-def _summary(matrix):
-  summary = metrics.summarize(matrix, _DESCRIPTOR.class_names)
+def _summary(summary):
   return {key: summary[key] for key in ("miou", "pixel_accuracy", "per_class_iou")}
 
 
