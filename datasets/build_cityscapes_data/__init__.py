@@ -1,9 +1,7 @@
 """Converts Cityscapes (real or synthetic) into sharded TFRecords in DeepLab's schema.
 
-  python -m datasets.build_cityscapes_data --cityscapes_root DIR --output_dir DIR \
-      [--splits train,val] [--num_shards 10]
-
-Reads leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png with its label
+`convert` is what `python -m datasets.build_cityscapes_data` runs (see __main__.py).
+It reads leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png with its label
 gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png, or, when that file is absent,
 <stem>_gtFine_labelIds.png mapped to trainIds here (cityscapesscripts' table). Writes
 <output_dir>/<split>-<shard:05d>-of-<num_shards:05d>.tfrecord holding tf.train.Examples
@@ -26,8 +24,6 @@ import os
 import re
 
 import numpy as np
-from absl import app
-from absl import flags
 from PIL import Image
 from tqdm import tqdm
 
@@ -256,29 +252,3 @@ def convert(cityscapes_root, output_dir, splits=("train", "val"), num_shards=10,
       for split in splits:
         counts[split] = convert_split(cityscapes_root, output_dir, split, num_shards, pool)
   return counts
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-  flags.DEFINE_string("cityscapes_root", None, "Directory holding leftImg8bit/ and gtFine/.")
-  flags.DEFINE_string("output_dir", None, "Directory for the TFRecord shards.")
-  flags.DEFINE_list("splits", ["train", "val"], "Comma-separated splits to convert.")
-  flags.DEFINE_integer("num_shards", 10, "Shards per split.", lower_bound=1)
-  flags.DEFINE_integer("num_workers", None, "Processes reading PNGs (default: all cores).",
-                       lower_bound=1)
-  flags.mark_flags_as_required(["cityscapes_root", "output_dir"])
-
-
-def main(argv):
-  del argv
-  counts = convert(FLAGS.cityscapes_root, FLAGS.output_dir, FLAGS.splits, FLAGS.num_shards,
-                   FLAGS.num_workers)
-  for split, count in counts.items():
-    print(f"{split}: {count} examples -> {FLAGS.output_dir}/{split}-*.tfrecord")
-
-
-if __name__ == "__main__":
-  define_flags()
-  app.run(main)

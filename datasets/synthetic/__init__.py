@@ -1,11 +1,7 @@
 """Synthetic Cityscapes: procedurally generated street scenes in the Cityscapes layout.
 
-  python -m datasets.synthetic --output_dir DIR [--num_train 200 --num_val 40
-      --height 256 --width 512 --seed 0]
-
-writes leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png and, next
-to it under gtFine/, `_gtFine_labelIds.png`, `_gtFine_labelTrainIds.png` and
-`_gtFine_color.png`, plus `example.png` (image | colour label | overlay).
+`generate` writes them as files (what `python -m datasets.synthetic` runs, see
+__main__.py); `render_scene` and `labelled_scenes` give them as arrays.
 
 A scene is a street seen from a car: a pinhole camera over a ground plane, the road,
 sidewalks and terrain on the ground, building facades (with windows) and front walls,
@@ -24,8 +20,6 @@ import multiprocessing
 import os
 
 import numpy as np
-from absl import app
-from absl import flags
 from PIL import Image
 from tqdm import tqdm
 
@@ -1043,10 +1037,14 @@ def _write_scene(task):
 
 def generate(output_dir, num_train=200, num_val=40, height=256, width=512, seed=0,
              num_workers=None):
-  """Writes a synthetic Cityscapes under output_dir (see the module docstring).
+  """Writes a synthetic Cityscapes under output_dir.
+
+  Files: leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png and, next
+  to it under gtFine/, `_gtFine_labelIds.png`, `_gtFine_labelTrainIds.png` and
+  `_gtFine_color.png`, plus `example.png` (image | colour label | overlay).
 
   Args:
-    output_dir: root of the dataset (gets leftImg8bit/, gtFine/, example.png).
+    output_dir: root of the dataset.
     num_train, num_val: number of images per split.
     height, width: image size (the real Cityscapes size is 1024 x 2048).
     seed: the data set is a function of the seed.
@@ -1085,41 +1083,3 @@ def generate(output_dir, num_train=200, num_val=40, height=256, width=512, seed=
   image, label_ids = render_scene(scene_rng(seed, first, 0), height, width)
   _write_png(os.path.join(output_dir, "example.png"), example_picture(image, label_ids))
   return counts
-
-
-def _summary(counts):
-  lines = []
-  for split, total in counts.items():
-    fractions = total[:cityscapes.CITYSCAPES.num_classes] / total.sum()
-    pairs = ", ".join(f"{name} {100 * f:.1f}%"
-                      for name, f in zip(cityscapes.CITYSCAPES.class_names, fractions))
-    ignore = 100 * total[cityscapes.IGNORE_LABEL] / total.sum()
-    lines.append(f"{split}: {pairs}, ignore {ignore:.1f}%")
-  return "\n".join(lines)
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-  flags.DEFINE_string("output_dir", None, "Root of the synthetic Cityscapes to write.")
-  flags.DEFINE_integer("num_train", 200, "Number of train images.")
-  flags.DEFINE_integer("num_val", 40, "Number of val images.")
-  flags.DEFINE_integer("height", 256, "Image height (the real Cityscapes: 1024).")
-  flags.DEFINE_integer("width", 512, "Image width (the real Cityscapes: 2048).")
-  flags.DEFINE_integer("seed", 0, "Random seed; the data set is a function of it.")
-  flags.DEFINE_integer("num_workers", None, "Rendering processes (default: all cores).")
-  flags.mark_flag_as_required("output_dir")
-
-
-def main(argv):
-  del argv
-  counts = generate(FLAGS.output_dir, FLAGS.num_train, FLAGS.num_val, FLAGS.height, FLAGS.width,
-                    FLAGS.seed, FLAGS.num_workers)
-  print(_summary(counts))
-  print(f"wrote {FLAGS.output_dir} (example: {os.path.join(FLAGS.output_dir, 'example.png')})")
-
-
-if __name__ == "__main__":
-  define_flags()
-  app.run(main)
