@@ -1,21 +1,22 @@
-"""The flags of every command-line program, defined in one place, and their reading.
+"""The flags of the DeepLab programs, defined in one place, and their reading.
 
-The names follow DeepLab and seeds 000/001 (`--model_variant`, `--train_crop_size`,
-`--nus_*`, ...), so their scripts keep working. A program defines the groups it needs
-with `define_flags("model", "input", ...)` before `app.run`, and turns the parsed
-flags into the typed configs of deeplab.config / nus.options with the readers here;
-library code never sees flag objects.
+The names follow DeepLab and seed 001 (`--model_variant`, `--train_crop_size`, ...),
+so their scripts keep working. A program runs through `run_program(main, groups)`,
+which defines the flag groups it needs ("model", "input", ...), and turns the parsed
+flags into the typed configs of deeplab.config with the readers here; library code
+never sees flag objects. A project built on deeplab (nus/) passes its own groups
+beside deeplab's (`extra_groups`) and reuses the rest.
 
 Sizes are written `H,W` (or, for the crop sizes, given twice: `--train_crop_size=769
 --train_crop_size=769`, seed 001's style).
 """
 import dataclasses
-import functools
 import json
 import os
 import sys
 from typing import Any
 from typing import Callable
+from typing import Mapping
 from typing import Optional
 
 from absl import app
@@ -26,16 +27,14 @@ from deeplab import checkpoint_import
 from deeplab import config
 from deeplab import eval_lib
 from deeplab import losses
+from deeplab import runs
 from deeplab.core import backbones
-from nus import options as nus_options_lib
-from nus import sampler as sampler_lib
 
 FLAGS = flags.FLAGS
 
 MODEL_VARIANTS = tuple(backbones.BACKBONES)
 _MODEL = config.ModelOptions()
 _TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(config.TrainConfig)}
-_NUS = nus_options_lib.NusOptions()
 
 # Keys DeepLab's dense_prediction_cell.py reads from a branch spec.
 _DPC_KEYS = {"input", "op", "kernel", "rate", "grid_size"}
@@ -96,45 +95,6 @@ def _define_input_flags(fv):
       ("max_resize_value", "Resize images so that the longer side is at most this."),
       ("resize_factor", "Resized dimensions are a multiple of this plus 1.")):
     flags.DEFINE_integer(name, None, help_text, **target)
-
-
-def _define_nus_flags(fv):
-  target = dict(flag_values=fv)
-  flags.DEFINE_boolean("nus_train", False,
-                       "Train the auxiliary sampling net instead of a segmenter.", **target)
-  flags.DEFINE_enum("nus_preprocess", None, nus_options_lib.PREPROCESS_MODES,
-                    "Sample the segmenter's input at the aux net's locations ('net', needs "
-                    "--nus_checkpoint) or on the uniform grid ('uniform', the baseline). "
-                    "Unset: no sampling.", **target)
-  flags.DEFINE_integer("nus_net_input_size", _NUS.net_input_size,
-                       "Side of the resized image the aux net sees.", **target)
-  flags.DEFINE_integer("nus_net_stride", _NUS.net_stride,
-                       "Output stride of the aux net: its grid is input_size / stride (times "
-                       "--nus_grid_subdivision).", **target)
-  flags.DEFINE_integer("nus_grid_subdivision", _NUS.grid_subdivision,
-                       "Grid points per output cell of the aux net, a side (k x k, depth to "
-                       "space): a finer grid for the same network.", **target)
-  flags.DEFINE_float("nus_depth_multiplier", _NUS.depth_multiplier,
-                     "MobileNetV2 depth multiplier of the aux net.", **target)
-  flags.DEFINE_list("nus_target_classes", [str(c) for c in _NUS.target_classes],
-                    "trainIds whose boundaries attract samples (seed: thing classes "
-                    "11..18); empty: all classes.", **target)
-  flags.DEFINE_float("nus_alpha", _NUS.alpha,
-                     "Weight of the boundary term of the targets (Eq. 2).", **target)
-  flags.DEFINE_enum("nus_alpha_weighting", _NUS.alpha_weighting,
-                    nus_options_lib.ALPHA_WEIGHTINGS,
-                    "'paper': alpha and 1 - alpha (Eq. 2, default); 'seed': alpha and "
-                    "1 - sqrt(alpha), as seed 000's code did.", **target)
-  flags.DEFINE_integer("nus_sampling_size", _NUS.sampling_size,
-                       "Side S of the sampled image the segmenter runs on.", **target)
-  flags.DEFINE_enum("nus_sampling_method", _NUS.sampling_method,
-                    nus_options_lib.SAMPLING_METHODS,
-                    "How the image is sampled: 'nearest' pixel, 'bilinear', or 'area' (the "
-                    "mean over each sample's cell). Labels are always sampled nearest.",
-                    **target)
-  flags.DEFINE_string("nus_checkpoint", None,
-                      "Aux net checkpoint (file or its train logdir) for "
-                      "--nus_preprocess=net.", **target)
 
 
 def _define_train_flags(fv):
@@ -263,14 +223,6 @@ def _define_eval_flags(fv):
                        "Stop when no new checkpoint came for this long; 0: wait forever.",
                        **target)
   flags.DEFINE_boolean("once", False, "Evaluate the latest checkpoint and exit.", **target)
-  flags.DEFINE_enum("eval_type", "segmentation", ["segmentation", "nus"],
-                    "segmentation: mIoU; nus: location MSE of an aux net run (--nus_train).",
-                    **target)
-  flags.DEFINE_integer("eval_batch_size", 1,
-                       "Images per batch for segmenters trained on sampled images.", **target)
-  flags.DEFINE_enum("nus_interpolation", "compiled", sampler_lib.INTERPOLATIONS,
-                    "How sampled predictions return to full resolution: the compiled "
-                    "rasteriser, or the TF ops the TFLite export uses.", **target)
 
 
 def _define_vis_flags(fv):
@@ -311,12 +263,6 @@ def _define_export_flags(fv):
                        "Images of the int8 representative dataset.", **target)
   flags.DEFINE_integer("num_verify_images", 8, "Images the LiteRT verification runs on.",
                        **target)
-  flags.DEFINE_boolean("nus", False,
-                       "Export the whole non-uniform sampling pipeline as one model: aux net "
-                       "(--nus_checkpoint) + sampling + the segmenter of --checkpoint_path + "
-                       "TF-ops interpolation; --input_size is then the full resolution. NUS "
-                       "settings come from the run's model_config.json, --nus_* flags override.",
-                       **target)
 
 
 def _define_count_flops_flags(fv):
@@ -325,11 +271,13 @@ def _define_count_flops_flags(fv):
                             flag_values=fv)
 
 
-# Group name -> (definer, one flag it defines: the group is defined when that flag is).
-_GROUPS: dict[str, tuple[Callable, str]] = {
+# A flag group: (definer(flag_values), one flag it defines: the group is defined when
+# that flag is).
+Group = tuple[Callable[[flags.FlagValues], None], str]
+
+_GROUPS: dict[str, Group] = {
     "model": (_define_model_flags, "model_variant"),
     "input": (_define_input_flags, "min_resize_value"),
-    "nus": (_define_nus_flags, "nus_train"),
     "train": (_define_train_flags, "train_logdir"),
     "prediction": (_define_prediction_flags, "checkpoint_dir"),
     "eval": (_define_eval_flags, "eval_logdir"),
@@ -339,18 +287,19 @@ _GROUPS: dict[str, tuple[Callable, str]] = {
 }
 
 
-def define_flags(*groups: str, flag_values: flags.FlagValues = FLAGS) -> None:
+def define_flags(*groups: str, flag_values: flags.FlagValues = FLAGS,
+                 extra_groups: Optional[Mapping[str, Group]] = None) -> None:
   """Defines the flag groups a program needs; a group defined before is left alone.
 
-  Groups: model, input, nus, train, prediction (checkpoint_dir, eval scales and flips),
-  eval, vis, export, count_flops. Their flags are this module's key flags, so a
-  program that adopts them (`flags.adopt_module_key_flags(cli_flags)`) lists them in
-  its --help.
+  Groups: model, input, train, prediction (checkpoint_dir, eval scales and flips),
+  eval, vis, export, count_flops, and those of `extra_groups` ({name: Group}, a
+  project's own, e.g. nus.cli_flags.GROUPS).
   """
+  known = {**_GROUPS, **(extra_groups or {})}
   for group in groups:
-    if group not in _GROUPS:
-      raise ValueError(f"unknown flag group {group!r}; valid: {', '.join(_GROUPS)}")
-    define, marker = _GROUPS[group]
+    if group not in known:
+      raise ValueError(f"unknown flag group {group!r}; valid: {', '.join(known)}")
+    define, marker = known[group]
     if marker not in flag_values:
       define(flag_values)
 
@@ -360,18 +309,30 @@ USER_ERRORS = (app.UsageError, ValueError, FileNotFoundError, NotADirectoryError
                PermissionError)
 
 
-def run_program(main: Callable[[list], Any], groups: tuple = ()) -> None:
+def run_program(main: Callable[[list], Any], groups: tuple = (),
+                extra_groups: Optional[Mapping[str, Group]] = None) -> None:
   """Runs a program's `main` under absl with the flag groups it needs.
 
-  A user error (USER_ERRORS: a missing path, a bad flag value, bad data) ends the
-  program with one line on stderr and exit status 2; --traceback shows the Python
-  traceback instead, as for any other exception (a bug).
+  Args:
+    main: the program's main(argv).
+    groups: names of the flag groups (see define_flags).
+    extra_groups: a project's own groups ({name: Group}), which `groups` may name.
+
+  --help lists the groups' flags beside the program's own. A user error (USER_ERRORS:
+  a missing path, a bad flag value, bad data) ends the program with one line on stderr
+  and exit status 2; --traceback shows the Python traceback instead, as for any other
+  exception (a bug).
   """
-  define_flags(*groups)
+  define_flags(*groups, extra_groups=extra_groups)
   flags.DEFINE_boolean("traceback", False,
                        "Show the Python traceback of a user error (a missing file, a bad "
                        "flag value) instead of one line.")
-  flags.adopt_module_key_flags(sys.modules[__name__])
+  # --help shows the key flags of the main module (absl names it by sys.argv[0]): make
+  # those of the modules that define the groups its own.
+  modules = {__name__} | {define.__module__ for define, _ in (extra_groups or {}).values()}
+  for module in modules:
+    for flag in FLAGS.get_key_flags_for_module(module):
+      FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
   def checked_main(argv):
     try:
@@ -556,24 +517,62 @@ def model_options_from_flags(flag_values: flags.FlagValues) -> config.ModelOptio
                     decoder_output_stride=_flag_value(flag_values.decoder_output_stride) or None)
 
 
-def nus_options_from_flags(flag_values: flags.FlagValues) -> nus_options_lib.NusOptions:
-  """NusOptions from the parsed --nus_* flags (unset --nus_preprocess: the default)."""
-  classes = tuple(int(c) for c in flag_values.nus_target_classes) or None
-  return from_flags(nus_options_lib.NusOptions, flag_values, flag_prefix="nus_",
-                    target_classes=classes,
-                    preprocess=flag_values.nus_preprocess or _NUS.preprocess)
+def train_configs_from_flags(flag_values: flags.FlagValues) -> tuple:
+  """(ModelOptions, TrainConfig, DataConfig, LossConfig) from the parsed model, input and
+  train flags.
+
+  Raises:
+    ValueError: naming the flag of an invalid value.
+  """
+  model_options = model_options_from_flags(flag_values)
+  train_config = from_flags(config.TrainConfig, flag_values)
+  data_config = from_flags(config.DataConfig, flag_values, split=flag_values.train_split,
+                           crop_size=size_flag(flag_values, "train_crop_size"))
+  loss_config = from_flags(config.LossConfig, flag_values,
+                           class_weights=tuple(flag_values.class_weights or ()) or None)
+  return model_options, train_config, data_config, loss_config
+
+
+def refuse_project_run(run: runs.Run, flag: str, verb: str, program: str) -> None:
+  """Raises a usage error naming the program to use when `run` belongs to a project.
+
+  A project built on deeplab (nus/) records its settings in the run's model_config.json,
+  in a section named after its package beside the architecture, and its own programs
+  read them; a DeepLab program would ignore them. Runs without model_config.json
+  (checkpoints of other tools) pass.
+
+  Args:
+    run: the run the user named.
+    flag: the flag that named it, e.g. "--checkpoint_dir".
+    verb, program: what to do with it and with which of the project's programs, e.g.
+      "evaluate", "eval": "evaluate it with python -m nus.eval".
+  """
+  sections = run.section_names() if run.has_config() else []
+  if sections:
+    project = sections[0]
+    raise app.UsageError(
+        f"{flag}={run.logdir} is a {project} run (its {config.CONFIG_FILENAME} has a "
+        f"'{project}' section beside the architecture, which this program would ignore): "
+        f"{verb} it with python -m {project}.{program} {flag}={run.logdir} ...")
 
 
 def model_builder(flag_values: flags.FlagValues) -> Callable[[], Any]:
   """() -> the model of --checkpoint_dir's run, explicit architecture flags on top.
 
   The architecture flags alone build it when the run has no model_config.json
-  (checkpoints of other tools). Called lazily: a watch loop may start before the run
-  has written its config.
+  (checkpoints of other tools); a project's run (refuse_project_run) is a usage error.
+  Called lazily, at the first checkpoint: a watch loop may start before the run has
+  written its config.
   """
+  checkpoint_dir = flag_values.checkpoint_dir
   options = model_options_from_flags(flag_values)
-  return functools.partial(eval_lib.model_for_checkpoints, flag_values.checkpoint_dir,
-                           options, explicit_overrides(flag_values, options))
+  overrides = explicit_overrides(flag_values, options)
+
+  def build():
+    refuse_project_run(runs.Run(checkpoint_dir), "--checkpoint_dir", "evaluate", "eval")
+    return eval_lib.model_for_checkpoints(checkpoint_dir, options, overrides)
+
+  return build
 
 
 # Fields whose flag is not the field's own name.

@@ -19,6 +19,7 @@ import tqdm
 from ai_edge_litert import interpreter as litert
 
 from datasets import data_generator
+from datasets import synthetic
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import flops
@@ -286,6 +287,15 @@ def record_samples(dataset_dir: str, split: str, size: tuple, count: int,
                                    seed=0).get_dataset()
   return [_resize_sample(batch["image"], batch["label"], size)
           for batch in dataset.take(count)]
+
+
+def verification_samples(export_config: config_lib.ExportConfig) -> list:
+  """Val images with labels at the export size: --dataset_dir's records, else synthetic
+  scenes."""
+  size, count = tuple(export_config.input_size), export_config.num_verify_images
+  if export_config.dataset_dir:
+    return record_samples(export_config.dataset_dir, "val", size, count)
+  return synthetic.labelled_scenes(count, *size)
 
 
 def calibration_images(dataset_dir: Optional[str], input_size: tuple, num_steps: int,

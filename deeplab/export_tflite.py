@@ -8,14 +8,8 @@ The architecture is read from the run's model_config.json; architecture flags gi
 on the command line override it (e.g. --output_stride=8 to export a run trained at 16).
 The exported model takes raw pixels [1, H, W, 3] (uint8 or float32, normalised inside)
 and returns int32 labels [1, H, W] (or float32 logits [1, H, W, C]) at the input size.
-Next to the .tflite goes the SavedModel it was converted from.
-
-With --nus the exported model is the whole non-uniform sampling pipeline: a
-full-resolution image in, full-resolution labels out (aux net from --nus_checkpoint,
-sampling at --nus_sampling_size, this run's segmenter, TF-ops interpolation):
-
-  python -m deeplab.export_tflite --nus --checkpoint_path=SEGMENTER_LOGDIR \
-      --nus_checkpoint=AUX_NET_LOGDIR --input_size=1024,2048 --output_file=nus.tflite
+Next to the .tflite goes the SavedModel it was converted from. A run of seed 000's
+non-uniform sampling exports with its sampling through `python -m nus.export_tflite`.
 
 Printed: size, multiply-adds, the TFLite op report (warning on SpaceToBatchND /
 BatchToSpaceND and non-builtin ops) and the LiteRT verification: pixel agreement with
@@ -29,21 +23,12 @@ import functools
 from absl import app
 from absl import flags
 
-from datasets import synthetic
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import export_lib
-from nus import export as nus_export
+from deeplab import runs
 
 FLAGS = flags.FLAGS
-
-
-def verification_samples(export_config):
-  """Val images with labels at the export size: the records', or synthetic scenes."""
-  size, count = tuple(export_config.input_size), export_config.num_verify_images
-  if export_config.dataset_dir:
-    return export_lib.record_samples(export_config.dataset_dir, "val", size, count)
-  return synthetic.labelled_scenes(count, *size)
 
 
 def main(argv):
@@ -54,24 +39,20 @@ def main(argv):
     export_config = cli_flags.from_flags(
         config.ExportConfig, FLAGS, input_size=cli_flags.size_flag(FLAGS, "input_size"))
     model_options = cli_flags.model_options_from_flags(FLAGS)
-    model_overrides = cli_flags.explicit_overrides(FLAGS, model_options)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  samples = functools.partial(verification_samples, export_config)
-  if FLAGS.nus:
-    nus_options = cli_flags.nus_options_from_flags(FLAGS)
-    result = nus_export.export_nus(
-        export_config, samples, FLAGS.nus_checkpoint, model_overrides,
-        cli_flags.explicit_overrides(FLAGS, nus_options, flag_prefix="nus_"))
-  else:
-    result = export_lib.export_deeplab(export_config, samples, model_overrides)
+  cli_flags.refuse_project_run(runs.open_run(FLAGS.checkpoint_path), "--checkpoint_path",
+                               "export", "export_tflite")
+  result = export_lib.export_deeplab(
+      export_config, functools.partial(export_lib.verification_samples, export_config),
+      cli_flags.explicit_overrides(FLAGS, model_options))
   if not result.verification.passed:
     raise SystemExit(f"Verification failed ({result.verification.requirement}): the file was "
                      f"written as {result.tflite_path} for inspection, not as "
                      f"{export_config.output_file}.")
 
 
-FLAG_GROUPS = ("model", "nus", "export")
+FLAG_GROUPS = ("model", "export")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ OUT/segmentation_results/ gets colour PNGs of the image, the prediction and thei
 overlay; OUT/raw_segmentation_results/ gets Cityscapes labelId PNGs at the original
 resolution, as cityscapesScripts' evaluation reads them (see deeplab.vis_lib). The
 model is the training run's (model_config.json, latest complete checkpoint);
-predictions are exactly those deeplab.eval scores.
+predictions are exactly those deeplab.eval scores. A run of seed 000's non-uniform
+sampling is refused, with the nus program that handles it.
 """
 from absl import app
 from absl import flags

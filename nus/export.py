@@ -45,8 +45,9 @@ def export_nus(export_config: config_lib.ExportConfig, make_samples: Callable[[]
       TFLITE_BUILTINS_INT8).
   """
   if export_config.quantize == "int8":
-    raise ValueError("--quantize=int8 is not available with --nus: it would quantise the "
-                     "sampling coordinates and interpolation weights; use float16 or dynamic")
+    raise ValueError("--quantize=int8 is not available with non-uniform sampling: it would "
+                     "quantise the sampling coordinates and interpolation weights; use "
+                     "float16 or dynamic")
   run = runs.open_run(export_config.checkpoint_path)
   options = run.model_options(model_overrides)
   saved = options_lib.of_run(run)

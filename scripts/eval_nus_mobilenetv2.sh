@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/nus_common.sh"
 ensure_dataset
-run python -m deeplab.eval \
+run python -m nus.eval \
   --eval_type=nus \
   --dataset=cityscapes \
   --eval_split=val \

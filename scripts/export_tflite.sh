@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Exports a trained DeepLab run to TFLite and verifies it in LiteRT: seed 001's
-# export_tflite.py, its constants now environment variables. Prints the op report,
-# size, multiply-adds and the LiteRT verification (exit status 1 when a bar is missed).
+# export_tflite.py, its constants now environment variables (python -m deeplab.export_tflite,
+# or python -m nus.export_tflite with NUS=1). Prints the op report, size, multiply-adds
+# and the LiteRT verification (exit status 1 when a bar is missed).
 #   Usage: [MODEL_VARIANT=shufflenet_v2] [DPC=1] [INPUT_SIZE=513,513] bash scripts/export_tflite.sh
 #
 #   CHECKPOINT_PATH   train logdir or checkpoint prefix; default: the most recent run
@@ -91,8 +92,9 @@ esac
 [ -n "${NUM_VERIFY_IMAGES:-}" ] && FLAGS+=(--num_verify_images="$NUM_VERIFY_IMAGES")
 [ -n "${NUM_CALIBRATION_STEPS:-}" ] && FLAGS+=(--num_calibration_steps="$NUM_CALIBRATION_STEPS")
 NAME=deeplab${OUTPUT_STRIDE:+_os$OUTPUT_STRIDE}
+PROGRAM=deeplab.export_tflite
 if [ "${NUS:-0}" = "1" ]; then
-  FLAGS+=(--nus)
+  PROGRAM=nus.export_tflite
   [ -n "${NUS_CHECKPOINT:-}" ] && FLAGS+=(--nus_checkpoint="$NUS_CHECKPOINT")
   NAME="nus_$NAME"
 fi
@@ -100,7 +102,7 @@ fi
 OUTPUT_FILE=${OUTPUT_FILE:-$RUN_DIR/export/${NAME}_${INPUT_SIZE/,/x}_${QUANTIZE}.tflite}
 FLAGS+=(--output_file="$OUTPUT_FILE")
 
-echo "+ $PYTHON -m deeplab.export_tflite ${FLAGS[*]}"
+echo "+ $PYTHON -m $PROGRAM ${FLAGS[*]}"
 if [ "${DRY_RUN:-0}" != "1" ]; then
-  "$PYTHON" -m deeplab.export_tflite "${FLAGS[@]}"
+  "$PYTHON" -m "$PROGRAM" "${FLAGS[@]}"
 fi

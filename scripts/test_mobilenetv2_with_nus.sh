@@ -27,7 +27,7 @@ case "$MODE" in
     if [ -n "${INIT_CHECKPOINT:-}" ]; then
       INIT_FLAGS=(--tf_initial_checkpoint="$INIT_CHECKPOINT" --initialize_last_layer=false)
     fi
-    run python -m deeplab.train \
+    run python -m nus.train \
       --dataset=cityscapes --train_split=train \
       --model_variant=mobilenet_v2 \
       --base_learning_rate=0.007 \
@@ -42,7 +42,7 @@ case "$MODE" in
       "${INIT_FLAGS[@]}"
     ;;
   EVAL)
-    run python -m deeplab.eval \
+    run python -m nus.eval \
       --dataset=cityscapes --eval_split=val \
       "${NUS_FLAGS[@]}" \
       --checkpoint_dir="$TRAIN_LOGDIR" \

@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/nus_common.sh"
 NUM_ITERATIONS=${NUM_ITERATIONS:-30000}
 ensure_dataset
-run python -m deeplab.train \
+run python -m nus.train \
   --nus_train \
   --nus_net_input_size="$AUX_INPUT_SIZE" \
   --nus_net_stride="$STRIDE" \

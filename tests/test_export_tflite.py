@@ -422,7 +422,7 @@ def test_errors_for_int8_without_calibration_records(tmp_path, deeplab_run):
 
 
 def test_errors_for_nus_int8_and_a_missing_aux_net(tmp_path, deeplab_run):
-  with pytest.raises(ValueError, match="not available with --nus"):
+  with pytest.raises(ValueError, match="not available with non-uniform sampling"):
     nus_export.export_nus(config.ExportConfig(checkpoint_path=deeplab_run[0], output_file="y",
                                               quantize="int8"), pytest.fail)
   # The run has no NUS section: the defaults sample at the aux net's locations.

@@ -1,10 +1,12 @@
-"""The import layering: each module imports only its own layer and the layers below.
+"""The import layering: one direction between packages, and programs on top of libraries.
 
-  datasets  <-  deeplab libraries  <-  nus libraries  <-  cli_flags  <-  programs and
-  workflows  <-  benchmarks
+  datasets  <-  deeplab  <-  nus  <-  workflows  <-  benchmarks
 
-Programs (`python -m deeplab.train`, the quickstart, ...) never import one another:
-what two programs share lives in a library (flags in deeplab.cli_flags).
+A package imports only itself and the packages to its left. A program is any module
+with `if __name__ == "__main__":` (python -m deeplab.train, nus.eval, the quickstart,
+the benchmarks, datasets/synthetic/__main__.py, ...); every other module is a library.
+Programs never import programs and libraries never import programs: what two programs
+share lives in a library (flags in deeplab.cli_flags and nus.cli_flags).
 """
 import ast
 import os
@@ -13,30 +15,16 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("datasets", "deeplab", "nus", "workflows", "benchmarks")
-LAYERS = ("datasets", "deeplab libraries", "nus libraries", "cli flags", "programs",
-          "benchmarks")
-# The command-line programs of deeplab/; they share flags through deeplab.cli_flags.
-DEEPLAB_PROGRAMS = {"deeplab.train", "deeplab.eval", "deeplab.vis", "deeplab.export_tflite",
-                    "deeplab.count_flops"}
+ORDER = "  <-  ".join(PACKAGES)
 
 
-def layer_of(module):
-  """Index into LAYERS of a project module."""
-  package = module.split(".")[0]
-  if package == "datasets":
-    return 0
-  if module in DEEPLAB_PROGRAMS:
-    return 4
-  if module == "deeplab.cli_flags":
-    return 3
-  return {"deeplab": 1, "nus": 2, "workflows": 4, "benchmarks": 5}[package]
+def package_rank(module):
+  """Position of a module's package in PACKAGES."""
+  return PACKAGES.index(module.split(".")[0])
 
 
-def is_program(module, source):
-  """A module run as a program above the libraries (datasets' converters are libraries
-  with a command line: they import nothing above their layer anyway)."""
-  return (module.split(".")[0] != "datasets"
-          and 'if __name__ == "__main__":' in source)
+def is_program(source):
+  return 'if __name__ == "__main__":' in source
 
 
 def project_imports(source):
@@ -49,24 +37,23 @@ def project_imports(source):
       names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
     else:
       continue
-    found.update(name for name in names if name.split(".")[0] in PACKAGES[:4])
+    found.update(name for name in names if name.split(".")[0] in PACKAGES)
   return found
 
 
 def violations(sources):
   """Layering violations in {module: source}, as readable lines."""
-  modules = set(sources)
-  programs = {m for m, source in sources.items() if is_program(m, source)}
+  programs = {m for m, source in sources.items() if is_program(source)}
   found = []
   for module, source in sorted(sources.items()):
     for imported in sorted(project_imports(source)):
-      if imported not in modules:
+      if imported not in sources:
         continue  # `from deeplab import config` also yields the package "deeplab"
-      if layer_of(imported) > layer_of(module):
-        found.append(f"{module} ({LAYERS[layer_of(module)]}) imports {imported} "
-                     f"({LAYERS[layer_of(imported)]}), a layer above it")
-      if module in programs and imported in programs:
-        found.append(f"program {module} imports program {imported}")
+      if package_rank(imported) > package_rank(module):
+        found.append(f"{module} imports {imported}, a package to its right in {ORDER}")
+      if imported in programs:
+        kind = "program" if module in programs else "library"
+        found.append(f"{kind} {module} imports program {imported}")
   return found
 
 
@@ -83,25 +70,37 @@ def project_sources():
   return sources
 
 
-def test_no_module_imports_a_layer_above_it_or_another_program():
+def test_no_module_imports_a_package_to_its_right_or_a_program():
   sources = project_sources()
-  assert "deeplab.train_lib" in sources and "workflows.quickstart" in sources
+  programs = {m for m, source in sources.items() if is_program(source)}
+  assert {"deeplab.train", "nus.train", "nus.eval", "nus.export_tflite",
+          "datasets.synthetic.__main__", "workflows.quickstart"} <= programs
+  assert "deeplab.train_lib" in sources and "deeplab.train_lib" not in programs
   assert violations(sources) == []
 
 
 @pytest.mark.parametrize("module, source, message", [
-    # A library reaching into nus/ (the NUS export once lived in deeplab.export_lib).
-    ("deeplab.export_lib", "from nus import pipeline as nus_pipeline\n",
-     "deeplab.export_lib (deeplab libraries) imports nus.pipeline (nus libraries)"),
-    # A library reaching for the flags of the programs.
-    ("nus.pipeline", "from deeplab import cli_flags\n", "nus.pipeline (nus libraries) imports "
-     "deeplab.cli_flags (cli flags)"),
+    # A DeepLab library reaching into nus/ (the NUS export once lived in deeplab.export_lib).
+    ("deeplab.export_lib", "from nus import export as nus_export\n",
+     f"deeplab.export_lib imports nus.export, a package to its right in {ORDER}"),
+    # A DeepLab program running the NUS pipeline (deeplab.train --nus_train once did).
+    ("deeplab.train", 'from nus import training\nif __name__ == "__main__":\n  pass\n',
+     "deeplab.train imports nus.training, a package to its right"),
     # A program borrowing another program's flags or helpers.
     ("deeplab.vis", 'from deeplab import eval\nif __name__ == "__main__":\n  pass\n',
      "program deeplab.vis imports program deeplab.eval"),
-    # A workflow importing a program module.
-    ("workflows.quickstart", 'import deeplab.vis\nif __name__ == "__main__":\n  pass\n',
-     "program workflows.quickstart imports program deeplab.vis"),
+    ("nus.eval", 'from deeplab import eval as deeplab_eval\nif __name__ == "__main__":\n'
+     "  pass\n", "program nus.eval imports program deeplab.eval"),
+    # A workflow program importing a dataset program (datasets.synthetic's flags and main
+    # live in its __main__.py so that the quickstart can import the library).
+    ("workflows.quickstart",
+     'from datasets.synthetic import __main__\nif __name__ == "__main__":\n  pass\n',
+     "program workflows.quickstart imports program datasets.synthetic.__main__"),
+    # A library importing a program.
+    ("workflows.nus_experiment", "from nus import train\n",
+     "library workflows.nus_experiment imports program nus.train"),
+    ("datasets.data_generator", "from datasets.build_cityscapes_data import __main__\n",
+     "library datasets.data_generator imports program datasets.build_cityscapes_data.__main__"),
 ])
 def test_upward_and_program_imports_are_caught(module, source, message):
   sources = project_sources()

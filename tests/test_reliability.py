@@ -136,13 +136,16 @@ def test_user_mistakes_end_in_one_line_naming_what_is_wrong(tmp_path, synthetic_
   process = _program("deeplab.eval", f"--checkpoint_dir={missing}", "--once", "--traceback",
                      f"--eval_logdir={tmp_path / 'eval'}", f"--dataset_dir={synthetic_records[1]}")
   assert process.returncode != 0 and "Traceback" in process.stderr
+  line = _error_line(_program("nus.train", f"--train_logdir={tmp_path / 'run'}",
+                              f"--dataset_dir={synthetic_records[1]}"))
+  assert "--nus_train" in line and "python -m deeplab.train" in line
 
 
 @pytest.mark.parametrize("nus_flags", [["--eval_type=nus"],
                                        ["--nus_preprocess=uniform", "--nus_sampling_size=16"]])
 def test_nus_watch_loops_wait_for_their_run(tmp_path, synthetic_records, nus_flags):
   # Started before the training run wrote anything, as beside a starting training.
-  process = _program("deeplab.eval", f"--checkpoint_dir={tmp_path / 'run'}",
+  process = _program("nus.eval", f"--checkpoint_dir={tmp_path / 'run'}",
                      f"--eval_logdir={tmp_path / 'eval'}", f"--dataset_dir={synthetic_records[1]}",
                      "--eval_interval_secs=1", "--eval_timeout_secs=2", *nus_flags)
   assert process.returncode == 0, process.stderr[-2000:]

@@ -26,7 +26,7 @@ def test_dry_run_generates_synthetic_data_then_trains_the_aux_net(tmp_path):
   assert result.returncode == 0, result.stderr
   lines = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
   assert "datasets.synthetic" in lines[1] and "build_cityscapes_data" in lines[2]
-  assert "deeplab.train --nus_train" in lines[-1]
+  assert lines[-1].startswith("+ python -m nus.train --nus_train")
   assert f"--dataset_dir={tmp_path}/synthetic/tfrecord" in lines[-1]
   assert not os.listdir(tmp_path)  # a dry run writes nothing
 
@@ -35,14 +35,15 @@ def test_real_dataset_dir_uses_the_seeds_recipe(tmp_path):
   result = _run("test_mobilenetv2_with_nus.sh",
                 {"DRY_RUN": "1", "WORK_DIR": str(tmp_path), "DATASET_DIR": "/data/cityscapes"})
   command = result.stdout.splitlines()[-1]
+  assert command.startswith("+ python -m nus.train ")
   assert "--train_crop_size=1024,1024" in command and "--train_batch_size=16" in command
   assert "--nus_preprocess=net" in command and "--nus_sampling_size=192" in command
   assert "--nus_checkpoint=" in command
 
 
 @pytest.mark.parametrize("env,expected", [
-    ({"UNIFORM": "1"}, ["--nus_preprocess=uniform", "train_uniform"]),
-    ({"MODE": "EVAL", "SAMPLING_SIZE": "48"}, ["deeplab.eval", "--nus_sampling_size=48",
+    ({"UNIFORM": "1"}, ["python -m nus.train ", "--nus_preprocess=uniform", "train_uniform"]),
+    ({"MODE": "EVAL", "SAMPLING_SIZE": "48"}, ["python -m nus.eval ", "--nus_sampling_size=48",
                                                 "--max_number_of_evaluations=-1"]),
 ])
 def test_segmenter_script_modes(tmp_path, env, expected):
@@ -53,6 +54,14 @@ def test_segmenter_script_modes(tmp_path, env, expected):
     assert part in command
   if "UNIFORM" in env:
     assert "--nus_checkpoint" not in command
+
+
+def test_aux_net_eval_script(tmp_path):
+  result = _run("eval_nus_mobilenetv2.sh", {"DRY_RUN": "1", "WORK_DIR": str(tmp_path)})
+  assert result.returncode == 0, result.stderr
+  command = result.stdout.splitlines()[-1]
+  assert command.startswith("+ python -m nus.eval --eval_type=nus ")
+  assert f"--checkpoint_dir={tmp_path}/nus64_mobilenetv2_mt0.25/train" in command
 
 
 def test_unknown_mode_is_an_error(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from deeplab import checkpoints
+from deeplab import cli_flags
 from deeplab import config as config_lib
 from deeplab import eval_lib
 from deeplab import export_lib
@@ -271,7 +272,6 @@ SEED_001_COMMAND = [
 def train_flags():
   from absl import flags
 
-  from deeplab import cli_flags
   from deeplab import train
   cli_flags.define_flags(*train.FLAG_GROUPS)
   yield flags.FLAGS
@@ -279,10 +279,10 @@ def train_flags():
 
 
 def test_seed_001_command_parses(train_flags):
-  from deeplab import train
   dpc = os.path.join(REPO, "deeplab", "core", "dense_prediction_cell_branch5_top1_cityscapes.json")
   train_flags(["deeplab.train"] + SEED_001_COMMAND + [f"--dense_prediction_cell_json={dpc}"])
-  model_options, train_config, data_config, loss_config = train.configs_from_flags(train_flags)
+  model_options, train_config, data_config, loss_config = cli_flags.train_configs_from_flags(
+      train_flags)
   assert model_options.model_variant == "shufflenet_v2" and model_options.output_stride == 16
   assert model_options.dense_prediction_cell is not None
   assert train_config.training_number_of_steps == 120000 and train_config.train_batch_size == 16
@@ -294,9 +294,7 @@ def test_seed_001_command_parses(train_flags):
 
 
 def test_configs_written_as_flags_parse_back_to_the_same_configs(train_flags):
-  from deeplab import cli_flags
   from deeplab import config
-  from deeplab import train
   model_options = config.ModelOptions(depth_multiplier=0.5, decoder_output_stride=(4,),
                                       atrous_rates=(6, 12, 18))
   train_config = config.TrainConfig(train_logdir="x", training_number_of_steps=7,
@@ -307,37 +305,44 @@ def test_configs_written_as_flags_parse_back_to_the_same_configs(train_flags):
              *cli_flags.to_flags(loss_config)]
   assert "--depth_multiplier=0.5" in command and "--deterministic=true" in command
   train_flags(["deeplab.train", "--dataset_dir=y", *command])
-  parsed = train.configs_from_flags(train_flags)
+  parsed = cli_flags.train_configs_from_flags(train_flags)
   assert (parsed[0], parsed[1], parsed[3]) == (model_options, train_config, loss_config)
 
 
 def test_crop_size_forms_and_bad_values(train_flags):
-  from deeplab import train
   base = ["deeplab.train", "--train_logdir=x", "--dataset_dir=y"]
   train_flags(base + ["--train_crop_size=65,129"])
-  assert train.configs_from_flags(train_flags)[2].crop_size == (65, 129)
+  assert cli_flags.train_configs_from_flags(train_flags)[2].crop_size == (65, 129)
   train_flags.unparse_flags()
   train_flags(base + ["--train_crop_size=65x129"])
   with pytest.raises(ValueError, match="--train_crop_size"):
-    train.configs_from_flags(train_flags)
+    cli_flags.train_configs_from_flags(train_flags)
 
 
 def test_optimizer_flag(train_flags):
-  from deeplab import train
   train_flags(["deeplab.train", "--train_logdir=x", "--dataset_dir=y", "--optimizer=adam"])
-  assert train.configs_from_flags(train_flags)[1].optimizer == "adam"
+  assert cli_flags.train_configs_from_flags(train_flags)[1].optimizer == "adam"
 
 
 def test_precision_flags(train_flags):
-  from deeplab import train
   train_flags(["deeplab.train", "--train_logdir=x", "--dataset_dir=y"])
-  config = train.configs_from_flags(train_flags)[1]
+  config = cli_flags.train_configs_from_flags(train_flags)[1]
   assert config.mixed_precision == "float32" and not config.jit_compile
   train_flags.unparse_flags()
   train_flags(["deeplab.train", "--train_logdir=x", "--dataset_dir=y",
                "--mixed_precision=mixed_bfloat16", "--jit_compile"])
-  config = train.configs_from_flags(train_flags)[1]
+  config = cli_flags.train_configs_from_flags(train_flags)[1]
   assert config.mixed_precision == "mixed_bfloat16" and config.jit_compile
+
+
+def test_nus_flags_belong_to_nus_train():
+  from absl import flags
+
+  from deeplab import train
+  flag_values = flags.FlagValues()
+  cli_flags.define_flags(*train.FLAG_GROUPS, flag_values=flag_values)
+  with pytest.raises(flags.UnrecognizedFlagError, match="nus_train"):
+    flag_values(["deeplab.train", "--train_logdir=x", "--nus_train"])
 
 
 def test_train_segmentation_writes_a_complete_run(synthetic_records, tmp_path):
