@@ -41,23 +41,8 @@ DPC_JSON=deeplab/core/dense_prediction_cell_branch5_top1_cityscapes.json
 
 # The newest run (by its checkpoint state file) with a matching architecture.
 latest_run() {
-  "$PYTHON" - "$RUNS_DIR" "${MODEL_VARIANT:-}" "${DPC:-}" <<'EOF'
-import glob, json, os, sys
-runs_dir, variant, dpc = sys.argv[1:]
-found = []
-for path in glob.glob(os.path.join(runs_dir, "**", "model_config.json"), recursive=True):
-  run = os.path.dirname(path)
-  state = os.path.join(run, "checkpoint")
-  if not os.path.exists(state):
-    continue
-  model = json.load(open(path))["model"]
-  if variant and model["model_variant"] != variant:
-    continue
-  if dpc and (model["dense_prediction_cell"] is not None) != (dpc == "1"):
-    continue
-  found.append((os.path.getmtime(state), run))
-print(max(found)[1] if found else "")
-EOF
+  "$PYTHON" -c 'import sys; from deeplab import runs; root, variant, dpc = sys.argv[1:]; run = runs.latest_run(root, lambda m: variant in ("", m.model_variant) and dpc in ("", str(int(m.dense_prediction_cell is not None)))); print(run.logdir if run else "")' \
+    "$RUNS_DIR" "${MODEL_VARIANT:-}" "${DPC:-}"
 }
 
 if [ -z "${CHECKPOINT_PATH:-}" ]; then
@@ -73,8 +58,8 @@ RUN_DIR=$CHECKPOINT_PATH
 [ -d "$RUN_DIR" ] || RUN_DIR=$(dirname "$CHECKPOINT_PATH")
 
 if [ -z "${DATASET_DIR:-}" ] && [ -f "$RUN_DIR/train_config.json" ]; then
-  DATASET_DIR=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("data", {}).get("dataset_dir") or "")' \
-                "$RUN_DIR/train_config.json")
+  DATASET_DIR=$("$PYTHON" -c 'import sys; from deeplab import runs; print(runs.Run(sys.argv[1]).records().get("data", {}).get("dataset_dir") or "")' \
+                "$RUN_DIR")
 fi
 
 FLAGS=(--checkpoint_path="$CHECKPOINT_PATH" --input_size="$INPUT_SIZE" --quantize="$QUANTIZE")

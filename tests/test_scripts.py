@@ -1,6 +1,8 @@
 """The shell scripts: --help and the dry-run path work without data or set-up."""
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -9,9 +11,12 @@ SCRIPTS = ["test_nus_mobilenetv2.sh", "eval_nus_mobilenetv2.sh", "test_mobilenet
 
 
 def _run(script, env=None, args=()):
+  # python3 is this interpreter (export_tflite.sh's dry run reads runs with deeplab.runs).
+  path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
   return subprocess.run(["bash", os.path.join(REPO, "scripts", script), *args],
-                        env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                        timeout=60, check=False)
+                        env={**os.environ, "PATH": path, "TF_CPP_MIN_LOG_LEVEL": "2",
+                             **(env or {})},
+                        capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -110,3 +115,42 @@ def test_shufflenet_script_synthetic_recipe_and_seed_recipe(tmp_path):
   assert "--optimizer" not in command and "--class_weights" not in command
   assert "--loss_function=sce" in command.split()
   assert "--train_crop_size=769,769" in command and "--base_learning_rate=0.001" in command
+
+
+def _fake_run(logdir, model_variant, mtime, dataset_dir):
+  """A train logdir as latest_run sees it: model_config.json, a checkpoint state file
+  saved at `mtime`, train_config.json naming its records."""
+  os.makedirs(logdir)
+  model = {"model_variant": model_variant, "dense_prediction_cell": None}
+  with open(os.path.join(logdir, "model_config.json"), "w") as f:
+    json.dump({"model": model}, f)
+  with open(os.path.join(logdir, "train_config.json"), "w") as f:
+    json.dump({"data": {"dataset_dir": dataset_dir}}, f)
+  state = os.path.join(logdir, "checkpoint")
+  open(state, "w").close()
+  os.utime(state, (mtime, mtime))
+
+
+def test_export_script_finds_the_latest_matching_run_and_its_records(tmp_path):
+  runs = tmp_path / "runs"
+  _fake_run(str(runs / "old_mnv2"), "mobilenet_v2", 1000, "/data/a")
+  _fake_run(str(runs / "x" / "new_mnv2"), "mobilenet_v2", 2000, "/data/b")
+  _fake_run(str(runs / "newest_shufflenet"), "shufflenet_v2", 3000, "/data/c")
+  env = {"DRY_RUN": "1", "RUNS_DIR": str(runs), "MODEL_VARIANT": "mobilenet_v2"}
+  result = _run("export_tflite.sh", env)
+  assert result.returncode == 0, result.stderr[-2000:]
+  command = result.stdout.splitlines()[-1]
+  assert command.startswith("+ python3 -m deeplab.export_tflite ")
+  assert f"--checkpoint_path={runs}/x/new_mnv2 " in command
+  assert "--dataset_dir=/data/b" in command and "--model_variant=mobilenet_v2" in command
+  assert f"--output_file={runs}/x/new_mnv2/export/deeplab_513x513_none.tflite" in command
+  # NUS=1: the whole pipeline through nus.export_tflite (no --nus flag any more).
+  result = _run("export_tflite.sh", {**env, "NUS": "1", "NUS_CHECKPOINT": "/runs/aux",
+                                     "CHECKPOINT_PATH": str(runs / "old_mnv2")})
+  assert result.returncode == 0, result.stderr[-2000:]
+  command = result.stdout.splitlines()[-1]
+  assert command.startswith("+ python3 -m nus.export_tflite ")
+  assert "--nus_checkpoint=/runs/aux" in command and "--dataset_dir=/data/a" in command
+  assert " --nus " not in f"{command} " and "/export/nus_deeplab_513x513" in command
+  result = _run("export_tflite.sh", {**env, "DPC": "1"})
+  assert result.returncode == 1 and "No trained run" in result.stderr
