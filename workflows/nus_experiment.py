@@ -21,8 +21,6 @@ rerunning resumes:
 import dataclasses
 import json
 import os
-from typing import Any
-from typing import Callable
 from typing import Optional
 
 import numpy as np
@@ -129,34 +127,12 @@ class ExperimentConfig:
     return data
 
 
-def _scene_key(scenes):
-  """The scene set as the stage keys have always listed it."""
-  return scenes.num_train, scenes.num_val, scenes.height, scenes.width, scenes.seed
-
-
-def _key(*parts: Any) -> str:
-  """What a stage's output was computed from, as one JSON string."""
-  return json.dumps(parts, sort_keys=True, default=lambda o: dataclasses.asdict(o))
-
-
-def cached_arrays(name: str, path: str, key: str, compute: Callable[[], dict]) -> dict:
-  """The arrays stored at `path` (.npz) for `key`, or `compute()` stored there atomically."""
-  if os.path.exists(path):
-    with np.load(path) as stored:
-      if str(stored["key"]) == key:
-        stages.log_stage(name, True)
-        return {k: stored[k] for k in stored.files if k != "key"}
-  stages.log_stage(name, False)
-  arrays = compute()
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  partial = path + ".partial.npz"
-  np.savez(partial, key=np.array(key), **arrays)
-  os.replace(partial, path)
-  return arrays
-
-
 class Experiment:
-  """The stages of one ExperimentConfig; arrays are loaded when a stage first needs them."""
+  """The stages of one ExperimentConfig; arrays are loaded when a stage first needs them.
+
+  Each cached stage is keyed (stages.cached) by its part of the config and the keys of
+  the stages it reads (a training run's: its checkpoint step).
+  """
 
   def __init__(self, config: ExperimentConfig):
     self.config = config
@@ -176,9 +152,11 @@ class Experiment:
       images, labels = scene_arrays.render_split(scenes, split, c.num_workers)
       return {"images": images, "labels": labels}
 
-    return self._once(f"scenes {split}", lambda: cached_arrays(
-        f"scenes {split}", c.path("data", f"{split}.npz"),
-        _key(split, scenes.count(split), scenes.height, scenes.width, scenes.seed), render))
+    return self._once(f"scenes {split}", lambda: stages.cached(
+        f"scenes {split}", c.path("data", f"{split}.npz"), self.scenes_key(split), render))
+
+  def scenes_key(self, split: str) -> dict:
+    return {"split": split, "scenes": self.config.scenes}
 
   def aux_data(self) -> dict:
     """Stage 2: aux inputs and targets of train (mirrored copies after the originals)
@@ -199,9 +177,12 @@ class Experiment:
                                                               _DESCRIPTOR.ignore_label)
       return arrays
 
-    return self._once("aux data", lambda: cached_arrays(
-        "aux inputs", c.path("data", "aux_inputs.npz"),
-        _key(*_scene_key(c.scenes), c.nus), compute))
+    return self._once("aux data", lambda: stages.cached(
+        "aux inputs", c.path("data", "aux_inputs.npz"), self.aux_data_key(), compute))
+
+  def aux_data_key(self) -> dict:
+    return {"scenes": [self.scenes_key(split) for split in ("train", "val")],
+            "nus": self.config.nus}
 
   @property
   def aux_logdir(self) -> str:
@@ -279,8 +260,9 @@ class Experiment:
       uniform_mse = float(np.mean(np.square(uniform - data["val_targets"])))
       return {"mse": mse, "uniform_mse": uniform_mse, "mse_ratio": mse / uniform_mse}
 
-    return stages.cached_result("eval aux", self.config.path("aux", "val_location_mse.json"),
-                                stages.checkpoint_step(self.aux_logdir), evaluate)
+    return stages.cached("eval aux", self.config.path("aux", "val_location_mse.json"),
+                         {"aux_data": self.aux_data_key(),
+                          "aux_step": stages.checkpoint_step(self.aux_logdir)}, evaluate)
 
   def aux_net(self) -> aux_net.SamplingNet:
     return self._once("aux net", lambda: pipeline.load_sampling_net(self.aux_logdir))
@@ -313,11 +295,14 @@ class Experiment:
       arrays["val_locations"] = parts[2]["locations"]
       return arrays
 
-    aux_step = stages.checkpoint_step(self.aux_logdir) if net is not None else None
-    return cached_arrays(
-        f"samples {method} S={size}", c.path("samples", f"{method}_s{size}.npz"),
-        _key(*_scene_key(c.scenes), c.nus, size, aux_step),
-        compute)
+    return stages.cached(f"samples {method} S={size}", c.path("samples", f"{method}_s{size}.npz"),
+                         self.samples_key(method, size), compute)
+
+  def samples_key(self, method: str, size: int) -> dict:
+    """The uniform samples read no aux net: they stay when it trains on."""
+    aux_step = stages.checkpoint_step(self.aux_logdir) if method == "net" else None
+    return {"aux_data": self.aux_data_key(), "nus": self.config.nus, "S": size,
+            "aux_step": aux_step}
 
   def ceiling(self, method: str, size: int, samples: dict) -> dict:
     """Stage 4: the ideal segmenter's full-resolution scores at the val samples."""
@@ -328,13 +313,9 @@ class Experiment:
           samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
           _DESCRIPTOR.ignore_label, f"ceiling {method} S={size}"))
 
-    return stages.cached_result(f"ceiling {method} S={size}",
-                                self.config.path("samples", f"ceiling_{method}_s{size}.json"),
-                                self._samples_key(method, size), compute)
-
-  def _samples_key(self, method, size):
-    with np.load(self.config.path("samples", f"{method}_s{size}.npz")) as stored:
-      return str(stored["key"])
+    return stages.cached(f"ceiling {method} S={size}",
+                         self.config.path("samples", f"ceiling_{method}_s{size}.json"),
+                         {"samples": self.samples_key(method, size)}, compute)
 
   def class_weights(self) -> tuple:
     """Square-root inverse-frequency weights of the classes at full resolution."""
@@ -397,10 +378,10 @@ class Experiment:
           samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
           _DESCRIPTOR.ignore_label, f"eval {method} S={size} seed={seed}"))
 
-    return stages.cached_result(f"eval {method} S={size} seed={seed}",
-                                os.path.join(logdir, "eval_val.json"),
-                                [stages.checkpoint_step(logdir), self._samples_key(method, size)],
-                                compute)
+    return stages.cached(f"eval {method} S={size} seed={seed}",
+                         os.path.join(logdir, "eval_val.json"),
+                         {"samples": self.samples_key(method, size),
+                          "segmenter_step": stages.checkpoint_step(logdir)}, compute)
 
   def madds(self, size: int) -> dict:
     """Multiply-adds of the segmenter at S x S and of the aux net at its input size."""
@@ -412,8 +393,8 @@ class Experiment:
                                        (size, size, 3)).total.madds,
               "aux_net": flops.count(self.aux_net().network, (side, side, 3)).total.madds}
 
-    return stages.cached_result(f"cost S={size}", c.path("cost", f"madds_s{size}.json"),
-                                _key(c.segmenter, c.nus, size), compute)
+    return stages.cached(f"cost S={size}", c.path("cost", f"madds_s{size}.json"),
+                         {"segmenter": c.segmenter, "nus": c.nus, "S": size}, compute)
 
 
 def _segmentation_loss(loss_function, class_weights, size):

@@ -191,8 +191,15 @@ def prepare_records(config):
                                 config.num_shards, exp.num_workers or None)
 
 
-def _steps(config):
-  return {method: stages.checkpoint_step(config.logdir(method)) for method in QUICKSTART_METHODS}
+def records_key(config):
+  """What the TFRecords are a function of (the key of what reads them)."""
+  return {"scenes": config.experiment.scenes, "num_shards": config.num_shards}
+
+
+def models_key(config):
+  """The checkpoint step of every trained network (the key of what runs them)."""
+  steps = {method: stages.checkpoint_step(config.logdir(method)) for method in QUICKSTART_METHODS}
+  return {**steps, "aux": stages.checkpoint_step(config.experiment.path("aux"))}
 
 
 def _reference_runs(config, class_weights):
@@ -279,8 +286,9 @@ def evaluate_reference(config, predictors):
     return summary
 
   logdir = config.logdir("reference")
-  return stages.cached_result("eval reference", os.path.join(logdir, "eval_val.json"),
-                              stages.checkpoint_step(logdir), evaluate)
+  return stages.cached("eval reference", os.path.join(logdir, "eval_val.json"),
+                       {"records": records_key(config),
+                        "reference_step": stages.checkpoint_step(logdir)}, evaluate)
 
 
 def latency_images(config):
@@ -307,8 +315,10 @@ def measure_method_cost(config, experiment, predictors):
         latency_images(config), config.latency_repeats, label="latency")
     return {"madds": madds, "seconds": seconds}
 
-  return stages.cached_result("cost", os.path.join(config.work_dir, "cost.json"),
-                              _steps(config), compute)
+  return stages.cached("cost", os.path.join(config.work_dir, "cost.json"),
+                       {"models": models_key(config), "records": records_key(config),
+                        "latency_images": config.latency_images,
+                        "latency_repeats": config.latency_repeats}, compute)
 
 
 def export_method(config, method):
@@ -339,8 +349,11 @@ def export_method(config, method):
             "passed": result.verification.passed}
 
   path = os.path.splitext(config.tflite_file(method))[0] + ".json"
-  return stages.cached_result(f"tflite {method}", path,
-                              stages.checkpoint_step(config.logdir(method)), export)
+  models = models_key(config)
+  return stages.cached(f"tflite {method}", path,
+                       {"records": records_key(config), "model_step": models[method],
+                        "aux_step": models["aux"] if method == "net" else None,
+                        "tflite_verify_images": config.tflite_verify_images}, export)
 
 
 def time_tflite(config):
@@ -357,9 +370,9 @@ def time_tflite(config):
         label="tflite latency")
     return {"seconds": seconds, "num_threads": export_lib.NUM_THREADS}
 
-  return stages.cached_result("tflite latency",
-                              os.path.join(config.work_dir, "tflite", "latency.json"),
-                              _steps(config), compute)
+  return stages.cached("tflite latency", os.path.join(config.work_dir, "tflite", "latency.json"),
+                       {"models": models_key(config), "records": records_key(config),
+                        "tflite_runs": config.tflite_runs}, compute)
 
 
 def _panel(array, size, title):
@@ -400,7 +413,8 @@ def write_examples(config, predictors, path):
   stamp = os.path.splitext(path)[0] + ".json"
   if not os.path.exists(path) and os.path.exists(stamp):
     os.remove(stamp)  # the picture went: draw it again
-  stages.cached_result("examples", stamp, _steps(config), draw)
+  stages.cached("examples", stamp, {"models": models_key(config), "records": records_key(config),
+                                    "num_examples": config.num_examples}, draw)
 
 
 def chart_png(rows):
