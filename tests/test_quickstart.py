@@ -1,5 +1,6 @@
 """scripts/quickstart.sh (workflows.quickstart): the smoke version end to end, killed midway and
 resumed, then rerun without changing anything; the README block it fills."""
+import dataclasses
 import json
 import os
 import re
@@ -12,6 +13,8 @@ import time
 import pytest
 from PIL import Image
 
+from workflows import overrides
+from workflows import presets
 from workflows import quickstart
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,24 +94,52 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
     result = subprocess.run([sys.executable] + words[1:], cwd=REPO, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
-    if words[2] == "benchmarks.nus_vs_uniform":
+    if words[2] == "workflows.nus_experiment":
       assert "] running" not in result.stderr, result.stderr[-3000:]
+  with open(work_dir / "report" / "nus_vs_uniform.json") as f:
+    experiment = json.load(f)
+  assert experiment["preset"] == "quickstart_smoke" and experiment["overrides"] == []
 
 
 def _reproduce_commands(report):
   """The report's "Reproduce" command lines, less the ones that rerun the quickstart."""
   block = report.split("## Reproduce", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-  commands = [line for line in block.splitlines() if "scripts/quickstart.sh" not in line]
+  lines = block.splitlines()
+  assert lines[0].startswith("python -m workflows.quickstart --preset=quickstart_smoke "), block
+  commands = [line for line in lines if "workflows.quickstart" not in line]
   assert len(commands) > 5, block
   return commands
 
 
+def _smoke_config(work_dir):
+  config = presets.quickstart_smoke()
+  return dataclasses.replace(
+      config, experiment=dataclasses.replace(config.experiment, output_dir=str(work_dir)))
+
+
 def test_work_dir_of_other_settings_is_refused(tmp_path):
-  quickstart.check_work_dir(quickstart.make_config(str(tmp_path), fast=True))
-  quickstart.check_work_dir(quickstart.make_config(str(tmp_path), fast=True,
-                                                   report_path=str(tmp_path / "r.md")))
+  smoke = _smoke_config(tmp_path)
+  quickstart.check_work_dir(smoke)
+  quickstart.check_work_dir(smoke)
   with pytest.raises(ValueError, match=str(tmp_path)):
-    quickstart.check_work_dir(quickstart.make_config(str(tmp_path), fast=False))
+    quickstart.check_work_dir(overrides.apply(smoke, ["tflite_runs=3"]))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--preset=nus_vs_uniform"], "unknown preset 'nus_vs_uniform'; presets: quickstart, "
+     "quickstart_smoke"),
+    (["--set=experiment.seeds=0,1"], "the quickstart runs one sampling size and one seed"),
+    (["--preset=quickstart_smoke", "--set=num_shards=3"], "holds a quickstart run with other "
+     "settings"),
+])
+def test_the_program_reports_a_user_error_in_one_line(tmp_path, arguments, message):
+  quickstart.check_work_dir(_smoke_config(tmp_path))
+  result = subprocess.run([sys.executable, "-m", "workflows.quickstart",
+                           f"--work_dir={tmp_path}", *arguments],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-3000:]
+  last = result.stderr.splitlines()[-1]
+  assert last.startswith("quickstart.py: error: ") and message in last, result.stderr[-3000:]
 
 
 def _rows():

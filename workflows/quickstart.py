@@ -1,6 +1,7 @@
 """The whole toolkit end to end on synthetic Cityscapes; what scripts/quickstart.sh runs.
 
-  python -m workflows.quickstart [--work_dir=runs/quickstart] [--fast] [--report=PATH]
+  python -m workflows.quickstart [--preset=quickstart|quickstart_smoke] [--set FIELD=VALUE ...]
+      [--work_dir=DIR] [--report=PATH] [--readme=README.md]
 
 Stages, each skipped when its output is complete, so that a rerun after Ctrl-C or a
 kill resumes where it stopped, and a rerun of a finished job changes nothing:
@@ -20,12 +21,16 @@ kill resumes where it stopped, and a rerun of a finished job changes nothing:
    against multiply-adds), examples.png and the commands behind every number.
 
 Stages 2-3 and the NUS / uniform scores are those of workflows.nus_experiment at one S
-and one seed (`python -m benchmarks.nus_vs_uniform` reproduces them).
+and one seed (`python -m workflows.nus_experiment --preset=quickstart` reproduces them).
+The presets are in workflows/presets.py; --set changes any field of one, e.g.
+--set experiment.segmenter_training.training_number_of_steps=400.
 """
 import dataclasses
 import os
+import shlex
 import shutil
 from typing import Optional
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -52,123 +57,23 @@ from deeplab import vis_lib
 from nus import export as nus_export
 from nus import pipeline
 from workflows import charts
-from workflows import nus_experiment
-from workflows import scene_arrays
+from workflows import nus_experiment_lib
+from workflows import overrides
+from workflows import presets
+from workflows import quickstart_config
 from workflows import stages
 from workflows import timing
 
-QUICKSTART_METHODS = ("uniform", "net", "reference")
+QUICKSTART_METHODS = quickstart_config.METHODS
 NAMES = {"uniform": "uniform", "net": "NUS", "reference": "full-res reference"}
 README_BEGIN = "<!-- quickstart-report:begin -->"
 README_END = "<!-- quickstart-report:end -->"
 _SPLITS = ("train", "val")
 
 
-@dataclasses.dataclass(frozen=True)
-class QuickstartConfig:
-  """The job: workflows.nus_experiment at one S and one seed, the reference, the export.
-
-  The reference sees every pixel: DeepLabv3-MobileNetV2 0.5 (output stride 16, the
-  stride-4 decoder) trained on crops of the full-resolution images, randomly scaled
-  down to half size, with the sampled segmenters' loss and class weights, and run on
-  whole images.
-  """
-  experiment: nus_experiment.ExperimentConfig
-  reference: config_lib.ModelOptions = config_lib.ModelOptions(
-      output_stride=16, depth_multiplier=0.5, decoder_output_stride=(4,))
-  reference_training: config_lib.TrainConfig = nus_experiment.training_config(
-      training_number_of_steps=1000, train_batch_size=8, base_learning_rate=0.01,
-      batch_norm_decay=0.9)
-  reference_crop_size: tuple = (256, 256)
-  reference_min_scale: float = 0.5
-  num_shards: int = 4
-  latency_images: int = 3
-  latency_repeats: int = 3
-  num_examples: int = 3
-  tflite_verify_images: int = 3
-  tflite_runs: int = 5
-  report_path: Optional[str] = None
-
-  def __post_init__(self):
-    if len(self.experiment.sampling_sizes) != 1 or len(self.experiment.seeds) != 1:
-      raise ValueError(f"the quickstart runs one sampling size and one seed, got "
-                       f"{self.experiment.sampling_sizes} and {self.experiment.seeds}")
-    if min(self.latency_images, self.latency_repeats, self.num_examples,
-           self.tflite_verify_images, self.tflite_runs) < 1:
-      raise ValueError("latency_images, latency_repeats, num_examples, tflite_verify_images "
-                       "and tflite_runs must be positive")
-
-  @property
-  def work_dir(self):
-    return self.experiment.output_dir
-
-  @property
-  def sampling_size(self):
-    return self.experiment.sampling_sizes[0]
-
-  @property
-  def seed(self):
-    return self.experiment.seeds[0]
-
-  @property
-  def image_size(self):
-    return (self.experiment.scenes.height, self.experiment.scenes.width)
-
-  @property
-  def report_file(self):
-    return os.path.abspath(self.report_path or os.path.join(self.work_dir, "report.md"))
-
-  @property
-  def cityscapes_dir(self):
-    return self.experiment.path("data", "cityscapes")
-
-  @property
-  def records_dir(self):
-    return self.experiment.path("data", "records")
-
-  def logdir(self, method):
-    if method == "reference":
-      return self.experiment.path("reference")
-    return self.experiment.segmenter_logdir(method, self.sampling_size, self.seed)
-
-  def tflite_file(self, method):
-    return self.experiment.path("tflite", f"{method}.tflite")
-
-
-def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
-  """The default job (sized for 25 minutes on 2 CPU cores) or its smoke version."""
-  defaults = nus_experiment.ExperimentConfig()
-  if fast:
-    experiment = nus_experiment.ExperimentConfig(
-        output_dir=work_dir, scenes=scene_arrays.SceneSet(128, 256, num_train=16, num_val=4),
-        sampling_sizes=(16,), seeds=(0,),
-        aux_pretraining=dataclasses.replace(defaults.aux_pretraining,
-                                            training_number_of_steps=10),
-        aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=10),
-        segmenter_training=dataclasses.replace(defaults.segmenter_training,
-                                               training_number_of_steps=10))
-    return QuickstartConfig(
-        experiment, reference_training=dataclasses.replace(
-            QuickstartConfig.reference_training, training_number_of_steps=10,
-            train_batch_size=4),
-        reference_crop_size=(64, 64), num_shards=2, latency_images=1, latency_repeats=1,
-        num_examples=2, tflite_verify_images=1, tflite_runs=1, report_path=report_path)
-  experiment = nus_experiment.ExperimentConfig(
-      output_dir=work_dir, scenes=scene_arrays.SceneSet(num_train=200, num_val=30),
-      sampling_sizes=(64,), seeds=(0,),
-      aux_pretraining=dataclasses.replace(defaults.aux_pretraining,
-                                          training_number_of_steps=300),
-      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1000),
-      segmenter_training=dataclasses.replace(defaults.segmenter_training,
-                                             training_number_of_steps=800))
-  return QuickstartConfig(experiment, report_path=report_path)
-
-
-def check_work_dir(config):
+def check_work_dir(config: quickstart_config.QuickstartConfig) -> None:
   """Records the settings in work_dir; refuses a work_dir made with other settings."""
-  settings = dataclasses.asdict(config)
-  settings.pop("report_path")  # where the report goes changes no result
-  stages.record_settings(config.work_dir, "quickstart_config.json", settings,
+  stages.record_settings(config.work_dir, "quickstart_config.json", dataclasses.asdict(config),
                          "a quickstart run")
 
 
@@ -199,26 +104,13 @@ def records_key(config):
 def models_key(config):
   """The checkpoint step of every trained network (the key of what runs them)."""
   steps = {method: stages.checkpoint_step(config.logdir(method)) for method in QUICKSTART_METHODS}
-  return {**steps, "aux": stages.checkpoint_step(config.experiment.path("aux"))}
-
-
-def _reference_runs(config, class_weights):
-  """(TrainConfig, DataConfig, LossConfig) of the reference."""
-  steps = config.reference_training.training_number_of_steps
-  train_config = dataclasses.replace(
-      config.reference_training, train_logdir=config.logdir("reference"), seed=config.seed,
-      save_interval_steps=max(steps // 4, 1))
-  data_config = config_lib.DataConfig(config.records_dir, crop_size=config.reference_crop_size,
-                                      min_scale_factor=config.reference_min_scale,
-                                      max_scale_factor=1.0)
-  loss_config = config_lib.LossConfig(loss_function=config.experiment.loss_function,
-                                      class_weights=tuple(class_weights))
-  return train_config, data_config, loss_config
+  return {**steps, "aux": stages.checkpoint_step(config.aux_logdir)}
 
 
 def train_reference(config, class_weights):
   """Stage 3: the reference, on full-resolution crops (resumes; skipped when trained)."""
-  train_config, data_config, loss_config = _reference_runs(config, class_weights)
+  train_config, data_config, loss_config = quickstart_config.reference_runs(config,
+                                                                           class_weights)
   stages.train_stage("train reference", train_config.train_logdir,
                      train_config.training_number_of_steps,
                      lambda: train_lib.train_segmentation(config.reference, train_config,
@@ -339,9 +231,8 @@ def export_method(config, method):
     if method == "reference":
       result = export_lib.export_deeplab(export_config, samples)
     else:
-      aux_logdir = config.experiment.path("aux")
-      result = nus_export.export_nus(export_config, samples,
-                                     nus_checkpoint=aux_logdir if method == "net" else None)
+      result = nus_export.export_nus(
+          export_config, samples, nus_checkpoint=config.aux_logdir if method == "net" else None)
     # The SavedModel was only the converter's input.
     shutil.rmtree(result.saved_model_dir)
     return {"size_bytes": result.size_bytes,
@@ -435,26 +326,28 @@ def _relative(text, config):
   return text if relative.startswith("..") else text.replace(config.work_dir, relative)
 
 
-def quickstart_commands(config, class_weights, fast):
-  """Command lines that reproduce each number of the report."""
-  exp, scenes = config.experiment, config.experiment.scenes
+def _set_flags(assignments):
+  return [shlex.quote(f"--set={assignment}") for assignment in assignments]
+
+
+def quickstart_commands(config, preset, assignments, class_weights):
+  """Command lines that reproduce each number of the report: the quickstart's (`preset`
+  and its --set `assignments`), then the equivalent command of each stage."""
+  scenes = config.experiment.scenes
   records, (height, width) = config.records_dir, config.image_size
   reference = config.logdir("reference")
-  train_config, data_config, loss_config = _reference_runs(config, class_weights)
+  train_config, data_config, loss_config = quickstart_config.reference_runs(config,
+                                                                           class_weights)
+  experiment_assignments = [a.removeprefix("experiment.") for a in assignments
+                            if a.startswith("experiment.")]
   lines = [
       f"python -m datasets.synthetic --output_dir={config.cityscapes_dir} "
       f"--num_train={scenes.num_train} --num_val={scenes.num_val} --height={height} "
       f"--width={width} --seed={scenes.seed}",
       f"python -m datasets.build_cityscapes_data --cityscapes_root={config.cityscapes_dir} "
       f"--output_dir={records} --num_shards={config.num_shards}",
-      f"python -m benchmarks.nus_vs_uniform --output_dir={config.work_dir} "
-      f"--report_dir={config.work_dir}/nus_vs_uniform --height={height} --width={width} "
-      f"--num_train={scenes.num_train} --num_val={scenes.num_val} --data_seed={scenes.seed} "
-      f"--sampling_sizes={config.sampling_size} --seeds={config.seed} "
-      f"--aux_pretrain_steps={exp.aux_pretraining.training_number_of_steps} "
-      f"--aux_steps={exp.aux_training.training_number_of_steps} "
-      f"--seg_steps={exp.segmenter_training.training_number_of_steps} "
-      f"--seg_learning_rate={exp.segmenter_training.base_learning_rate}",
+      " ".join([f"python -m workflows.nus_experiment --preset={preset} "
+                f"--output_dir={config.work_dir}", *_set_flags(experiment_assignments)]),
       " ".join(["python -m deeplab.train", *cli_flags.to_flags(config.reference),
                 *cli_flags.to_flags(train_config), *cli_flags.to_flags(loss_config),
                 f"--dataset_dir={records}",
@@ -465,14 +358,14 @@ def quickstart_commands(config, class_weights, fast):
       f"--dataset_dir={records} --once",
   ]
   for method in QUICKSTART_METHODS:
-    nus = {"net": f" --nus --nus_checkpoint={exp.path('aux')}", "uniform": " --nus",
+    nus = {"net": f" --nus --nus_checkpoint={config.aux_logdir}", "uniform": " --nus",
            "reference": ""}[method]
     lines.append(f"python -m deeplab.export_tflite --checkpoint_path={config.logdir(method)} "
                  f"--output_file={config.tflite_file(method)} --input_size={height},{width} "
                  f"--dataset_dir={records} --num_verify_images={config.tflite_verify_images}"
                  + nus)
-  whole = (f"WORK_DIR={config.work_dir}{' QUICKSTART_FAST=1' if fast else ''} "
-           "bash scripts/quickstart.sh")
+  whole = " ".join([f"python -m workflows.quickstart --preset={preset} "
+                    f"--work_dir={config.work_dir}", *_set_flags(assignments)])
   latency = (f"rm {config.work_dir}/cost.json {config.work_dir}/tflite/latency.json && "
              f"{whole}")
   return [_relative(line, config) for line in [whole] + lines + [latency]]
@@ -605,11 +498,19 @@ def update_readme(readme_path, rows, chart_path):
   stages.write_if_changed(readme_path, head + block + rest.split(README_END, 1)[1])
 
 
-def run(config, fast=False, readme_path=None):
-  """Runs (or resumes) every stage and writes the report; returns the table rows."""
+def run(config: quickstart_config.QuickstartConfig, preset: str, assignments: Sequence[str],
+        report_file: str, readme_path: Optional[str] = None) -> list[dict]:
+  """Runs (or resumes) every stage and writes the report; returns the table rows.
+
+  Args:
+    preset, assignments: what `config` was made of (the preset and its --set
+      assignments), for the report's command lines.
+    report_file: where report.md goes.
+    readme_path: a README whose quickstart block gets the table and chart, or None.
+  """
   check_work_dir(config)
-  nus_experiment.check_output_dir(config.experiment)
-  experiment = nus_experiment.Experiment(config.experiment)
+  nus_experiment_lib.check_output_dir(config.experiment)
+  experiment = nus_experiment_lib.Experiment(config.experiment)
   prepare_records(config)
   aux = experiment.train_aux()
   evaluations, ideal = {}, {}
@@ -627,13 +528,13 @@ def run(config, fast=False, readme_path=None):
   exports = {method: export_method(config, method) for method in QUICKSTART_METHODS}
   tflite_latency = time_tflite(config)
   rows = table_rows(config, evaluations, cost, exports, tflite_latency)
-  report_dir = os.path.dirname(config.report_file)
+  report_dir = os.path.dirname(report_file)
   chart_path = os.path.join(config.work_dir, "chart.png")
   examples_path = os.path.join(config.work_dir, "examples.png")
   write_examples(config, predictors, examples_path)
   stages.write_if_changed(chart_path, chart_png(rows))
-  stages.write_if_changed(config.report_file, report_markdown(
-      config, rows, aux, ideal, quickstart_commands(config, class_weights, fast),
+  stages.write_if_changed(report_file, report_markdown(
+      config, rows, aux, ideal, quickstart_commands(config, preset, assignments, class_weights),
       os.path.relpath(chart_path, report_dir), os.path.relpath(examples_path, report_dir)))
   if readme_path:
     update_readme(readme_path, rows, chart_path)
@@ -644,9 +545,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("work_dir", "runs/quickstart",
-                      "Where the data, every run, the .tflite files and the report go.")
-  flags.DEFINE_bool("fast", False, "Smoke version: tiny images and a few steps per stage.")
+  flags.DEFINE_string("preset", "quickstart",
+                      f"The configuration to start from: {', '.join(presets.QUICKSTART)}.")
+  flags.DEFINE_multi_string("set", [], "FIELD=VALUE: changes a field of the preset, e.g. "
+                            "experiment.scenes.num_train=100 (repeatable).")
+  flags.DEFINE_string("work_dir", None, "Where the data, every run, the .tflite files and the "
+                      "report go (default: the preset's).")
   flags.DEFINE_string("report", None, "Where report.md goes (default: WORK_DIR/report.md).")
   flags.DEFINE_string("readme", None, "Also put the table and chart into this README's "
                       f"quickstart block ({README_BEGIN} ... {README_END}).")
@@ -656,10 +560,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   tf.get_logger().setLevel("WARNING")  # TensorFlow's per-save INFO lines bury the stages
-  config = make_config(FLAGS.work_dir, FLAGS.fast, FLAGS.report)
-  rows = run(config, FLAGS.fast, FLAGS.readme)
+  config = overrides.from_preset(presets.QUICKSTART, FLAGS.preset, FLAGS.set)
+  if FLAGS.work_dir:
+    config = dataclasses.replace(
+        config, experiment=dataclasses.replace(config.experiment, output_dir=FLAGS.work_dir))
+  report_file = os.path.abspath(FLAGS.report or os.path.join(config.work_dir, "report.md"))
+  rows = run(config, FLAGS.preset, FLAGS.set, report_file, FLAGS.readme)
   print("\n".join(methods_table(rows)))
-  print(f"\nReport: {config.report_file}")
+  print(f"\nReport: {report_file}")
   logging.info("done")
 
 
