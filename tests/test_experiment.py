@@ -12,6 +12,7 @@ from PIL import Image
 
 from deeplab import metrics
 from nus import aux_net
+from nus import options
 from nus import sample_cache
 from workflows import nus_experiment_lib
 from workflows import nus_experiment_report as report_lib
@@ -57,7 +58,7 @@ def test_stages_end_to_end_write_the_table_and_chart(smoke_run):
   things = nus_experiment_lib.thing_classes()
   for row in rows:
     assert 0.0 <= row["miou_mean"] <= 1.0 and 0.0 < row["ideal_miou"] <= 1.0
-    assert row["ceiling_fraction_per_seed"] == [m / row["ideal_miou"]
+    assert row["ideal_fraction_per_seed"] == [m / row["ideal_miou"]
                                                 for m in row["miou_per_seed"]]
     assert list(row["thing_class_iou"]) == things
   # NUS pays for the aux net on top of the same segmenter.
@@ -86,7 +87,7 @@ def test_a_rerun_resumes_without_redoing_any_stage(smoke_run):
              config.path("aux", "val_location_mse.json"),
              config.path("aux_pretrain", "checkpoint")]
   for size in config.sampling_sizes:
-    for method in nus_experiment_lib.SAMPLING_METHODS:
+    for method in options.PREPROCESS_MODES:
       logdir = config.segmenter_logdir(method, size, 0)
       watched += [config.path("samples", f"{method}_s{size}.npz"),
                   os.path.join(logdir, "eval_val.json"),
@@ -194,7 +195,7 @@ def test_nus_segmenters_train_with_the_uniform_samples_class_prior(smoke_run):
     assert json.load(f)["class_weights"] == pytest.approx(list(nus))
 
 
-def test_ceiling_fraction_of_a_hand_made_case():
+def test_ideal_fraction_of_a_hand_made_case():
   # Two rows of six pixels: class 0 in columns 0-3, class 1 in columns 4-5. A 2 x 2
   # uniform grid samples columns 0 and 5, so one sample point sees each class.
   labels = np.array([[0, 0, 0, 0, 1, 1]] * 2, np.uint8)[None]
@@ -214,9 +215,9 @@ def test_ceiling_fraction_of_a_hand_made_case():
   # A segmenter that says class 0 at both points: IoU 4/6 and 0.
   segmenter = metrics.mean_iou(score(np.tile([[[[1.0, 0.0]]]], (1, 2, 2, 1))))
   assert segmenter == pytest.approx(1 / 3)
-  assert report_lib.ceiling_fraction(segmenter, ideal) == pytest.approx(8 / 17)
+  assert report_lib.ideal_fraction(segmenter, ideal) == pytest.approx(8 / 17)
   with pytest.raises(ValueError, match="ideal mIoU"):
-    report_lib.ceiling_fraction(0.5, 0.0)
+    report_lib.ideal_fraction(0.5, 0.0)
 
 
 def test_point_row_aggregates_the_seeds():
@@ -225,7 +226,7 @@ def test_point_row_aggregates_the_seeds():
   row = report_lib.point_row(64, "net", 123, results, 0.8, ["car", "bus"])
   assert row["miou_mean"] == pytest.approx(0.6)
   assert row["miou_std"] == pytest.approx(np.sqrt(0.02))  # (0.1^2 + 0.1^2) / (2 - 1)
-  assert row["ceiling_fraction_per_seed"] == pytest.approx([0.625, 0.875])
+  assert row["ideal_fraction_per_seed"] == pytest.approx([0.625, 0.875])
   assert row["thing_class_iou"] == pytest.approx({"car": 0.5, "bus": 0.2})
 
 
@@ -248,8 +249,8 @@ def test_checks_measure_gain_standard_error_and_the_uniform_curve():
   assert not checks["nus_above_uniform_curve"]["met"]  # 0.34 < 0.349
   assert checks["nus_not_below_uniform"]["met"]
   assert checks["aux_share_at_smallest_S"]["met"]
-  assert checks["ceiling_fractions"]["value"]["min"] == pytest.approx(0.62)
-  assert checks["ceiling_fractions"]["met"]
+  assert checks["ideal_fractions"]["value"]["min"] == pytest.approx(0.62)
+  assert checks["ideal_fractions"]["met"]
 
   noisy = [_row(64, "net", 150, [0.30, 0.34, 0.38])] + rows[1:]
   assert not report_lib.check_targets(noisy, 0.11)["gain_at_smallest_S"]["met"]

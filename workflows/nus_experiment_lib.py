@@ -16,7 +16,7 @@ rerunning resumes:
    locations; the ideal segmenter's full-resolution scores at those val samples;
 5. segmenters: per (method, S, seed), then their full-resolution scores on val;
 6. report: multiply-adds per S, the table with mean and standard deviation over the
-   seeds and the ceiling fractions, the target checks, JSON and chart.
+   seeds and the ideal fractions, the target checks, JSON and chart.
 
 The program is workflows.nus_experiment; workflows.presets names its configurations.
 """
@@ -47,7 +47,6 @@ from workflows import nus_experiment_report as report_lib
 from workflows import scene_arrays
 from workflows import stages
 
-SAMPLING_METHODS = ("net", "uniform")
 _DESCRIPTOR = data_generator.get_descriptor("cityscapes")
 
 
@@ -307,17 +306,17 @@ class Experiment:
     return {"aux_data": self.aux_data_key(), "nus": self.config.nus, "S": size,
             "aux_step": aux_step}
 
-  def ceiling(self, method: str, size: int, samples: dict) -> dict:
+  def ideal(self, method: str, size: int, samples: dict) -> dict:
     """Stage 4: the ideal segmenter's full-resolution scores at the val samples."""
     def compute():
       return _summary(sample_cache.score_full_resolution(
           lambda start, stop: sample_cache.ideal_votes(samples["val_labels"][start:stop],
                                                        _DESCRIPTOR.num_classes),
           samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
-          _DESCRIPTOR.ignore_label, f"ceiling {method} S={size}"))
+          _DESCRIPTOR.ignore_label, f"ideal {method} S={size}"))
 
-    return stages.cached(f"ceiling {method} S={size}",
-                         self.config.path("samples", f"ceiling_{method}_s{size}.json"),
+    return stages.cached(f"ideal {method} S={size}",
+                         self.config.path("samples", f"ideal_{method}_s{size}.json"),
                          {"samples": self.samples_key(method, size)}, compute)
 
   def class_weights(self) -> tuple:
@@ -463,18 +462,18 @@ def run_experiment(config: ExperimentConfig, report_dir: str, preset: str,
   things = thing_classes()
   for size in config.sampling_sizes:
     madds = experiment.madds(size)
-    for method in SAMPLING_METHODS:
+    for method in options_lib.PREPROCESS_MODES:
       samples = experiment.samples(method, size)
-      ideal = experiment.ceiling(method, size, samples)
+      ideal = experiment.ideal(method, size, samples)
       results = []
       for seed in config.seeds:
         experiment.train_segmenter(method, size, seed, samples)
         results.append(experiment.evaluate_segmenter(method, size, seed, samples))
       cost = madds["segmenter"] + (madds["aux_net"] if method == "net" else 0)
       row = report_lib.point_row(size, method, cost, results, ideal["miou"], things)
-      logging.info("S=%d %s: mIoU %.2f +- %.2f, ideal %.2f, ceiling fraction %.3f", size, method,
+      logging.info("S=%d %s: mIoU %.2f +- %.2f, ideal %.2f, ideal fraction %.3f", size, method,
                    100 * row["miou_mean"], 100 * row["miou_std"], 100 * row["ideal_miou"],
-                   row["ceiling_fraction_mean"])
+                   row["ideal_fraction_mean"])
       rows.append(row)
   smallest = experiment.madds(min(config.sampling_sizes))
   checks = report_lib.check_targets(rows, smallest["aux_net"] / smallest["segmenter"])

@@ -516,7 +516,7 @@ def run(config: quickstart_config.QuickstartConfig, preset: str, assignments: Se
   evaluations, ideal = {}, {}
   for method in ("uniform", "net"):
     samples = experiment.samples(method, config.sampling_size)
-    ideal[method] = experiment.ceiling(method, config.sampling_size, samples)["miou"]
+    ideal[method] = experiment.ideal(method, config.sampling_size, samples)["miou"]
     experiment.train_segmenter(method, config.sampling_size, config.seed, samples)
     evaluations[method] = experiment.evaluate_segmenter(method, config.sampling_size,
                                                         config.seed, samples)
