@@ -1,6 +1,6 @@
 """The most NUS can gain on synthetic Cityscapes: an ideal segmenter at a perfect aux net's points.
 
-benchmarks/nus_vs_uniform.py scores an ideal segmenter (the true label at every sample
+workflows.nus_experiment scores an ideal segmenter (the true label at every sample
 point, interpolated back to full resolution) at the trained aux net's locations. This
 asks what a perfect aux net would allow: the locations are the Eq. 2 targets of each
 val label itself, the very points the aux net learns to predict. For each target grid
@@ -21,10 +21,10 @@ from nus import options
 from nus import sampler as sampler_lib
 from nus import sampling
 from nus import targets
-from workflows import nus_experiment
+from workflows import presets
 from workflows import scene_arrays
 
-_SCENES = nus_experiment.ExperimentConfig().scenes
+_SCENES = presets.nus_vs_uniform().scenes
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("height", _SCENES.height, "Synthetic image height.")
 flags.DEFINE_integer("width", _SCENES.width, "Synthetic image width.")

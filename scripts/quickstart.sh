@@ -6,17 +6,19 @@
 # Each stage whose output is complete is skipped, so a rerun (after Ctrl-C or a kill)
 # resumes, and a rerun of a finished job changes nothing.
 #
-# Environment: WORK_DIR (default runs/quickstart); QUICKSTART_FAST=1 for the smoke
-# version (tiny images, a few steps; default WORK_DIR runs/quickstart_fast).
-# Extra arguments go to workflows.quickstart (e.g. --report=PATH; --helpfull lists all).
+# Environment: QUICKSTART_FAST=1 runs the smoke preset (tiny images, a few steps;
+# --preset=quickstart_smoke); WORK_DIR (default: the preset's, runs/quickstart or
+# runs/quickstart_smoke). Extra arguments go to workflows.quickstart (e.g.
+# --set experiment.seeds=1, --report=PATH; --helpfull lists all).
 set -euo pipefail
 source "$(dirname "$0")/setup_env.sh"
 cd "$REPO_ROOT"
 
-ARGS=()
+ARGS=(--preset=quickstart)
 if [ "${QUICKSTART_FAST:-0}" = "1" ]; then
-  ARGS+=(--fast)
-  WORK_DIR=${WORK_DIR:-runs/quickstart_fast}
+  ARGS=(--preset=quickstart_smoke)
 fi
-WORK_DIR=${WORK_DIR:-runs/quickstart}
-python -m workflows.quickstart --work_dir="$WORK_DIR" "${ARGS[@]}" "$@"
+if [ -n "${WORK_DIR:-}" ]; then
+  ARGS+=(--work_dir="$WORK_DIR")
+fi
+python -m workflows.quickstart "${ARGS[@]}" "$@"

@@ -3,44 +3,50 @@ table arithmetic on hand-made cases."""
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab import config as config_lib
 from nus import aux_net
+from nus import options
 from nus import sample_cache
-from workflows import nus_experiment
+from workflows import nus_experiment_lib
 from workflows import nus_experiment_report as report_lib
+from workflows import overrides
+from workflows import presets
 from workflows import scene_arrays
 
-# One size and one seed keep two runs under a minute each (tracing dominates).
-_SIZES = (16,)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The smoke preset (one size and one seed) smaller still: two runs take under a minute
+# each (tracing dominates).
+PRESET = "quickstart_smoke"
+ASSIGNMENTS = [
+    "scenes.height=64", "scenes.width=128", "scenes.num_train=3", "scenes.num_val=2",
+    "num_workers=1", "segmenter.depth_multiplier=0.25",
+    "aux_training.training_number_of_steps=2", "aux_training.train_batch_size=4",
+    "segmenter_training.training_number_of_steps=2", "segmenter_training.train_batch_size=4",
+    # A large rate moves the pretrained kernels far from any random start in two steps.
+    "aux_pretraining.training_number_of_steps=2", "aux_pretraining.train_batch_size=4",
+    "aux_pretraining.base_learning_rate=0.1"]
 
 
 def _smoke_config(output_dir):
-  defaults = nus_experiment.ExperimentConfig()
-  return nus_experiment.ExperimentConfig(
-      output_dir=output_dir, scenes=scene_arrays.SceneSet(64, 128, num_train=3, num_val=2),
-      num_workers=1,
-      sampling_sizes=_SIZES, seeds=(0,),
-      # A large rate moves the pretrained kernels far from any random start in two steps.
-      aux_pretraining=dataclasses.replace(defaults.aux_pretraining, training_number_of_steps=2,
-                                          train_batch_size=4, base_learning_rate=0.1),
-      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=2,
-                                       train_batch_size=4),
-      segmenter=config_lib.ModelOptions(output_stride=8, depth_multiplier=0.25,
-                                        decoder_output_stride=(4,)),
-      segmenter_training=dataclasses.replace(defaults.segmenter_training,
-                                             training_number_of_steps=2, train_batch_size=4))
+  config = overrides.from_preset(presets.EXPERIMENT, PRESET, ASSIGNMENTS)
+  return dataclasses.replace(config, output_dir=output_dir)
+
+
+def _run(config, report_dir):
+  return nus_experiment_lib.run_experiment(config, report_dir, PRESET, ASSIGNMENTS)
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("experiment")
   config = _smoke_config(str(root / "run"))
-  report = nus_experiment.run_experiment(config, str(root / "report"))
+  report = _run(config, str(root / "report"))
   return config, root, report
 
 
@@ -48,10 +54,10 @@ def test_stages_end_to_end_write_the_table_and_chart(smoke_run):
   config, root, report = smoke_run
   rows = report["rows"]
   assert [(r["S"], r["method"]) for r in rows] == [(16, "net"), (16, "uniform")]
-  things = nus_experiment.thing_classes()
+  things = nus_experiment_lib.thing_classes()
   for row in rows:
     assert 0.0 <= row["miou_mean"] <= 1.0 and 0.0 < row["ideal_miou"] <= 1.0
-    assert row["ceiling_fraction_per_seed"] == [m / row["ideal_miou"]
+    assert row["ideal_fraction_per_seed"] == [m / row["ideal_miou"]
                                                 for m in row["miou_per_seed"]]
     assert list(row["thing_class_iou"]) == things
   # NUS pays for the aux net on top of the same segmenter.
@@ -67,6 +73,8 @@ def test_stages_end_to_end_write_the_table_and_chart(smoke_run):
       (r["S"], r["method"], r["madds"]) for r in rows]
   assert written["rows"][0]["miou_mean"] == pytest.approx(rows[0]["miou_mean"], rel=1e-5)
   assert "output_dir" not in written["config"]
+  assert written["preset"] == PRESET and written["overrides"] == ASSIGNMENTS
+  assert written["config"]["scenes"]["num_train"] == 3
   chart = Image.open(root / "report" / "nus_vs_uniform.png")
   assert chart.format == "PNG" and chart.size[0] > 300
 
@@ -77,30 +85,51 @@ def test_a_rerun_resumes_without_redoing_any_stage(smoke_run):
              config.path("data", "train.npz"), config.path("data", "aux_inputs.npz"),
              config.path("aux", "val_location_mse.json"),
              config.path("aux_pretrain", "checkpoint")]
-  for size in _SIZES:
-    for method in nus_experiment.SAMPLING_METHODS:
+  for size in config.sampling_sizes:
+    for method in options.PREPROCESS_MODES:
       logdir = config.segmenter_logdir(method, size, 0)
       watched += [config.path("samples", f"{method}_s{size}.npz"),
                   os.path.join(logdir, "eval_val.json"),
                   os.path.join(logdir, "checkpoint")]
   before = {path: os.stat(path).st_mtime_ns for path in watched}
-  again = nus_experiment.run_experiment(config, str(root / "report"))
+  again = _run(config, str(root / "report"))
   assert {path: os.stat(path).st_mtime_ns for path in watched} == before
   assert again["rows"] == report["rows"]
 
 
 def test_an_output_dir_of_other_settings_is_refused_but_may_gain_sizes_and_seeds(smoke_run):
   config, _, _ = smoke_run
-  nus_experiment.check_output_dir(dataclasses.replace(config, sampling_sizes=(16, 24),
-                                                      seeds=(0, 1)))
+  nus_experiment_lib.check_output_dir(dataclasses.replace(config, sampling_sizes=(16, 24),
+                                                          seeds=(0, 1)))
   changed = dataclasses.replace(config, nus=dataclasses.replace(config.nus, alpha=0.9))
   with pytest.raises(ValueError, match="other settings"):
-    nus_experiment.check_output_dir(changed)
+    nus_experiment_lib.check_output_dir(changed)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--preset=smoke"], "unknown preset 'smoke'; presets: nus_vs_uniform, quickstart, "
+     "quickstart_smoke"),
+    (["--set", "scenes.num_trian=8"], "no field 'scenes.num_trian'; the closest is "
+     "'scenes.num_train'"),
+    (["--set=sampling_sizes=4"], "sampling_sizes must be >= 8, got (4,)"),
+    # The smoke run's output_dir holds its smaller scenes: the settings guard refuses it.
+    (["--preset=quickstart_smoke", "--output_dir={run}"], "holds an experiment with other "
+     "settings"),
+])
+def test_the_program_reports_a_user_error_in_one_line(smoke_run, arguments, message):
+  config, _, _ = smoke_run
+  arguments = [a.replace("{run}", config.output_dir) for a in arguments]
+  result = subprocess.run([sys.executable, "-m", "workflows.nus_experiment", *arguments],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines()[-1].startswith("nus_experiment.py: error: ")
+  assert message in result.stderr.splitlines()[-1]
+  assert "Traceback" not in result.stderr
 
 
 def test_the_same_seeds_give_the_same_json(smoke_run, tmp_path):
   _, root, _ = smoke_run
-  nus_experiment.run_experiment(_smoke_config(str(tmp_path / "run")), str(tmp_path / "report"))
+  _run(_smoke_config(str(tmp_path / "run")), str(tmp_path / "report"))
   first = (root / "report" / "nus_vs_uniform.json").read_bytes()
   assert (tmp_path / "report" / "nus_vs_uniform.json").read_bytes() == first
 
@@ -114,7 +143,7 @@ def test_aux_labels_are_the_labels_at_the_centres_of_the_input_blocks():
 
 def test_the_aux_net_trains_from_its_pretrained_segmenter(smoke_run):
   config, _, _ = smoke_run
-  experiment = nus_experiment.Experiment(config)
+  experiment = nus_experiment_lib.Experiment(config)
   pretrained = experiment.pretrain_aux()  # restored, not retrained
   with open(config.path("aux_pretrain", "train_config.json")) as f:
     assert json.load(f)["class_weights"] == pytest.approx(list(experiment.class_weights()))
@@ -148,8 +177,8 @@ def test_prior_corrected_weights_give_each_class_its_reference_share_of_the_loss
 
 def test_nus_segmenters_train_with_the_uniform_samples_class_prior(smoke_run):
   config, _, _ = smoke_run
-  experiment = nus_experiment.Experiment(config)
-  size = _SIZES[0]
+  experiment = nus_experiment_lib.Experiment(config)
+  size = config.sampling_sizes[0]
   assert experiment.segmenter_class_weights("uniform", size) == experiment.class_weights()
   nus = experiment.segmenter_class_weights("net", size)
   uniform_labels = experiment.samples("uniform", size)["train_labels"]
@@ -165,7 +194,7 @@ def test_nus_segmenters_train_with_the_uniform_samples_class_prior(smoke_run):
     assert json.load(f)["class_weights"] == pytest.approx(list(nus))
 
 
-def test_ceiling_fraction_of_a_hand_made_case():
+def test_ideal_fraction_of_a_hand_made_case():
   # Two rows of six pixels: class 0 in columns 0-3, class 1 in columns 4-5. A 2 x 2
   # uniform grid samples columns 0 and 5, so one sample point sees each class.
   labels = np.array([[0, 0, 0, 0, 1, 1]] * 2, np.uint8)[None]
@@ -186,9 +215,9 @@ def test_ceiling_fraction_of_a_hand_made_case():
   # A segmenter that says class 0 at both points: IoU 4/6 and 0.
   segmenter = score(np.tile([[[[1.0, 0.0]]]], (1, 2, 2, 1)))
   assert segmenter == pytest.approx(1 / 3)
-  assert report_lib.ceiling_fraction(segmenter, ideal) == pytest.approx(8 / 17)
+  assert report_lib.ideal_fraction(segmenter, ideal) == pytest.approx(8 / 17)
   with pytest.raises(ValueError, match="ideal mIoU"):
-    report_lib.ceiling_fraction(0.5, 0.0)
+    report_lib.ideal_fraction(0.5, 0.0)
 
 
 def test_point_row_aggregates_the_seeds():
@@ -197,7 +226,7 @@ def test_point_row_aggregates_the_seeds():
   row = report_lib.point_row(64, "net", 123, results, 0.8, ["car", "bus"])
   assert row["miou_mean"] == pytest.approx(0.6)
   assert row["miou_std"] == pytest.approx(np.sqrt(0.02))  # (0.1^2 + 0.1^2) / (2 - 1)
-  assert row["ceiling_fraction_per_seed"] == pytest.approx([0.625, 0.875])
+  assert row["ideal_fraction_per_seed"] == pytest.approx([0.625, 0.875])
   assert row["thing_class_iou"] == pytest.approx({"car": 0.5, "bus": 0.2})
 
 
@@ -220,8 +249,8 @@ def test_checks_measure_gain_standard_error_and_the_uniform_curve():
   assert not checks["nus_above_uniform_curve"]["met"]  # 0.34 < 0.349
   assert checks["nus_not_below_uniform"]["met"]
   assert checks["aux_share_at_smallest_S"]["met"]
-  assert checks["ceiling_fractions"]["value"]["min"] == pytest.approx(0.62)
-  assert checks["ceiling_fractions"]["met"]
+  assert checks["ideal_fractions"]["value"]["min"] == pytest.approx(0.62)
+  assert checks["ideal_fractions"]["met"]
 
   noisy = [_row(64, "net", 150, [0.30, 0.34, 0.38])] + rows[1:]
   assert not report_lib.check_targets(noisy, 0.11)["gain_at_smallest_S"]["met"]
@@ -229,13 +258,13 @@ def test_checks_measure_gain_standard_error_and_the_uniform_curve():
 
 def test_config_rejects_bad_values(tmp_path):
   with pytest.raises(ValueError, match="sampling_sizes"):
-    nus_experiment.ExperimentConfig(output_dir=str(tmp_path), sampling_sizes=(4,))
+    nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path), sampling_sizes=(4,))
   with pytest.raises(ValueError, match="seeds"):
-    nus_experiment.ExperimentConfig(output_dir=str(tmp_path), seeds=(1, 1))
+    nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path), seeds=(1, 1))
   with pytest.raises(ValueError, match="loss_function"):
-    nus_experiment.ExperimentConfig(output_dir=str(tmp_path), loss_function="dice")
+    nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path), loss_function="dice")
   with pytest.raises(ValueError, match="num_train=2"):
-    nus_experiment.ExperimentConfig(output_dir=str(tmp_path),
+    nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path),
                                     scenes=scene_arrays.SceneSet(num_train=2))
   with pytest.raises(ValueError, match="positive"):
     scene_arrays.SceneSet(num_val=0)

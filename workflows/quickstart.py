@@ -1,6 +1,7 @@
 """The whole toolkit end to end on synthetic Cityscapes; what scripts/quickstart.sh runs.
 
-  python -m workflows.quickstart [--work_dir=runs/quickstart] [--fast] [--report=PATH]
+  python -m workflows.quickstart [--preset=quickstart|quickstart_smoke] [--set FIELD=VALUE ...]
+      [--work_dir=DIR] [--report=PATH] [--readme=README.md]
 
 Stages, each skipped when its output is complete, so that a rerun after Ctrl-C or a
 kill resumes where it stopped, and a rerun of a finished job changes nothing:
@@ -20,12 +21,15 @@ kill resumes where it stopped, and a rerun of a finished job changes nothing:
    against multiply-adds), examples.png and the commands behind every number.
 
 Stages 2-3 and the NUS / uniform scores are those of workflows.nus_experiment at one S
-and one seed (`python -m benchmarks.nus_vs_uniform` reproduces them).
+and one seed (`python -m workflows.nus_experiment --preset=quickstart` reproduces them).
+The presets are in workflows/presets.py; --set changes any field of one, e.g.
+--set experiment.segmenter_training.training_number_of_steps=400.
 """
 import dataclasses
 import os
 import shutil
 from typing import Optional
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -40,7 +44,6 @@ from datasets import build_cityscapes_data
 from datasets import cityscapes
 from datasets import data_generator
 from datasets import synthetic
-from deeplab import checkpoints
 from deeplab import cli_flags
 from deeplab import config as config_lib
 from deeplab import eval_lib
@@ -52,124 +55,20 @@ from deeplab import train_lib
 from deeplab import vis_lib
 from nus import export as nus_export
 from nus import sampler as sampler_lib
-from workflows import charts
-from workflows import nus_experiment
-from workflows import scene_arrays
+from workflows import nus_experiment_lib
+from workflows import overrides
+from workflows import presets
+from workflows import quickstart_config
+from workflows import quickstart_report
 from workflows import stages
 from workflows import timing
 
-QUICKSTART_METHODS = ("uniform", "net", "reference")
-NAMES = {"uniform": "uniform", "net": "NUS", "reference": "full-res reference"}
-README_BEGIN = "<!-- quickstart-report:begin -->"
-README_END = "<!-- quickstart-report:end -->"
 _SPLITS = ("train", "val")
 
 
-@dataclasses.dataclass(frozen=True)
-class QuickstartConfig:
-  """The job: workflows.nus_experiment at one S and one seed, the reference, the export.
-
-  The reference sees every pixel: DeepLabv3-MobileNetV2 0.5 (output stride 16, the
-  stride-4 decoder) trained on crops of the full-resolution images, randomly scaled
-  down to half size, with the sampled segmenters' loss and class weights, and run on
-  whole images.
-  """
-  experiment: nus_experiment.ExperimentConfig
-  reference: config_lib.ModelOptions = config_lib.ModelOptions(
-      output_stride=16, depth_multiplier=0.5, decoder_output_stride=(4,))
-  reference_training: config_lib.TrainConfig = nus_experiment.training_config(
-      training_number_of_steps=1000, train_batch_size=8, base_learning_rate=0.01,
-      batch_norm_decay=0.9)
-  reference_crop_size: tuple = (256, 256)
-  reference_min_scale: float = 0.5
-  num_shards: int = 4
-  latency_images: int = 3
-  latency_repeats: int = 3
-  num_examples: int = 3
-  tflite_verify_images: int = 3
-  tflite_runs: int = 5
-  report_path: Optional[str] = None
-
-  def __post_init__(self):
-    if len(self.experiment.sampling_sizes) != 1 or len(self.experiment.seeds) != 1:
-      raise ValueError(f"the quickstart runs one sampling size and one seed, got "
-                       f"{self.experiment.sampling_sizes} and {self.experiment.seeds}")
-    if min(self.latency_images, self.latency_repeats, self.num_examples,
-           self.tflite_verify_images, self.tflite_runs) < 1:
-      raise ValueError("latency_images, latency_repeats, num_examples, tflite_verify_images "
-                       "and tflite_runs must be positive")
-
-  @property
-  def work_dir(self):
-    return self.experiment.output_dir
-
-  @property
-  def sampling_size(self):
-    return self.experiment.sampling_sizes[0]
-
-  @property
-  def seed(self):
-    return self.experiment.seeds[0]
-
-  @property
-  def image_size(self):
-    return (self.experiment.scenes.height, self.experiment.scenes.width)
-
-  @property
-  def report_file(self):
-    return os.path.abspath(self.report_path or os.path.join(self.work_dir, "report.md"))
-
-  @property
-  def cityscapes_dir(self):
-    return self.experiment.path("data", "cityscapes")
-
-  @property
-  def records_dir(self):
-    return self.experiment.path("data", "records")
-
-  def logdir(self, method):
-    if method == "reference":
-      return self.experiment.path("reference")
-    return self.experiment.segmenter_logdir(method, self.sampling_size, self.seed)
-
-  def tflite_file(self, method):
-    return self.experiment.path("tflite", f"{method}.tflite")
-
-
-def make_config(work_dir="runs/quickstart", fast=False, report_path=None):
-  """The default job (sized for 25 minutes on 2 CPU cores) or its smoke version."""
-  defaults = nus_experiment.ExperimentConfig()
-  if fast:
-    experiment = nus_experiment.ExperimentConfig(
-        output_dir=work_dir, scenes=scene_arrays.SceneSet(128, 256, num_train=16, num_val=4),
-        sampling_sizes=(16,), seeds=(0,),
-        aux_pretraining=dataclasses.replace(defaults.aux_pretraining,
-                                            training_number_of_steps=10),
-        aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=10),
-        segmenter_training=dataclasses.replace(defaults.segmenter_training,
-                                               training_number_of_steps=10))
-    return QuickstartConfig(
-        experiment, reference_training=dataclasses.replace(
-            QuickstartConfig.reference_training, training_number_of_steps=10,
-            train_batch_size=4),
-        reference_crop_size=(64, 64), num_shards=2, latency_images=1, latency_repeats=1,
-        num_examples=2, tflite_verify_images=1, tflite_runs=1, report_path=report_path)
-  experiment = nus_experiment.ExperimentConfig(
-      output_dir=work_dir, scenes=scene_arrays.SceneSet(num_train=200, num_val=30),
-      sampling_sizes=(64,), seeds=(0,),
-      aux_pretraining=dataclasses.replace(defaults.aux_pretraining,
-                                          training_number_of_steps=300),
-      aux_training=dataclasses.replace(defaults.aux_training, training_number_of_steps=1000),
-      segmenter_training=dataclasses.replace(defaults.segmenter_training,
-                                             training_number_of_steps=800))
-  return QuickstartConfig(experiment, report_path=report_path)
-
-
-def check_work_dir(config):
+def check_work_dir(config: quickstart_config.QuickstartConfig) -> None:
   """Records the settings in work_dir; refuses a work_dir made with other settings."""
-  settings = dataclasses.asdict(config)
-  settings.pop("report_path")  # where the report goes changes no result
-  stages.record_settings(config.work_dir, "quickstart_config.json", settings,
+  stages.record_settings(config.work_dir, "quickstart_config.json", dataclasses.asdict(config),
                          "a quickstart run")
 
 
@@ -192,27 +91,22 @@ def prepare_records(config):
                                 config.num_shards, exp.num_workers or None)
 
 
-def _steps(config):
-  return {method: stages.checkpoint_step(config.logdir(method)) for method in QUICKSTART_METHODS}
+def records_key(config: quickstart_config.QuickstartConfig) -> dict:
+  """What the TFRecords are a function of (the key of what reads them)."""
+  return {"scenes": config.experiment.scenes, "num_shards": config.num_shards}
 
 
-def _reference_runs(config, class_weights):
-  """(TrainConfig, DataConfig, LossConfig) of the reference."""
-  steps = config.reference_training.training_number_of_steps
-  train_config = dataclasses.replace(
-      config.reference_training, train_logdir=config.logdir("reference"), seed=config.seed,
-      save_interval_steps=max(steps // 4, 1))
-  data_config = config_lib.DataConfig(config.records_dir, crop_size=config.reference_crop_size,
-                                      min_scale_factor=config.reference_min_scale,
-                                      max_scale_factor=1.0)
-  loss_config = config_lib.LossConfig(loss_function=config.experiment.loss_function,
-                                      class_weights=tuple(class_weights))
-  return train_config, data_config, loss_config
+def models_key(config: quickstart_config.QuickstartConfig) -> dict:
+  """The checkpoint step of every trained network (the key of what runs them)."""
+  steps = {method: stages.checkpoint_step(config.logdir(method))
+           for method in quickstart_config.METHODS}
+  return {**steps, "aux": stages.checkpoint_step(config.aux_logdir)}
 
 
 def train_reference(config, class_weights):
   """Stage 3: the reference, on full-resolution crops (resumes; skipped when trained)."""
-  train_config, data_config, loss_config = _reference_runs(config, class_weights)
+  train_config, data_config, loss_config = quickstart_config.reference_runs(config,
+                                                                           class_weights)
   stages.train_stage("train reference", train_config.train_logdir,
                      train_config.training_number_of_steps,
                      lambda: train_lib.train_segmentation(config.reference, train_config,
@@ -241,15 +135,12 @@ class MethodPredictors:
 
   def model(self, method):
     def restore():
-      logdir = self._config.logdir(method)
-      model = model_lib.build_model(runs.Run(logdir).model_options())
-      runs.restore_model(model, checkpoints.latest_checkpoint(logdir).path)
-      return model
+      return runs.Run(self._config.logdir(method)).restored_model()
 
     return self._once(("model", method), restore)
 
   def sampler(self, method):
-    """The sampler_lib.Sampler of "net" or "uniform" (the aux net's own settings)."""
+    """The nus.sampler.Sampler of "net" or "uniform" (the aux net's own settings)."""
     def build():
       nus = dataclasses.replace(self._config.experiment.nus, preprocess=method,
                                 sampling_size=self._config.sampling_size)
@@ -281,8 +172,9 @@ def evaluate_reference(config, predictors):
     return summary
 
   logdir = config.logdir("reference")
-  return stages.cached_result("eval reference", os.path.join(logdir, "eval_val.json"),
-                              stages.checkpoint_step(logdir), evaluate)
+  return stages.cached("eval reference", os.path.join(logdir, "eval_val.json"),
+                       {"records": records_key(config),
+                        "reference_step": stages.checkpoint_step(logdir)}, evaluate)
 
 
 def latency_images(config):
@@ -305,18 +197,21 @@ def measure_method_cost(config, experiment, predictors):
              "reference": flops.count(predictors.model("reference"),
                                       config.image_size).total.madds}
     seconds = timing.seconds_per_input(
-        {method: predictors.predict_fn(method) for method in QUICKSTART_METHODS},
+        {method: predictors.predict_fn(method) for method in quickstart_config.METHODS},
         latency_images(config), config.latency_repeats, label="latency")
     return {"madds": madds, "seconds": seconds}
 
-  return stages.cached_result("cost", os.path.join(config.work_dir, "cost.json"),
-                              _steps(config), compute)
+  return stages.cached("cost", os.path.join(config.work_dir, "cost.json"),
+                       {"models": models_key(config), "records": records_key(config),
+                        "latency_images": config.latency_images,
+                        "latency_repeats": config.latency_repeats}, compute)
 
 
 def export_method(config, method):
   """Stage 5: one method's pipeline as .tflite, verified in LiteRT (cached in JSON).
 
-  What `python -m deeplab.export_tflite` runs (see `quickstart_commands`).
+  What `python -m deeplab.export_tflite` (the reference) and `python -m nus.export_tflite`
+  run (see quickstart_report.quickstart_commands).
   """
   def export():
     export_config = config_lib.ExportConfig(
@@ -331,9 +226,8 @@ def export_method(config, method):
     if method == "reference":
       result = export_lib.export_deeplab(export_config, samples)
     else:
-      aux_logdir = config.experiment.path("aux")
-      result = nus_export.export_nus(export_config, samples,
-                                     nus_checkpoint=aux_logdir if method == "net" else None)
+      result = nus_export.export_nus(
+          export_config, samples, nus_checkpoint=config.aux_logdir if method == "net" else None)
     # The SavedModel was only the converter's input.
     shutil.rmtree(result.saved_model_dir)
     return {"size_bytes": result.size_bytes,
@@ -341,8 +235,11 @@ def export_method(config, method):
             "passed": result.verification.passed}
 
   path = os.path.splitext(config.tflite_file(method))[0] + ".json"
-  return stages.cached_result(f"tflite {method}", path,
-                              stages.checkpoint_step(config.logdir(method)), export)
+  models = models_key(config)
+  return stages.cached(f"tflite {method}", path,
+                       {"records": records_key(config), "model_step": models[method],
+                        "aux_step": models["aux"] if method == "net" else None,
+                        "tflite_verify_images": config.tflite_verify_images}, export)
 
 
 def time_tflite(config):
@@ -352,16 +249,16 @@ def time_tflite(config):
     runners = {method: litert.Interpreter(model_path=config.tflite_file(method),
                                           num_threads=export_lib.NUM_THREADS
                                           ).get_signature_runner(export_lib.SIGNATURE_KEY)
-               for method in QUICKSTART_METHODS}
+               for method in quickstart_config.METHODS}
     seconds = timing.seconds_per_input(
         {method: lambda x, runner=runner: runner(**{export_lib.INPUT_NAME: x})
          for method, runner in runners.items()}, [image], config.tflite_runs,
         label="tflite latency")
     return {"seconds": seconds, "num_threads": export_lib.NUM_THREADS}
 
-  return stages.cached_result("tflite latency",
-                              os.path.join(config.work_dir, "tflite", "latency.json"),
-                              _steps(config), compute)
+  return stages.cached("tflite latency", os.path.join(config.work_dir, "tflite", "latency.json"),
+                       {"models": models_key(config), "records": records_key(config),
+                        "tflite_runs": config.tflite_runs}, compute)
 
 
 def _panel(array, size, title):
@@ -380,7 +277,7 @@ def write_examples(config, predictors, path):
     height, width = config.image_size
     scale = min(1.0, 512 / width)  # panels at most 512 pixels wide
     size = (round(height * scale), round(width * scale))
-    predict = {method: predictors.predict_fn(method) for method in QUICKSTART_METHODS}
+    predict = {method: predictors.predict_fn(method) for method in quickstart_config.METHODS}
     dataset = data_generator.Dataset(config.records_dir, "val", 1).get_dataset()
     rows = []
     for batch in dataset.take(config.num_examples):
@@ -391,7 +288,8 @@ def write_examples(config, predictors, path):
                 _panel(cityscapes.colorize(batch["label"][0, ..., 0].numpy()), size,
                        "ground truth")]
       panels += [_panel(cityscapes.colorize(predict[method](batch["image"])[0].numpy()), size,
-                        f"{NAMES[method]} prediction") for method in QUICKSTART_METHODS]
+                        f"{quickstart_report.NAMES[method]} prediction")
+                 for method in quickstart_config.METHODS]
       panels.append(_panel(sampler_lib.draw_locations(small, locations[0].numpy()), size,
                            f"NUS sampling locations ({config.sampling_size}x"
                            f"{config.sampling_size})"))
@@ -402,208 +300,29 @@ def write_examples(config, predictors, path):
   stamp = os.path.splitext(path)[0] + ".json"
   if not os.path.exists(path) and os.path.exists(stamp):
     os.remove(stamp)  # the picture went: draw it again
-  stages.cached_result("examples", stamp, _steps(config), draw)
+  stages.cached("examples", stamp, {"models": models_key(config), "records": records_key(config),
+                                    "num_examples": config.num_examples}, draw)
 
 
-def chart_png(rows):
-  """PNG bytes: mIoU against multiply-adds (log scale), one labelled point per method."""
-  figure, axes = charts.new_chart(6, 4, 110)
-  for row, marker in zip(rows, ("s", "o", "^")):
-    axes.plot(row["madds"] / 1e6, 100 * row["miou"], marker, markersize=9, label=row["name"])
-  axes.set_xscale("log")
-  axes.set_xlabel("multiply-adds per image (millions, log scale)")
-  axes.set_ylabel("val mIoU at full resolution (%)")
-  axes.set_title("Quickstart: synthetic Cityscapes")
-  return charts.finished_png(figure, axes)
+def run(config: quickstart_config.QuickstartConfig, preset: str, assignments: Sequence[str],
+        report_file: str, readme_path: Optional[str] = None) -> list[dict]:
+  """Runs (or resumes) every stage and writes the report; returns the table rows.
 
-
-def _relative(text, config):
-  """Paths under the current directory written relative to it (shorter commands)."""
-  relative = os.path.relpath(config.work_dir)
-  return text if relative.startswith("..") else text.replace(config.work_dir, relative)
-
-
-def quickstart_commands(config, class_weights, fast):
-  """Command lines that reproduce each number of the report."""
-  exp, scenes = config.experiment, config.experiment.scenes
-  records, (height, width) = config.records_dir, config.image_size
-  reference = config.logdir("reference")
-  train_config, data_config, loss_config = _reference_runs(config, class_weights)
-  lines = [
-      f"python -m datasets.synthetic --output_dir={config.cityscapes_dir} "
-      f"--num_train={scenes.num_train} --num_val={scenes.num_val} --height={height} "
-      f"--width={width} --seed={scenes.seed}",
-      f"python -m datasets.build_cityscapes_data --cityscapes_root={config.cityscapes_dir} "
-      f"--output_dir={records} --num_shards={config.num_shards}",
-      f"python -m benchmarks.nus_vs_uniform --output_dir={config.work_dir} "
-      f"--report_dir={config.work_dir}/nus_vs_uniform --height={height} --width={width} "
-      f"--num_train={scenes.num_train} --num_val={scenes.num_val} --data_seed={scenes.seed} "
-      f"--sampling_sizes={config.sampling_size} --seeds={config.seed} "
-      f"--aux_pretrain_steps={exp.aux_pretraining.training_number_of_steps} "
-      f"--aux_steps={exp.aux_training.training_number_of_steps} "
-      f"--seg_steps={exp.segmenter_training.training_number_of_steps} "
-      f"--seg_learning_rate={exp.segmenter_training.base_learning_rate}",
-      " ".join(["python -m deeplab.train", *cli_flags.to_flags(config.reference),
-                *cli_flags.to_flags(train_config), *cli_flags.to_flags(loss_config),
-                f"--dataset_dir={records}",
-                "--train_crop_size=" + ",".join(map(str, data_config.crop_size)),
-                f"--min_scale_factor={data_config.min_scale_factor}",
-                f"--max_scale_factor={data_config.max_scale_factor}"]),
-      f"python -m deeplab.eval --checkpoint_dir={reference} --eval_logdir={reference}/eval "
-      f"--dataset_dir={records} --once",
-  ]
-  for method in QUICKSTART_METHODS:
-    nus = {"net": f" --nus --nus_checkpoint={exp.path('aux')}", "uniform": " --nus",
-           "reference": ""}[method]
-    lines.append(f"python -m deeplab.export_tflite --checkpoint_path={config.logdir(method)} "
-                 f"--output_file={config.tflite_file(method)} --input_size={height},{width} "
-                 f"--dataset_dir={records} --num_verify_images={config.tflite_verify_images}"
-                 + nus)
-  whole = (f"WORK_DIR={config.work_dir}{' QUICKSTART_FAST=1' if fast else ''} "
-           "bash scripts/quickstart.sh")
-  latency = (f"rm {config.work_dir}/cost.json {config.work_dir}/tflite/latency.json && "
-             f"{whole}")
-  return [_relative(line, config) for line in [whole] + lines + [latency]]
-
-
-def table_rows(config, evaluations, cost, exports, tflite_latency):
-  """One dict per method with every number of the report's main table."""
-  size = config.sampling_size
-  crop = "x".join(str(s) for s in config.reference_crop_size)
-  inputs = {"uniform": f"{size}x{size} uniform samples",
-            "net": f"{size}x{size} aux-net samples",
-            "reference": f"whole image (trained on {crop} crops)"}
-  rows = []
-  for method in QUICKSTART_METHODS:
-    evaluation = evaluations[method]
-    rows.append({
-        "method": method, "name": NAMES[method], "input": inputs[method],
-        "madds": cost["madds"][method], "miou": evaluation["miou"],
-        "pixel_accuracy": evaluation["pixel_accuracy"],
-        "per_class_iou": evaluation["per_class_iou"],
-        "cpu_seconds": cost["seconds"][method],
-        "tflite_seconds": tflite_latency["seconds"][method],
-        "tflite_bytes": exports[method]["size_bytes"],
-        "litert_agreement": exports[method]["verification"]["pixel_agreement"],
-    })
-  return rows
-
-
-def _percent(value):
-  return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-def methods_table(rows):
-  """The report's main table (markdown lines); also what the README shows."""
-  lines = ["| method | segmenter input | multiply-adds (M) | mIoU (%) | pixel acc. (%) | "
-           "CPU ms / image | TFLite ms / image | TFLite MiB | LiteRT = TF pixels |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-  for row in rows:
-    lines.append(
-        f"| {row['name']} | {row['input']} | {row['madds'] / 1e6:,.1f} | {_percent(row['miou'])} "
-        f"| {_percent(row['pixel_accuracy'])} | {1e3 * row['cpu_seconds']:.1f} "
-        f"| {1e3 * row['tflite_seconds']:.1f} | {row['tflite_bytes'] / 2**20:.2f} "
-        f"| {100 * row['litert_agreement']:.2f}% |")
-  return lines
-
-
-def _architecture(options):
-  return (f"MobileNetV2 {options.depth_multiplier}, output stride {options.output_stride}"
-          + (", the stride-4 decoder" if options.decoder_output_stride else ""))
-
-
-def report_markdown(config, rows, aux, ideal, command_lines, chart, examples):
-  """report.md: what ran, the results, and how to reproduce them."""
-  exp, scenes = config.experiment, config.experiment.scenes
-  seg, ref = exp.segmenter_training, config.reference_training
-  height, width = config.image_size
-  miou = {row["method"]: row["miou"] for row in rows}
-  class_names = data_generator.get_descriptor("cityscapes").class_names
-  lines = [
-      "# Quickstart report: DeepLabv3-MobileNetV2 with non-uniform sampling, synthetic "
-      "Cityscapes", "",
-      f"Data: synthetic Cityscapes (`datasets.synthetic`, seed {scenes.seed}), "
-      f"{scenes.num_train} train / {scenes.num_val} val images at {height}x{width}. All networks "
-      f"train from scratch with Adam, cross-entropy plus Lovász-softmax and square-root "
-      "inverse-frequency class weights. Uniform and NUS: DeepLabv3 "
-      f"({_architecture(exp.segmenter)}) on {config.sampling_size}x{config.sampling_size} "
-      "samples (mirrored copies included), "
-      f"{seg.training_number_of_steps} steps of batch {seg.train_batch_size}. The reference: "
-      f"DeepLabv3 ({_architecture(config.reference)}) on "
-      f"{'x'.join(map(str, config.reference_crop_size))} crops of the images scaled by "
-      f"{config.reference_min_scale}-1, {ref.training_number_of_steps} steps of batch "
-      f"{ref.train_batch_size}. The aux net's backbone and head pretrained "
-      f"{exp.aux_pretraining.training_number_of_steps} steps (batch "
-      f"{exp.aux_pretraining.train_batch_size}) to segment its own "
-      f"{exp.nus.net_input_size}x{exp.nus.net_input_size} inputs, then the aux net trained "
-      f"{exp.aux_training.training_number_of_steps} steps of batch "
-      f"{exp.aux_training.train_batch_size}. Every mIoU is on val at the full "
-      f"{height}x{width} resolution; predictions at the sample points are interpolated back "
-      "to every pixel.", "",
-      *methods_table(rows), "",
-      "Multiply-adds: the segmenter at its input, plus the aux net at its "
-      f"{exp.nus.net_input_size}x{exp.nus.net_input_size} input for NUS (sampling and "
-      f"interpolation not counted). CPU ms: median over {config.latency_images} val images x "
-      f"{config.latency_repeats} rounds of the whole prediction at full resolution in "
-      "TensorFlow (NUS: aux net, sampling, segmenter, compiled interpolation), the methods "
-      "timed in turn. TFLite ms: the exported float32 pipeline in LiteRT on "
-      f"{export_lib.NUM_THREADS} threads, median of {config.tflite_runs} runs; the last "
-      "column is the share of pixels where LiteRT and TensorFlow predict the same label on "
-      f"{config.tflite_verify_images} val images.", "",
-      f"Aux net: location MSE on val {aux['mse']:.3g} against {aux['uniform_mse']:.3g} for "
-      f"the uniform grid (ratio {aux['mse_ratio']:.3f}). The ideal segmenter (the true label "
-      f"at every sample point) scores {_percent(ideal['uniform'])} on the uniform samples and "
-      f"{_percent(ideal['net'])} on the NUS ones: the trained segmenters reach "
-      f"{miou['uniform'] / ideal['uniform']:.2f} and {miou['net'] / ideal['net']:.2f} of it.",
-      "", f"![mIoU against multiply-adds]({chart})", "",
-      "## Per-class IoU (%)", "",
-      "| class | " + " | ".join(row["name"] for row in rows) + " |",
-      "|---|" + "---:|" * len(rows)]
-  for name in class_names:
-    lines.append(f"| {name} | " + " | ".join(_percent(row["per_class_iou"][name])
-                                             for row in rows) + " |")
-  if any(row["per_class_iou"][name] is None for row in rows for name in class_names):
-    lines += ["", "n/a: the class is in neither the labels nor the predictions of val."]
-  lines += [
-      "", "## Examples (val)", "",
-      f"![examples]({examples})", "",
-      "Columns: image, ground truth, the three predictions, and the points the NUS "
-      "segmenter sees (red).", "",
-      "## Reproduce", "",
-      "The first command reruns everything (each finished stage is skipped); the others are "
-      "the equivalent command lines of each stage (`benchmarks.nus_vs_uniform` is the aux "
-      "net and the uniform and NUS rows); the last one retimes the latencies.", "",
-      "```bash", *command_lines, "```", ""]
-  return "\n".join(lines)
-
-
-def update_readme(readme_path, rows, chart_path):
-  """Replaces the README's block between the quickstart markers with the methods table
-  and a copy of the chart (under docs/ beside the README)."""
-  with open(readme_path) as f:
-    text = f.read()
-  if README_BEGIN not in text or README_END not in text:
-    raise ValueError(f"{readme_path} has no '{README_BEGIN}' ... '{README_END}' block")
-  root = os.path.dirname(os.path.abspath(readme_path))
-  with open(chart_path, "rb") as f:
-    stages.write_if_changed(os.path.join(root, "docs", "quickstart_chart.png"), f.read())
-  block = "\n".join([README_BEGIN, *methods_table(rows), "",
-                     "![mIoU against multiply-adds](docs/quickstart_chart.png)", README_END])
-  head, rest = text.split(README_BEGIN, 1)
-  stages.write_if_changed(readme_path, head + block + rest.split(README_END, 1)[1])
-
-
-def run(config, fast=False, readme_path=None):
-  """Runs (or resumes) every stage and writes the report; returns the table rows."""
+  Args:
+    preset, assignments: what `config` was made of (the preset and its --set
+      assignments), for the report's command lines.
+    report_file: where report.md goes.
+    readme_path: a README whose quickstart block gets the table and chart, or None.
+  """
   check_work_dir(config)
-  nus_experiment.check_output_dir(config.experiment)
-  experiment = nus_experiment.Experiment(config.experiment)
+  nus_experiment_lib.check_output_dir(config.experiment)
+  experiment = nus_experiment_lib.Experiment(config.experiment)
   prepare_records(config)
   aux = experiment.train_aux()
   evaluations, ideal = {}, {}
   for method in ("uniform", "net"):
     samples = experiment.samples(method, config.sampling_size)
-    ideal[method] = experiment.ceiling(method, config.sampling_size, samples)["miou"]
+    ideal[method] = experiment.ideal(method, config.sampling_size, samples)["miou"]
     experiment.train_segmenter(method, config.sampling_size, config.seed, samples)
     evaluations[method] = experiment.evaluate_segmenter(method, config.sampling_size,
                                                         config.seed, samples)
@@ -612,19 +331,20 @@ def run(config, fast=False, readme_path=None):
   predictors = MethodPredictors(config, experiment)
   evaluations["reference"] = evaluate_reference(config, predictors)
   cost = measure_method_cost(config, experiment, predictors)
-  exports = {method: export_method(config, method) for method in QUICKSTART_METHODS}
+  exports = {method: export_method(config, method) for method in quickstart_config.METHODS}
   tflite_latency = time_tflite(config)
-  rows = table_rows(config, evaluations, cost, exports, tflite_latency)
-  report_dir = os.path.dirname(config.report_file)
+  rows = quickstart_report.table_rows(config, evaluations, cost, exports, tflite_latency)
+  report_dir = os.path.dirname(report_file)
   chart_path = os.path.join(config.work_dir, "chart.png")
   examples_path = os.path.join(config.work_dir, "examples.png")
   write_examples(config, predictors, examples_path)
-  stages.write_if_changed(chart_path, chart_png(rows))
-  stages.write_if_changed(config.report_file, report_markdown(
-      config, rows, aux, ideal, quickstart_commands(config, class_weights, fast),
-      os.path.relpath(chart_path, report_dir), os.path.relpath(examples_path, report_dir)))
+  stages.write_if_changed(chart_path, quickstart_report.chart_png(rows))
+  commands = quickstart_report.quickstart_commands(config, preset, assignments, class_weights)
+  stages.write_if_changed(report_file, quickstart_report.report_markdown(
+      config, rows, aux, ideal, commands, os.path.relpath(chart_path, report_dir),
+      os.path.relpath(examples_path, report_dir)))
   if readme_path:
-    update_readme(readme_path, rows, chart_path)
+    quickstart_report.update_readme(readme_path, rows, chart_path)
   return rows
 
 
@@ -632,22 +352,30 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("work_dir", "runs/quickstart",
-                      "Where the data, every run, the .tflite files and the report go.")
-  flags.DEFINE_bool("fast", False, "Smoke version: tiny images and a few steps per stage.")
+  flags.DEFINE_string("preset", "quickstart",
+                      f"The configuration to start from: {', '.join(presets.QUICKSTART)}.")
+  flags.DEFINE_multi_string("set", [], "FIELD=VALUE: changes a field of the preset, e.g. "
+                            "experiment.scenes.num_train=100 (repeatable).")
+  flags.DEFINE_string("work_dir", None, "Where the data, every run, the .tflite files and the "
+                      "report go (default: the preset's).")
   flags.DEFINE_string("report", None, "Where report.md goes (default: WORK_DIR/report.md).")
   flags.DEFINE_string("readme", None, "Also put the table and chart into this README's "
-                      f"quickstart block ({README_BEGIN} ... {README_END}).")
+                      f"quickstart block ({quickstart_report.README_BEGIN} ... "
+                      f"{quickstart_report.README_END}).")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   tf.get_logger().setLevel("WARNING")  # TensorFlow's per-save INFO lines bury the stages
-  config = make_config(FLAGS.work_dir, FLAGS.fast, FLAGS.report)
-  rows = run(config, FLAGS.fast, FLAGS.readme)
-  print("\n".join(methods_table(rows)))
-  print(f"\nReport: {config.report_file}")
+  config = overrides.from_preset(presets.QUICKSTART, FLAGS.preset, FLAGS.set)
+  if FLAGS.work_dir:
+    config = dataclasses.replace(
+        config, experiment=dataclasses.replace(config.experiment, output_dir=FLAGS.work_dir))
+  report_file = os.path.abspath(FLAGS.report or os.path.join(config.work_dir, "report.md"))
+  rows = run(config, FLAGS.preset, FLAGS.set, report_file, FLAGS.readme)
+  print("\n".join(quickstart_report.methods_table(rows)))
+  print(f"\nReport: {report_file}")
   logging.info("done")
 
 
