@@ -294,7 +294,12 @@ def _write_run_records(config, layout, run_config, record):
 def _restore_or_initialise(checkpoint, model, step, logdir, init_fn):
   latest = checkpoints.latest_checkpoint(logdir)
   if latest is not None:
-    checkpoint.restore(latest.path).expect_partial()
+    try:
+      checkpoint.restore(latest.path).expect_partial()
+    except (tf.errors.OpError, IndexError) as e:  # the reader's IndexError: truncated data
+      raise ValueError(f"cannot resume from {latest.path} ({str(e).splitlines()[0]}): the "
+                       f"checkpoint is damaged; remove {latest.path}.index to resume from the "
+                       "checkpoint before it, or use another --train_logdir") from None
     logging.info("Resumed from %s (step %d).", latest.path, int(step))
   elif init_fn is not None:
     init_fn(model)
@@ -375,6 +380,7 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
   Raises:
     FloatingPointError: the loss or the weights became NaN or Inf (names the step and
       the last good checkpoint; no checkpoint with non-finite weights is written).
+    ValueError: the latest checkpoint of train_logdir cannot be restored (names it).
   """
   strategy = strategy or select_strategy()
   keras.utils.set_random_seed(config.seed)
@@ -396,11 +402,11 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
     # tf.data saves the iterator with its buffers (shuffle, prefetch): exact resumes,
     # bigger checkpoints.
     items["data"] = iterator
-  save_dir = _write_run_records(config, layout, run_config, record)
   checkpoint = tf.train.Checkpoint(**items)
+  _restore_or_initialise(checkpoint, model, step, config.train_logdir, init_fn)
+  save_dir = _write_run_records(config, layout, run_config, record)
   manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=config.max_to_keep,
                                        checkpoint_name=checkpoints.CHECKPOINT_NAME)
-  _restore_or_initialise(checkpoint, model, step, config.train_logdir, init_fn)
   train_step = _make_train_step(config, strategy, model, optimizer, step, loss_fn,
                                 layout.num_replicas)
   loss_value = _run_loop(config, layout, strategy, train_step, iterator, step, schedule,

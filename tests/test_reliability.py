@@ -171,3 +171,23 @@ def test_deterministic_reruns_are_bit_identical(tmp_path, synthetic_records):
     np.testing.assert_array_equal(first[name], second[name], err_msg=name)
   with open(tmp_path / "a" / checkpoints.TRAIN_CONFIG_FILENAME) as f:
     assert json.load(f)["train"]["deterministic"]
+
+
+def _records(logdir):
+  return {name: (logdir / name).read_bytes()
+          for name in (checkpoints.TRAIN_CONFIG_FILENAME, config_lib.CONFIG_FILENAME)}
+
+
+def test_a_failed_resume_leaves_the_runs_records(tmp_path):
+  options = config_lib.ModelOptions(num_classes=3)
+  train_lib.train(_config(tmp_path), _tiny_model, _dataset_fn, _loss_fn,
+                  run_config=(options, None))
+  before = _records(tmp_path)
+  data = tmp_path / "ckpt-4.data-00000-of-00001"
+  data.write_bytes(data.read_bytes()[:100])  # truncated, as by a full disk
+  with pytest.raises(ValueError, match=f"cannot resume from {tmp_path / 'ckpt-4'} "):
+    train_lib.train(_config(tmp_path, training_number_of_steps=8), _tiny_model, _dataset_fn,
+                    _loss_fn, run_config=(options, None))
+  assert _records(tmp_path) == before
+  # So a watch loop still stops after the run's real last step.
+  assert runs.Run(str(tmp_path)).final_step() == 4
