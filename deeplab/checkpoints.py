@@ -100,7 +100,8 @@ def remove_unfinished(directory: str, checkpoint_name: str = CHECKPOINT_NAME) ->
   Only `<name>-<step>_temp` directories holding TF's save parts alone are deleted.
   Other `<name>-*` files the state file does not name (a checkpoint copied in by hand,
   or one whose save was killed just before the state file named it) are left alone
-  with a warning: they are ignored when resuming, and a save at their step replaces them.
+  with a warning: they are ignored when resuming, and training refuses to save over
+  a checkpoint among them (`unnamed_checkpoints`).
 
   Returns:
     Sorted list of the deleted paths.
@@ -119,10 +120,30 @@ def remove_unfinished(directory: str, checkpoint_name: str = CHECKPOINT_NAME) ->
       unnamed.add(prefix)
   for prefix in sorted(unnamed):
     logging.warning("Left %s alone: training did not record it in %s (it was copied in, or "
-                    "its save was killed before that). Training does not resume from it, and "
-                    "a save at its step replaces it.", prefix,
+                    "its save was killed before that). Training does not resume from it.", prefix,
                     os.path.join(directory, STATE_FILENAME))
   return sorted(removed)
+
+
+def unnamed_checkpoints(directory: str,
+                        checkpoint_name: str = CHECKPOINT_NAME) -> list[CheckpointInfo]:
+  """Checkpoints in `directory` (`<name>-<step>.index` files) its state file does not name.
+
+  Training did not write them (one copied in to start from), or a kill stopped its save
+  just before the state file named it; either way training must not save over them.
+  Data files without an index are no checkpoint: what a killed save leaves.
+
+  Returns:
+    list of CheckpointInfo, oldest step first.
+  """
+  named = set(_named_checkpoints(directory))
+  found = []
+  for path in tf.io.gfile.glob(os.path.join(directory, f"{checkpoint_name}-*.index")):
+    prefix = path[:-len(".index")]
+    if (re.fullmatch(rf"{re.escape(checkpoint_name)}-\d+", os.path.basename(prefix))
+        and os.path.abspath(prefix) not in named):
+      found.append(CheckpointInfo(checkpoint_step(prefix), prefix))
+  return sorted(found)
 
 
 def write_file_atomic(path: str, content: Union[bytes, str]) -> str:

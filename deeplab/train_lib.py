@@ -14,7 +14,8 @@ Checkpoints: `tf.train.Checkpoint(model=, optimizer=, step=, data=)` under
 `tf.train.CheckpointManager(train_logdir, checkpoint_name="ckpt")`, numbered by step.
 A restart resumes from the latest complete checkpoint (model, optimizer slots, step,
 and the input iterator when tf.data can save it); only a fresh run is initialised
-from a pretrained checkpoint.
+from a pretrained checkpoint. A run never saves over checkpoint files it did not write
+(one copied in to start from): it refuses to start instead.
 """
 import dataclasses
 import json
@@ -305,6 +306,19 @@ def _restore_or_initialise(checkpoint, model, step, logdir, init_fn):
     init_fn(model)
 
 
+def _check_no_collision(logdir, start, total_steps):
+  """Refuses a run whose saves (steps start + 1 .. total_steps) could replace files it did
+  not write, such as a checkpoint copied in to start from."""
+  for unnamed in checkpoints.unnamed_checkpoints(logdir):
+    if start < unnamed.step <= total_steps:
+      raise ValueError(
+          f"--train_logdir={logdir} holds {unnamed.path}, which this training did not write "
+          f"(its '{checkpoints.STATE_FILENAME}' file does not name it), and a save at step "
+          f"{unnamed.step} would replace it; move it out of --train_logdir (a checkpoint to "
+          "start from can be anywhere), delete it if a killed save of this run left it, or "
+          "use another --train_logdir")
+
+
 def _make_train_step(config, strategy, model, optimizer, step, loss_fn, num_replicas):
   """tf.function: a distributed batch -> (mean task loss, mean regularisation)."""
   decay_variables = weight_decay_variables(model) if config.weight_decay else []
@@ -380,7 +394,8 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
   Raises:
     FloatingPointError: the loss or the weights became NaN or Inf (names the step and
       the last good checkpoint; no checkpoint with non-finite weights is written).
-    ValueError: the latest checkpoint of train_logdir cannot be restored (names it).
+    ValueError: the latest checkpoint of train_logdir cannot be restored, or a save
+      would replace a checkpoint file the run did not write (names it).
   """
   strategy = strategy or select_strategy()
   keras.utils.set_random_seed(config.seed)
@@ -404,6 +419,7 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
     items["data"] = iterator
   checkpoint = tf.train.Checkpoint(**items)
   _restore_or_initialise(checkpoint, model, step, config.train_logdir, init_fn)
+  _check_no_collision(config.train_logdir, int(step), config.training_number_of_steps)
   save_dir = _write_run_records(config, layout, run_config, record)
   manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=config.max_to_keep,
                                        checkpoint_name=checkpoints.CHECKPOINT_NAME)

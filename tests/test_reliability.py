@@ -191,3 +191,29 @@ def test_a_failed_resume_leaves_the_runs_records(tmp_path):
   assert _records(tmp_path) == before
   # So a watch loop still stops after the run's real last step.
   assert runs.Run(str(tmp_path)).final_step() == 4
+
+
+def test_a_checkpoint_the_run_did_not_write_is_never_replaced(tmp_path):
+  train_lib.train(_config(tmp_path / "a"), _tiny_model, _dataset_fn, _loss_fn)
+  logdir = tmp_path / "b"  # a fresh run, with run a's last checkpoint copied in
+  logdir.mkdir()
+  copied = {name: (tmp_path / "a" / name).read_bytes()
+            for name in ("ckpt-4.index", "ckpt-4.data-00000-of-00001")}
+  for name, content in copied.items():
+    (logdir / name).write_bytes(content)
+
+  def init_fn(model):  # as --tf_initial_checkpoint=b/ckpt-4
+    tf.train.Checkpoint(model=model).restore(str(logdir / "ckpt-4")).expect_partial()
+
+  # Saves at steps 2 and 4: the last would replace the copied checkpoint.
+  with pytest.raises(ValueError, match=f"--train_logdir={logdir} holds {logdir / 'ckpt-4'}, "
+                                       "which this training did not write"):
+    train_lib.train(_config(logdir, save_interval_steps=2), _tiny_model, _dataset_fn,
+                    _loss_fn, init_fn=init_fn)
+  assert {name: (logdir / name).read_bytes() for name in copied} == copied
+  assert sorted(os.listdir(logdir)) == sorted(copied)  # nothing written
+  # A run that ends before its step starts and leaves it alone.
+  result = train_lib.train(_config(logdir, training_number_of_steps=3), _tiny_model,
+                           _dataset_fn, _loss_fn, init_fn=init_fn)
+  assert result.step == 3
+  assert {name: (logdir / name).read_bytes() for name in copied} == copied
