@@ -18,11 +18,13 @@ from a pretrained checkpoint. A run never saves over checkpoint files it did not
 (one copied in to start from): it refuses to start instead.
 """
 import dataclasses
+import gc
 import json
 import math
 import os
 import tempfile
 import time
+import traceback
 from typing import Any
 from typing import Callable
 from typing import Optional
@@ -397,7 +399,30 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
     ValueError: the latest checkpoint of train_logdir cannot be restored, or a save
       would replace a checkpoint file the run did not write (names it).
   """
-  strategy = strategy or select_strategy()
+  try:
+    return _train(config, build_model, dataset_fn, loss_fn, strategy or select_strategy(),
+                  init_fn, image_summary_fn, run_config, record)
+  except BaseException as error:
+    _release_frames(error)
+    raise
+
+
+def _release_frames(error):
+  """Frees what the frames of a failed `_train` hold, its input iterators above all.
+
+  An iterator still alive when the interpreter exits is destroyed as it finalises, and
+  waits forever for the map calls in flight, whose Python functions
+  (tf.numpy_function) can no longer run: the process hangs after printing the error.
+  Freed now, the calls finish.
+  """
+  while error is not None:
+    traceback.clear_frames(error.__traceback__)  # skips the frames still running
+    error = error.__context__
+  gc.collect()  # iterators the checkpoint objects' reference cycles hold
+
+
+def _train(config, build_model, dataset_fn, loss_fn, strategy, init_fn, image_summary_fn,
+           run_config, record):
   keras.utils.set_random_seed(config.seed)
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()

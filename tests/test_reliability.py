@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -19,6 +20,7 @@ from deeplab import config as config_lib
 from deeplab import losses
 from deeplab import runs
 from deeplab import train_lib
+from nus import options as nus_options_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -217,3 +219,66 @@ def test_a_checkpoint_the_run_did_not_write_is_never_replaced(tmp_path):
                            _dataset_fn, _loss_fn, init_fn=init_fn)
   assert result.step == 3
   assert {name: (logdir / name).read_bytes() for name in copied} == copied
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"alpha": 1.5}, r"--nus_alpha=1.5 must be in \[0, 1\]"),
+    ({"alpha": -0.5}, r"--nus_alpha=-0.5 must be in \[0, 1\]"),
+    ({"net_stride": 0}, "--nus_net_stride=0"),
+    ({"net_input_size": 60}, "--nus_net_input_size=60 must be a positive multiple of "
+                             "--nus_net_stride=8"),
+    ({"grid_subdivision": 0}, "--nus_grid_subdivision=0 must be at least 1"),
+    ({"net_input_size": 32, "net_stride": 16}, "a 2 x 2 grid"),
+    ({"depth_multiplier": 0.0}, "--nus_depth_multiplier=0.0 must be positive"),
+    ({"sampling_size": 0}, "--nus_sampling_size=0 must be at least 2"),
+])
+def test_bad_nus_options_are_refused_naming_the_flag(fields, message):
+  with pytest.raises(ValueError, match=message):
+    nus_options_lib.NusOptions(**fields)
+
+
+def test_the_limits_of_nus_options_are_accepted():
+  # The targets take alpha in [0, 1] and a 3 x 3 grid has a free node.
+  for alpha in (0.0, 1.0):
+    assert nus_options_lib.NusOptions(alpha=alpha).alpha == alpha
+  assert nus_options_lib.NusOptions(net_input_size=24, net_stride=8, sampling_size=2).grid_size == 3
+
+
+_FAILING_INPUT = textwrap.dedent("""
+    import sys
+    import time
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from deeplab import config
+    from deeplab import train_lib
+
+    def element(i):
+      if i == 0:
+        raise ValueError("bad element")
+      time.sleep(0.5)  # still running when the first one failed
+      return np.float32(i)
+
+    def dataset_fn(batch_size, input_context):
+      values = tf.data.Dataset.range(100).map(
+          lambda i: tf.numpy_function(element, [i], tf.float32), num_parallel_calls=4)
+      return values.map(lambda v: {"image": tf.fill([4, 4, 3], v),
+                                   "label": tf.zeros([4, 4, 1], tf.int32)}).batch(batch_size)
+
+    train_lib.train(
+        config.TrainConfig(train_logdir=sys.argv[1], training_number_of_steps=2,
+                           train_batch_size=1),
+        lambda: keras.Sequential([keras.layers.Input((4, 4, 3)), keras.layers.Conv2D(3, 1)]),
+        dataset_fn, lambda model, batch, step: tf.reduce_mean(model(batch["image"])))
+""")
+
+
+def test_an_error_inside_the_input_pipeline_ends_the_process(tmp_path):
+  # Without a fix the interpreter destroys the input iterators as it exits, and waits
+  # forever for the map calls in flight.
+  process = subprocess.run([sys.executable, "-c", _FAILING_INPUT, str(tmp_path / "run")],
+                           cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120,
+                           check=False)
+  assert process.returncode == 1 and "ValueError: bad element" in process.stderr
