@@ -255,7 +255,10 @@ def evaluate_checkpoints(eval_config: config_lib.EvalConfig, evaluate_fn: Callab
 
   Raises:
     FileNotFoundError: `once` and no complete checkpoint in checkpoint_dir.
+    ValueError: eval_logdir holds results of another run (see `evaluated_steps`).
   """
+  # Both paths: `once` would overwrite another run's result of the same step.
+  done = evaluated_steps(eval_config.eval_logdir, eval_config.checkpoint_dir)
   if eval_config.once:
     latest = checkpoints.latest_checkpoint(eval_config.checkpoint_dir)
     if latest is None:
@@ -267,8 +270,7 @@ def evaluate_checkpoints(eval_config: config_lib.EvalConfig, evaluate_fn: Callab
                       interval_secs=eval_config.eval_interval_secs,
                       timeout_secs=eval_config.eval_timeout_secs,
                       max_evaluations=eval_config.max_number_of_evaluations,
-                      done_steps=evaluated_steps(eval_config.eval_logdir,
-                                                 eval_config.checkpoint_dir))
+                      done_steps=done)
 
 
 def evaluate_with_summaries(eval_config: config_lib.EvalConfig,

@@ -225,6 +225,29 @@ def test_results_of_another_run_are_refused_not_taken_as_done(tmp_path):
   assert eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "a")) == {60}
 
 
+def test_once_refuses_the_results_of_another_run_as_the_watch_loop_does(tmp_path):
+  for run in ("a", "b"):  # two runs ending at the same step, one eval_logdir
+    _Trainer(tmp_path / run, final_step=1).save()
+
+  def eval_config(run, once):
+    return config_lib.EvalConfig(checkpoint_dir=str(tmp_path / run),
+                                 eval_logdir=str(tmp_path / "eval"), dataset_dir="unused",
+                                 once=once, eval_interval_secs=0)
+
+  def score(info, writer):
+    return checkpoints.write_json_atomic(str(tmp_path / "eval" / f"ckpt-{info.step}.json"),
+                                         {"checkpoint": info.path, "step": info.step})
+
+  assert list(eval_lib.evaluate_with_summaries(eval_config("a", once=False), score)) == [1]
+  result = (tmp_path / "eval" / "ckpt-1.json").read_bytes()
+  with pytest.raises(ValueError, match=r"holds results of another run \(ckpt-1.json scored "
+                                       r".*a/ckpt-1\), not of --checkpoint_dir=.*b;"):
+    eval_lib.evaluate_with_summaries(eval_config("b", once=True), score)
+  assert (tmp_path / "eval" / "ckpt-1.json").read_bytes() == result
+  # Run a's watch loop still finds its own result: nothing to do.
+  assert eval_lib.evaluate_with_summaries(eval_config("a", once=False), score) == {}
+
+
 def test_model_for_checkpoints_applies_explicit_overrides(tmp_path, caplog):
   saved = config_lib.ModelOptions(model_variant="shufflenet_v2", output_stride=16,
                                   depth_multiplier=0.5)
