@@ -146,15 +146,40 @@ def unnamed_checkpoints(directory: str,
   return sorted(found)
 
 
+def _is_running(pid):
+  try:
+    os.kill(pid, 0)  # signal 0: only asks whether the process exists
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # it exists, as another user's
+    return True
+  return True
+
+
+def _remove_stale_temporaries(path):
+  """Deletes the `<path>.tmp-<pid>` files of writers that no longer run (killed)."""
+  directory = os.path.dirname(path) or "."
+  prefix = os.path.basename(path) + ".tmp-"
+  for name in tf.io.gfile.listdir(directory):
+    pid = name[len(prefix):]
+    if name.startswith(prefix) and pid.isdigit() and not _is_running(int(pid)):
+      try:
+        tf.io.gfile.remove(os.path.join(directory, name))
+      except tf.errors.NotFoundError:  # another writer removed it first
+        pass
+
+
 def write_file_atomic(path: str, content: Union[bytes, str]) -> str:
   """Writes `content` to `path` via a temporary file and a rename; returns `path`.
 
   Readers (eval, a watching process, a rerun deciding what is complete) never see a
-  partial file: after a kill there is the old file or the new one.
+  partial file: after a kill there is the old file or the new one, and a temporary
+  file that the next write of `path` removes.
   """
   directory = os.path.dirname(path)
   if directory:
     tf.io.gfile.makedirs(directory)
+  _remove_stale_temporaries(path)
   tmp = f"{path}.tmp-{os.getpid()}"
   with tf.io.gfile.GFile(tmp, "wb" if isinstance(content, bytes) else "w") as f:
     f.write(content)

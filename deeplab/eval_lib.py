@@ -322,6 +322,9 @@ def evaluate_with_summaries(eval_config: config_lib.EvalConfig, mode: dict,
                             ) -> dict:
   """`evaluate_checkpoints` with a TensorBoard writer in eval_logdir; writes each result.
 
+  The writer is made at the first checkpoint, so a watch loop may start before its run;
+  an evaluation that fails before its first result removes what it made in eval_logdir.
+
   Args:
     eval_config: EvalConfig.
     mode: `evaluation_mode` of the evaluation, recorded in each result.
@@ -331,23 +334,52 @@ def evaluate_with_summaries(eval_config: config_lib.EvalConfig, mode: dict,
   Returns:
     {step: result} of the checkpoints evaluated by this call.
   """
-  writers = []  # made at the first checkpoint: a failed start leaves no eval_logdir behind
+  made = {}  # at the first checkpoint: the writer, and what was there before it
   results = {}
 
   def evaluate(info):
-    if not writers:
+    if not made:
+      made["missing"] = _outermost_missing(eval_config.eval_logdir)
+      made["before"] = (set(tf.io.gfile.listdir(eval_config.eval_logdir))
+                        if made["missing"] is None else set())
       tf.io.gfile.makedirs(eval_config.eval_logdir)
-      writers.append(tf.summary.create_file_writer(eval_config.eval_logdir))
-    results[info.step] = evaluate_fn(info, writers[0])
-    logging.info("Wrote %s.", write_result(eval_config.eval_logdir, info, mode,
-                                           results[info.step]))
+      made["writer"] = tf.summary.create_file_writer(eval_config.eval_logdir)
+    result = evaluate_fn(info, made["writer"])
+    logging.info("Wrote %s.", write_result(eval_config.eval_logdir, info, mode, result))
+    results[info.step] = result
 
   try:
     evaluate_checkpoints(eval_config, mode, evaluate)
   finally:
-    for writer in writers:
-      writer.close()
+    if made:
+      made["writer"].close()
+      if not results:
+        # Failed before its first result: an eval_logdir holding only an events file
+        # would look like an evaluation's.
+        _remove_created(eval_config.eval_logdir, made["missing"], made["before"])
   return results
+
+
+def _outermost_missing(path):
+  """The outermost directory of `path` that does not exist yet, or None."""
+  missing = None
+  while path and not tf.io.gfile.exists(path):
+    missing, path = path, os.path.dirname(path)
+  return missing
+
+
+def _remove_created(directory, missing, before):
+  """Removes the directories from `missing` down (None: none were made), else the entries
+  of `directory` that are not in `before`: never anything that was there before."""
+  if missing is not None:
+    tf.io.gfile.rmtree(missing)
+    return
+  for name in set(tf.io.gfile.listdir(directory)) - before:
+    path = os.path.join(directory, name)
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    else:
+      tf.io.gfile.remove(path)
 
 
 def run_evaluation(eval_config: config_lib.EvalConfig,

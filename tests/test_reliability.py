@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from deeplab import checkpoints
 from deeplab import config as config_lib
+from deeplab import eval_lib
 from deeplab import losses
 from deeplab import runs
 from deeplab import train_lib
@@ -282,3 +283,41 @@ def test_an_error_inside_the_input_pipeline_ends_the_process(tmp_path):
                            cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120,
                            check=False)
   assert process.returncode == 1 and "ValueError: bad element" in process.stderr
+
+
+def test_an_atomic_write_removes_what_killed_writes_of_its_file_left(tmp_path):
+  target = tmp_path / "model.tflite"
+  finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True)
+  killed = tmp_path / f"model.tflite.tmp-{int(finished.stdout)}"  # its writer is gone
+  killed.write_bytes(b"half a model")
+  with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
+    writing = tmp_path / f"model.tflite.tmp-{running.pid}"  # a write in progress
+    writing.write_bytes(b"being written")
+    other = tmp_path / "other.tflite.tmp-1"  # another file's
+    other.write_bytes(b"not ours")
+    checkpoints.write_file_atomic(str(target), b"model")
+    running.kill()
+  assert target.read_bytes() == b"model"
+  assert not killed.exists() and writing.exists() and other.exists()
+
+
+def test_an_evaluation_failing_before_its_first_result_leaves_no_eval_logdir(
+    tmp_path, synthetic_records):
+  logdir = tmp_path / "train"
+  tf.train.CheckpointManager(tf.train.Checkpoint(model=_tiny_model()), str(logdir), 1,
+                             checkpoint_name=checkpoints.CHECKPOINT_NAME).save(1)
+
+  def evaluate(eval_logdir):
+    # Checkpoints without model_config.json: building the model fails at the first one.
+    config = config_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(eval_logdir),
+                                   dataset_dir=synthetic_records[1], once=True)
+    with pytest.raises(FileNotFoundError, match="model_config.json not found"):
+      eval_lib.run_evaluation(config)
+
+  evaluate(tmp_path / "new" / "eval")
+  assert not (tmp_path / "new").exists()
+  (tmp_path / "old").mkdir()
+  (tmp_path / "old" / "notes.txt").write_text("mine")
+  evaluate(tmp_path / "old")
+  assert os.listdir(tmp_path / "old") == ["notes.txt"]
