@@ -7,13 +7,18 @@ file and renamed, after the files it describes are on disk. So a conversion that
 or was killed leaves a split the loader refuses, never shards of two conversions that
 read as one set, and the manifest of an earlier conversion never vouches for new shards.
 
-TFRecords without a manifest (made by DeepLab's own converter) are read by their names.
+Opening a split checks its shards against the manifest: names, sizes and SHA-256 (each
+shard read once per process, again only when its size or mtime changed). Manifests
+without checksums are checked by size. TFRecords without a manifest (made by DeepLab's
+own converter) are read by their names.
 """
 import hashlib
 import json
 import os
 
 SUFFIX = ".manifest.json"
+# path -> (size, mtime_ns, SHA-256) of the shards this process has hashed.
+_DIGESTS: dict[str, tuple[int, int, str]] = {}
 
 
 def manifest_path(directory: str, split: str) -> str:
@@ -47,6 +52,15 @@ def sha256(path: str) -> str:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
   return digest.hexdigest()
+
+
+def _cached_sha256(path):
+  """sha256(path), read again only when the file's size or mtime changed since the last."""
+  stat = os.stat(path)
+  cached = _DIGESTS.get(path)
+  if cached is None or cached[:2] != (stat.st_size, stat.st_mtime_ns):
+    _DIGESTS[path] = (stat.st_size, stat.st_mtime_ns, sha256(path))
+  return _DIGESTS[path][2]
 
 
 def mark_unfinished(directory: str, split: str) -> None:
@@ -85,8 +99,8 @@ def read(directory: str, split: str) -> dict | None:
     if manifest["split"] != split or not isinstance(manifest["complete"], bool):
       raise ValueError(f"it is not one of split '{split}'")
     for entry in manifest["shards"] if manifest["complete"] else []:
-      if not {"name", "records", "bytes", "sha256"} <= set(entry):
-        raise ValueError(f"shard entry {entry} lacks name, records, bytes or sha256")
+      if not {"name", "records", "bytes"} <= set(entry):  # sha256: since it was recorded
+        raise ValueError(f"shard entry {entry} lacks name, records or bytes")
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise ValueError(f"cannot read the shard manifest {path}: {e}; rerun "
                      f"datasets.build_cityscapes_data") from e
@@ -96,8 +110,9 @@ def read(directory: str, split: str) -> dict | None:
 def checked_shards(directory: str, split: str, manifest: dict, found: list[str]) -> list[str]:
   """The manifest's shard paths, once checked against the shard files on disk.
 
-  Checks names and sizes, which costs no reading; `data_generator.verify_records`
-  also checks record counts and checksums.
+  Checks names, sizes and the SHA-256 the manifest records (each shard read once per
+  process, see the module docstring); `data_generator.verify_records` also counts the
+  records.
 
   Args:
     directory: the TFRecord directory.
@@ -107,7 +122,8 @@ def checked_shards(directory: str, split: str, manifest: dict, found: list[str])
 
   Raises:
     ValueError: naming the directory and what is wrong: an unfinished conversion, a
-      listed shard missing or of another size, a shard the manifest does not list.
+      listed shard missing, of another size or with other bytes, a shard the manifest
+      does not list.
   """
   path = manifest_path(directory, split)
   if not manifest["complete"]:
@@ -131,4 +147,9 @@ def checked_shards(directory: str, split: str, manifest: dict, found: list[str])
       raise ValueError(f"{directory}: shard {entry['name']} has {size} bytes but {path} lists "
                        f"{entry['bytes']}: not the file its conversion wrote; rerun "
                        f"datasets.build_cityscapes_data")
+    digest = "sha256" in entry and _cached_sha256(os.path.join(directory, entry["name"]))
+    if digest and digest != entry["sha256"]:
+      raise ValueError(f"{directory}: shard {entry['name']} has SHA-256 {digest} but {path} "
+                       f"lists {entry['sha256']}: its bytes changed since its conversion; "
+                       f"rerun datasets.build_cityscapes_data")
   return [os.path.join(directory, name) for name in listed]

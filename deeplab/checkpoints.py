@@ -100,7 +100,8 @@ def remove_unfinished(directory: str, checkpoint_name: str = CHECKPOINT_NAME) ->
   Only `<name>-<step>_temp` directories holding TF's save parts alone are deleted.
   Other `<name>-*` files the state file does not name (a checkpoint copied in by hand,
   or one whose save was killed just before the state file named it) are left alone
-  with a warning: they are ignored when resuming, and a save at their step replaces them.
+  with a warning: they are ignored when resuming, and training refuses to save over
+  a checkpoint among them (`unnamed_checkpoints`).
 
   Returns:
     Sorted list of the deleted paths.
@@ -119,21 +120,66 @@ def remove_unfinished(directory: str, checkpoint_name: str = CHECKPOINT_NAME) ->
       unnamed.add(prefix)
   for prefix in sorted(unnamed):
     logging.warning("Left %s alone: training did not record it in %s (it was copied in, or "
-                    "its save was killed before that). Training does not resume from it, and "
-                    "a save at its step replaces it.", prefix,
+                    "its save was killed before that). Training does not resume from it.", prefix,
                     os.path.join(directory, STATE_FILENAME))
   return sorted(removed)
+
+
+def unnamed_checkpoints(directory: str,
+                        checkpoint_name: str = CHECKPOINT_NAME) -> list[CheckpointInfo]:
+  """Checkpoints in `directory` (`<name>-<step>.index` files) its state file does not name.
+
+  Training did not write them (one copied in to start from), or a kill stopped its save
+  just before the state file named it; either way training must not save over them.
+  Data files without an index are no checkpoint: what a killed save leaves.
+
+  Returns:
+    list of CheckpointInfo, oldest step first.
+  """
+  named = set(_named_checkpoints(directory))
+  found = []
+  for path in tf.io.gfile.glob(os.path.join(directory, f"{checkpoint_name}-*.index")):
+    prefix = path[:-len(".index")]
+    if (re.fullmatch(rf"{re.escape(checkpoint_name)}-\d+", os.path.basename(prefix))
+        and os.path.abspath(prefix) not in named):
+      found.append(CheckpointInfo(checkpoint_step(prefix), prefix))
+  return sorted(found)
+
+
+def _is_running(pid):
+  try:
+    os.kill(pid, 0)  # signal 0: only asks whether the process exists
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # it exists, as another user's
+    return True
+  return True
+
+
+def _remove_stale_temporaries(path):
+  """Deletes the `<path>.tmp-<pid>` files of writers that no longer run (killed)."""
+  directory = os.path.dirname(path) or "."
+  prefix = os.path.basename(path) + ".tmp-"
+  for name in tf.io.gfile.listdir(directory):
+    pid = name[len(prefix):]
+    if name.startswith(prefix) and pid.isdigit() and not _is_running(int(pid)):
+      try:
+        tf.io.gfile.remove(os.path.join(directory, name))
+      except tf.errors.NotFoundError:  # another writer removed it first
+        pass
 
 
 def write_file_atomic(path: str, content: Union[bytes, str]) -> str:
   """Writes `content` to `path` via a temporary file and a rename; returns `path`.
 
   Readers (eval, a watching process, a rerun deciding what is complete) never see a
-  partial file: after a kill there is the old file or the new one.
+  partial file: after a kill there is the old file or the new one, and a temporary
+  file that the next write of `path` removes.
   """
   directory = os.path.dirname(path)
   if directory:
     tf.io.gfile.makedirs(directory)
+  _remove_stale_temporaries(path)
   tmp = f"{path}.tmp-{os.getpid()}"
   with tf.io.gfile.GFile(tmp, "wb" if isinstance(content, bytes) else "w") as f:
     f.write(content)

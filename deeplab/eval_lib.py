@@ -3,12 +3,15 @@
 Scores come from a streamed confusion matrix (deeplab.metrics) at the original label
 resolution, with cityscapesScripts' definitions, so they agree with its evaluation of
 the same predictions written as labelId PNGs (deeplab.vis). Each evaluated checkpoint
-gets `<eval_logdir>/ckpt-<step>.json` and TensorBoard summaries in eval_logdir.
+gets `<eval_logdir>/ckpt-<step>.json` and TensorBoard summaries in eval_logdir. A result
+records the checkpoint it scored and its mode (`evaluation_mode`: what kind of score, on
+which split, with which settings), so no evaluation takes another's result for its own.
 
 The watch loop evaluates new complete checkpoints (deeplab.checkpoints), each at most
 once and only the newest when several are waiting, and stops after the training run's
 final step.
 """
+import json
 import os
 import re
 import time
@@ -59,14 +62,41 @@ def model_for_checkpoints(checkpoint_dir: str,
   return run.build_model(overrides)
 
 
-def evaluated_steps(eval_logdir: str, checkpoint_dir: str) -> set[int]:
-  """Steps of `checkpoint_dir` that already have a result JSON in eval_logdir.
+def evaluation_mode(evaluation: str, eval_split: str, **settings: Any) -> dict:
+  """How an evaluation scores a checkpoint, as its results record it.
 
-  Each result names the checkpoint it scored, so the results of another run (say one
-  ending at the same step) are never taken for this run's.
+  Args:
+    evaluation: the kind of score (e.g. "segmentation", "nus_segmentation").
+    eval_split: the split scored.
+    **settings: JSON-able settings that change the numbers (scales, interpolation).
+
+  Returns:
+    A dict equal to its own JSON round trip (tuples as lists), so that it compares
+    equal to what a result file holds.
+  """
+  return json.loads(json.dumps({"evaluation": evaluation, "eval_split": eval_split, **settings}))
+
+
+def _format_mode(mode):
+  if not isinstance(mode, dict):
+    return "no mode recorded"
+  return ", ".join(f"{key}={value}" for key, value in mode.items())
+
+
+def evaluated_steps(eval_logdir: str, checkpoint_dir: str, mode: dict) -> set[int]:
+  """Steps of `checkpoint_dir` that already have a result JSON of `mode` in eval_logdir.
+
+  Each result names the checkpoint it scored and its mode, so the results of another
+  run (say one ending at the same step) or of another evaluation (another split, a
+  score of sampled images beside a plain one) are never taken for this one's.
+
+  Args:
+    eval_logdir: where the results are.
+    checkpoint_dir: the train logdir evaluated.
+    mode: `evaluation_mode` of this evaluation.
 
   Raises:
-    ValueError: eval_logdir holds results of another run; names both.
+    ValueError: eval_logdir holds results of another run or another mode; names both.
   """
   if not tf.io.gfile.isdir(eval_logdir):
     return set()
@@ -81,6 +111,10 @@ def evaluated_steps(eval_logdir: str, checkpoint_dir: str) -> set[int]:
       raise ValueError(f"--eval_logdir={eval_logdir} holds results of another run ({name} "
                        f"scored {result['checkpoint']}), not of --checkpoint_dir="
                        f"{checkpoint_dir}; give this run its own --eval_logdir")
+    if result.get("mode") != mode:
+      raise ValueError(f"--eval_logdir={eval_logdir} holds {name}, a result of another "
+                       f"evaluation ({_format_mode(result.get('mode'))}), not of this one "
+                       f"({_format_mode(mode)}); give each evaluation its own --eval_logdir")
     steps.add(result["step"])
   return steps
 
@@ -232,13 +266,9 @@ def _confusion_image(matrix):
   return np.repeat(grey[None, ..., None], 3, axis=-1)
 
 
-def write_result(eval_logdir: str, writer: Any, info: checkpoints.CheckpointInfo,
-                 summary: dict, extra: dict) -> str:
-  """Writes the JSON of one evaluation and its TensorBoard summaries; returns the path."""
-  result = {"checkpoint": info.path, "step": info.step, **extra, **summary}
-  path = checkpoints.write_json_atomic(os.path.join(eval_logdir, f"ckpt-{info.step}.json"),
-                                       result)
-  with writer.as_default(step=info.step):
+def write_segmentation_summaries(writer: Any, step: int, summary: dict) -> None:
+  """TensorBoard summaries of a segmentation score (deeplab.metrics.score)."""
+  with writer.as_default(step=step):
     summaries.scalar("eval/miou", summary["miou"])
     summaries.scalar("eval/pixel_accuracy", summary["pixel_accuracy"])
     for name, iou in summary["per_class_iou"].items():
@@ -246,16 +276,33 @@ def write_result(eval_logdir: str, writer: Any, info: checkpoints.CheckpointInfo
         summaries.scalar(f"eval_class_iou/{name}", iou)
     summaries.image("eval/confusion_matrix", _confusion_image(summary["confusion_matrix"]))
   writer.flush()
-  return path
 
 
-def evaluate_checkpoints(eval_config: config_lib.EvalConfig, evaluate_fn: Callable) -> None:
+def write_result(eval_logdir: str, info: checkpoints.CheckpointInfo, mode: dict,
+                 result: dict) -> str:
+  """Writes `<eval_logdir>/ckpt-<step>.json`: the checkpoint, its step, `mode` and
+  `result`; returns its path."""
+  return checkpoints.write_json_atomic(
+      os.path.join(eval_logdir, f"ckpt-{info.step}.json"),
+      {"checkpoint": info.path, "step": info.step, "mode": mode, **result})
+
+
+def evaluate_checkpoints(eval_config: config_lib.EvalConfig, mode: dict,
+                         evaluate_fn: Callable) -> None:
   """Calls `evaluate_fn(CheckpointInfo)` on the latest checkpoint (`once`) or on each
   new one (the watch loop), as `eval_config` says.
 
+  Args:
+    eval_config: EvalConfig.
+    mode: `evaluation_mode` of the evaluation.
+    evaluate_fn: (CheckpointInfo) -> anything.
+
   Raises:
     FileNotFoundError: `once` and no complete checkpoint in checkpoint_dir.
+    ValueError: eval_logdir holds results of another run or mode (see `evaluated_steps`).
   """
+  # Both paths: `once` would overwrite another evaluation's result of the same step.
+  done = evaluated_steps(eval_config.eval_logdir, eval_config.checkpoint_dir, mode)
   if eval_config.once:
     latest = checkpoints.latest_checkpoint(eval_config.checkpoint_dir)
     if latest is None:
@@ -267,37 +314,72 @@ def evaluate_checkpoints(eval_config: config_lib.EvalConfig, evaluate_fn: Callab
                       interval_secs=eval_config.eval_interval_secs,
                       timeout_secs=eval_config.eval_timeout_secs,
                       max_evaluations=eval_config.max_number_of_evaluations,
-                      done_steps=evaluated_steps(eval_config.eval_logdir,
-                                                 eval_config.checkpoint_dir))
+                      done_steps=done)
 
 
-def evaluate_with_summaries(eval_config: config_lib.EvalConfig,
-                            evaluate_fn: Callable[[checkpoints.CheckpointInfo, Any], Any]
+def evaluate_with_summaries(eval_config: config_lib.EvalConfig, mode: dict,
+                            evaluate_fn: Callable[[checkpoints.CheckpointInfo, Any], dict]
                             ) -> dict:
-  """`evaluate_checkpoints` with a TensorBoard writer in eval_logdir.
+  """`evaluate_checkpoints` with a TensorBoard writer in eval_logdir; writes each result.
+
+  The writer is made at the first checkpoint, so a watch loop may start before its run;
+  an evaluation that fails before its first result removes what it made in eval_logdir.
 
   Args:
     eval_config: EvalConfig.
-    evaluate_fn: (CheckpointInfo, summary writer) -> the checkpoint's result.
+    mode: `evaluation_mode` of the evaluation, recorded in each result.
+    evaluate_fn: (CheckpointInfo, summary writer) -> the checkpoint's result, a
+      JSON-able dict (written by `write_result`).
 
   Returns:
     {step: result} of the checkpoints evaluated by this call.
   """
-  writers = []  # made at the first checkpoint: a failed start leaves no eval_logdir behind
+  made = {}  # at the first checkpoint: the writer, and what was there before it
   results = {}
 
   def evaluate(info):
-    if not writers:
+    if not made:
+      made["missing"] = _outermost_missing(eval_config.eval_logdir)
+      made["before"] = (set(tf.io.gfile.listdir(eval_config.eval_logdir))
+                        if made["missing"] is None else set())
       tf.io.gfile.makedirs(eval_config.eval_logdir)
-      writers.append(tf.summary.create_file_writer(eval_config.eval_logdir))
-    results[info.step] = evaluate_fn(info, writers[0])
+      made["writer"] = tf.summary.create_file_writer(eval_config.eval_logdir)
+    result = evaluate_fn(info, made["writer"])
+    logging.info("Wrote %s.", write_result(eval_config.eval_logdir, info, mode, result))
+    results[info.step] = result
 
   try:
-    evaluate_checkpoints(eval_config, evaluate)
+    evaluate_checkpoints(eval_config, mode, evaluate)
   finally:
-    for writer in writers:
-      writer.close()
+    if made:
+      made["writer"].close()
+      if not results:
+        # Failed before its first result: an eval_logdir holding only an events file
+        # would look like an evaluation's.
+        _remove_created(eval_config.eval_logdir, made["missing"], made["before"])
   return results
+
+
+def _outermost_missing(path):
+  """The outermost directory of `path` that does not exist yet, or None."""
+  missing = None
+  while path and not tf.io.gfile.exists(path):
+    missing, path = path, os.path.dirname(path)
+  return missing
+
+
+def _remove_created(directory, missing, before):
+  """Removes the directories from `missing` down (None: none were made), else the entries
+  of `directory` that are not in `before`: never anything that was there before."""
+  if missing is not None:
+    tf.io.gfile.rmtree(missing)
+    return
+  for name in set(tf.io.gfile.listdir(directory)) - before:
+    path = os.path.join(directory, name)
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    else:
+      tf.io.gfile.remove(path)
 
 
 def run_evaluation(eval_config: config_lib.EvalConfig,
@@ -321,8 +403,11 @@ def run_evaluation(eval_config: config_lib.EvalConfig,
                               eval_config.dataset, eval_config.eval_crop_size,
                               eval_config.min_resize_value, eval_config.max_resize_value,
                               eval_config.resize_factor)
-  extra = {"eval_split": eval_config.eval_split, "eval_scales": list(eval_config.eval_scales),
-           "add_flipped_images": eval_config.add_flipped_images}
+  c = eval_config
+  mode = evaluation_mode("segmentation", c.eval_split, eval_scales=c.eval_scales,
+                         add_flipped_images=c.add_flipped_images,
+                         eval_crop_size=c.eval_crop_size, min_resize_value=c.min_resize_value,
+                         max_resize_value=c.max_resize_value, resize_factor=c.resize_factor)
   models = []  # built at the first checkpoint, when the run's config surely exists
 
   def evaluate(info, writer):
@@ -336,10 +421,9 @@ def run_evaluation(eval_config: config_lib.EvalConfig,
     runs.restore_model(model, info.path)
     summary = evaluate_model(model, dataset, descriptor, eval_config.eval_scales,
                              eval_config.add_flipped_images, description=f"step {info.step}")
-    path = write_result(eval_config.eval_logdir, writer, info, summary, extra)
-    logging.info("Step %d: mIoU %.4f over %d images (%.0f s), written to %s\n%s", info.step,
-                 summary["miou"], summary["num_images"], time.monotonic() - start, path,
-                 metrics.format_table(summary))
+    write_segmentation_summaries(writer, info.step, summary)
+    logging.info("Step %d: mIoU %.4f over %d images (%.0f s)\n%s", info.step, summary["miou"],
+                 summary["num_images"], time.monotonic() - start, metrics.format_table(summary))
     return summary
 
-  return evaluate_with_summaries(eval_config, evaluate)
+  return evaluate_with_summaries(eval_config, mode, evaluate)

@@ -244,7 +244,9 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
     saved_model_dir: where the SavedModel goes (default: `default_saved_model_dir`).
 
   Returns:
-    An ExportResult.
+    An ExportResult. A file that fails its verification is written as
+    `unverified_path(output_file)`, its SavedModel as `<saved_model_dir>.unverified`:
+    an earlier verified export stays as it was.
   """
   config_lib.check_choice("quantize mode", quantize, config_lib.QUANTIZE_MODES)
   serve = serving_function(logits_fn, input_size, output, input_dtype)
@@ -255,15 +257,18 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
   write_saved_model(serve, models, staging)
   content = convert(staging, quantize, calibration_images)
   verification = verify(content, serve, samples, num_classes, quantize)
+  tflite_path = output_file
+  if not verification.passed:
+    # Only a verified file gets the name a user or app loads; an earlier verified
+    # export keeps it, with its SavedModel, and this one goes beside it for inspection.
+    tflite_path, saved_model_dir = unverified_path(output_file), saved_model_dir + ".unverified"
   # Published in this order, a kill at any point leaves the earlier export's .tflite and
   # SavedModel, or no .tflite, or this export's pair: never two exports' files together.
-  if tf.io.gfile.exists(output_file):
-    tf.io.gfile.remove(output_file)
+  if tf.io.gfile.exists(tflite_path):
+    tf.io.gfile.remove(tflite_path)
   if tf.io.gfile.exists(saved_model_dir):
     tf.io.gfile.rmtree(saved_model_dir)
   tf.io.gfile.rename(staging, saved_model_dir)
-  # Only a verified file gets the name a user or app loads.
-  tflite_path = output_file if verification.passed else unverified_path(output_file)
   checkpoints.write_file_atomic(tflite_path, content)
   return ExportResult(tflite_path=tflite_path, saved_model_dir=saved_model_dir,
                       size_bytes=len(content), multiply_adds=multiply_adds,

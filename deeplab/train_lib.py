@@ -14,14 +14,17 @@ Checkpoints: `tf.train.Checkpoint(model=, optimizer=, step=, data=)` under
 `tf.train.CheckpointManager(train_logdir, checkpoint_name="ckpt")`, numbered by step.
 A restart resumes from the latest complete checkpoint (model, optimizer slots, step,
 and the input iterator when tf.data can save it); only a fresh run is initialised
-from a pretrained checkpoint.
+from a pretrained checkpoint. A run never saves over checkpoint files it did not write
+(one copied in to start from): it refuses to start instead.
 """
 import dataclasses
+import gc
 import json
 import math
 import os
 import tempfile
 import time
+import traceback
 from typing import Any
 from typing import Callable
 from typing import Optional
@@ -294,10 +297,28 @@ def _write_run_records(config, layout, run_config, record):
 def _restore_or_initialise(checkpoint, model, step, logdir, init_fn):
   latest = checkpoints.latest_checkpoint(logdir)
   if latest is not None:
-    checkpoint.restore(latest.path).expect_partial()
+    try:
+      checkpoint.restore(latest.path).expect_partial()
+    except (tf.errors.OpError, IndexError) as e:  # the reader's IndexError: truncated data
+      raise ValueError(f"cannot resume from {latest.path} ({str(e).splitlines()[0]}): the "
+                       f"checkpoint is damaged; remove {latest.path}.index to resume from the "
+                       "checkpoint before it, or use another --train_logdir") from None
     logging.info("Resumed from %s (step %d).", latest.path, int(step))
   elif init_fn is not None:
     init_fn(model)
+
+
+def _check_no_collision(logdir, start, total_steps):
+  """Refuses a run whose saves (steps start + 1 .. total_steps) could replace files it did
+  not write, such as a checkpoint copied in to start from."""
+  for unnamed in checkpoints.unnamed_checkpoints(logdir):
+    if start < unnamed.step <= total_steps:
+      raise ValueError(
+          f"--train_logdir={logdir} holds {unnamed.path}, which this training did not write "
+          f"(its '{checkpoints.STATE_FILENAME}' file does not name it), and a save at step "
+          f"{unnamed.step} would replace it; move it out of --train_logdir (a checkpoint to "
+          "start from can be anywhere), delete it if a killed save of this run left it, or "
+          "use another --train_logdir")
 
 
 def _make_train_step(config, strategy, model, optimizer, step, loss_fn, num_replicas):
@@ -375,8 +396,33 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
   Raises:
     FloatingPointError: the loss or the weights became NaN or Inf (names the step and
       the last good checkpoint; no checkpoint with non-finite weights is written).
+    ValueError: the latest checkpoint of train_logdir cannot be restored, or a save
+      would replace a checkpoint file the run did not write (names it).
   """
-  strategy = strategy or select_strategy()
+  try:
+    return _train(config, build_model, dataset_fn, loss_fn, strategy or select_strategy(),
+                  init_fn, image_summary_fn, run_config, record)
+  except BaseException as error:
+    _release_frames(error)
+    raise
+
+
+def _release_frames(error):
+  """Frees what the frames of a failed `_train` hold, its input iterators above all.
+
+  An iterator still alive when the interpreter exits is destroyed as it finalises, and
+  waits forever for the map calls in flight, whose Python functions
+  (tf.numpy_function) can no longer run: the process hangs after printing the error.
+  Freed now, the calls finish.
+  """
+  while error is not None:
+    traceback.clear_frames(error.__traceback__)  # skips the frames still running
+    error = error.__context__
+  gc.collect()  # iterators the checkpoint objects' reference cycles hold
+
+
+def _train(config, build_model, dataset_fn, loss_fn, strategy, init_fn, image_summary_fn,
+           run_config, record):
   keras.utils.set_random_seed(config.seed)
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -396,11 +442,12 @@ def train(config: config_lib.TrainConfig, build_model: Callable[[], keras.Model]
     # tf.data saves the iterator with its buffers (shuffle, prefetch): exact resumes,
     # bigger checkpoints.
     items["data"] = iterator
-  save_dir = _write_run_records(config, layout, run_config, record)
   checkpoint = tf.train.Checkpoint(**items)
+  _restore_or_initialise(checkpoint, model, step, config.train_logdir, init_fn)
+  _check_no_collision(config.train_logdir, int(step), config.training_number_of_steps)
+  save_dir = _write_run_records(config, layout, run_config, record)
   manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=config.max_to_keep,
                                        checkpoint_name=checkpoints.CHECKPOINT_NAME)
-  _restore_or_initialise(checkpoint, model, step, config.train_logdir, init_fn)
   train_step = _make_train_step(config, strategy, model, optimizer, step, loss_fn,
                                 layout.num_replicas)
   loss_value = _run_loop(config, layout, strategy, train_step, iterator, step, schedule,

@@ -27,13 +27,7 @@ from nus import sampling
 
 def aux_model_options(nus_options: options_lib.NusOptions) -> config_lib.ModelOptions:
   """The DeepLab architecture of the aux net: (y, x) offsets of k x k grid points per
-  output cell, 2 k^2 channels."""
-  if nus_options.net_input_size % nus_options.net_stride:
-    raise ValueError(f"--nus_net_input_size={nus_options.net_input_size} must be a multiple "
-                     f"of --nus_net_stride={nus_options.net_stride}")
-  if nus_options.grid_subdivision < 1:
-    raise ValueError("--nus_grid_subdivision must be at least 1, got "
-                     f"{nus_options.grid_subdivision}")
+  output cell, 2 k^2 channels (NusOptions checked the sizes)."""
   return config_lib.ModelOptions(model_variant="mobilenet_v2",
                                  num_classes=2 * nus_options.grid_subdivision ** 2,
                                  output_stride=nus_options.net_stride,

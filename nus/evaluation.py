@@ -15,7 +15,6 @@ import tensorflow as tf
 from absl import logging
 
 from datasets import data_generator
-from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import eval_lib
 from deeplab import metrics
@@ -83,6 +82,7 @@ def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
     {step: result dict} of the checkpoints evaluated by this call.
   """
   descriptor = data_generator.get_descriptor(eval_config.dataset)
+  mode = eval_lib.evaluation_mode("sampling_net_location_mse", eval_config.eval_split)
   built = {}  # at the first checkpoint: the net, the dataset and its first batch
 
   def build():
@@ -105,10 +105,6 @@ def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
     picture = sampler_lib.location_images(net, built["first"], max_images=1)["sampling_locations"]
     vis_lib.save_png(os.path.join(eval_config.eval_logdir, f"locations-{info.step}.png"),
                      picture[0])
-    checkpoints.write_json_atomic(
-        os.path.join(eval_config.eval_logdir, f"ckpt-{info.step}.json"),
-        {"checkpoint": info.path, "step": info.step, "eval_split": eval_config.eval_split,
-         **result})
     with writer.as_default(step=info.step):
       summaries.scalar("eval/location_mse", result["mse"])
       summaries.scalar("eval/uniform_location_mse", result["uniform_mse"])
@@ -119,7 +115,7 @@ def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
                  result["num_images"])
     return result
 
-  return eval_lib.evaluate_with_summaries(eval_config, evaluate)
+  return eval_lib.evaluate_with_summaries(eval_config, mode, evaluate)
 
 
 def evaluate_nus_segmenter(model: keras.Model, sampler: sampler_lib.Sampler,
@@ -160,6 +156,8 @@ def run_nus_segmenter_evaluation(eval_config: config_lib.EvalConfig,
   descriptor = data_generator.get_descriptor(eval_config.dataset)
   dataset = data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size,
                                    dataset_name=eval_config.dataset).get_dataset()
+  mode = eval_lib.evaluation_mode("nus_segmentation", eval_config.eval_split,
+                                  interpolation=interpolation_method)
   built = {}  # at the first checkpoint: the segmenter, its sampler, the result's extras
 
   def build():
@@ -173,9 +171,8 @@ def run_nus_segmenter_evaluation(eval_config: config_lib.EvalConfig,
     built.update(
         model=run.build_model(),
         sampler=sampler_lib.make_sampler(nus_options, aux_run),
-        extra={"eval_split": eval_config.eval_split, "nus_preprocess": nus_options.preprocess,
-               "nus_sampling_size": nus_options.sampling_size,
-               "interpolation": interpolation_method})
+        extra={"nus_preprocess": nus_options.preprocess,
+               "nus_sampling_size": nus_options.sampling_size})
 
   def evaluate(info, writer):
     if not built:
@@ -184,10 +181,9 @@ def run_nus_segmenter_evaluation(eval_config: config_lib.EvalConfig,
     runs.restore_model(model, info.path)
     summary = evaluate_nus_segmenter(model, built["sampler"], dataset, descriptor,
                                      interpolation_method, description=f"step {info.step}")
-    path = eval_lib.write_result(eval_config.eval_logdir, writer, info, summary, built["extra"])
-    logging.info("Step %d: mIoU %.4f over %d images at full resolution, written to %s\n%s",
-                 info.step, summary["miou"], summary["num_images"], path,
-                 metrics.format_table(summary))
-    return summary
+    eval_lib.write_segmentation_summaries(writer, info.step, summary)
+    logging.info("Step %d: mIoU %.4f over %d images at full resolution\n%s", info.step,
+                 summary["miou"], summary["num_images"], metrics.format_table(summary))
+    return {**built["extra"], **summary}
 
-  return eval_lib.evaluate_with_summaries(eval_config, evaluate)
+  return eval_lib.evaluate_with_summaries(eval_config, mode, evaluate)

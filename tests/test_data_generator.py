@@ -1,5 +1,6 @@
 """tf.data pipeline: round trip, DeepLab preprocessing invariants, determinism, errors."""
 import glob
+import json
 import os
 import shutil
 
@@ -338,17 +339,55 @@ def test_a_split_that_differs_from_its_manifest_is_refused(synthetic_records, tm
   assert str(records) in str(error.value)
 
 
-def test_verify_records_checks_every_byte(synthetic_records, tmp_path):
-  records = _copy_records(synthetic_records[1], tmp_path / "records")
-  assert data_generator.verify_records(str(records), "train") == SYNTHETIC_COUNTS["train"]
-  shard = records / "train-00001-of-00002.tfrecord"
+def _flip_a_byte(shard):
   data = bytearray(shard.read_bytes())
   data[len(data) // 2] ^= 1  # same size: only the checksum tells
   shard.write_bytes(bytes(data))
-  assert len(data_generator.record_files(str(records), "train")) == 2
-  with pytest.raises(ValueError, match=f"{shard} holds 2 records with SHA-256 [0-9a-f]{{64}}, "
-                     ".*train.manifest.json lists 2 with [0-9a-f]{64}: it changed"):
+
+
+def test_verify_records_checks_every_byte(synthetic_records, tmp_path):
+  records = _copy_records(synthetic_records[1], tmp_path / "records")
+  assert data_generator.verify_records(str(records), "train") == SYNTHETIC_COUNTS["train"]
+  manifest = json.loads((records / "train.manifest.json").read_text())
+  manifest["shards"][1]["records"] = 3
+  (records / "train.manifest.json").write_text(json.dumps(manifest))
+  shard = records / "train-00001-of-00002.tfrecord"
+  with pytest.raises(ValueError, match=f"{shard} holds 2 records, .*train.manifest.json lists "
+                                       "3: it changed"):
     data_generator.verify_records(str(records), "train")
+  _flip_a_byte(shard)
+  with pytest.raises(ValueError, match="shard train-00001-of-00002.tfrecord has SHA-256 "
+                                       "[0-9a-f]{64} but .*train.manifest.json lists "
+                                       "[0-9a-f]{64}: its bytes changed"):
+    data_generator.verify_records(str(records), "train")
+
+
+def test_a_shard_with_a_changed_byte_is_refused_before_reading(synthetic_records, tmp_path):
+  records = _copy_records(synthetic_records[1], tmp_path / "records")
+  assert len(data_generator.record_files(str(records), "train")) == 2  # checked, remembered
+  shard = records / "train-00000-of-00002.tfrecord"
+  _flip_a_byte(shard)  # a later change is seen too: the file's mtime changed
+  message = (f"{records}: shard train-00000-of-00002.tfrecord has SHA-256 [0-9a-f]{{64}} but "
+             f"{records / 'train.manifest.json'} lists [0-9a-f]{{64}}: its bytes changed")
+  with pytest.raises(ValueError, match=message):
+    data_generator.record_files(str(records), "train")
+  with pytest.raises(ValueError, match=message):  # what training and eval open
+    data_generator.Dataset(str(records), "train", 1)
+
+
+def test_a_manifest_without_checksums_is_checked_by_size(synthetic_records, tmp_path):
+  # A manifest that records no checksums, as written by hand or another tool.
+  records = _copy_records(synthetic_records[1], tmp_path / "records")
+  manifest = json.loads((records / "train.manifest.json").read_text())
+  for entry in manifest["shards"]:
+    del entry["sha256"]
+  (records / "train.manifest.json").write_text(json.dumps(manifest))
+  assert len(data_generator.record_files(str(records), "train")) == 2
+  assert data_generator.verify_records(str(records), "train") == SYNTHETIC_COUNTS["train"]
+  with open(records / "train-00000-of-00002.tfrecord", "ab") as f:
+    f.write(b"x")
+  with pytest.raises(ValueError, match="has .* bytes but .* lists"):
+    data_generator.record_files(str(records), "train")
 
 
 @pytest.mark.parametrize("scale, offsets", [(1.0, (3, 5)), (0.5, (0, 0)), (0.75, (0, 8)),

@@ -14,6 +14,9 @@ from deeplab import config as config_lib
 from deeplab import eval_lib
 from deeplab import runs
 
+# The mode of the results the watch loop tests write.
+_MODE = eval_lib.evaluation_mode("segmentation", "val")
+
 
 class _Trainer:
   """Writes real checkpoints the way training does: ckpt-<step>, rotated."""
@@ -205,9 +208,9 @@ def test_watch_has_nothing_to_do_when_the_final_step_was_evaluated(tmp_path):
   trainer = _Trainer(tmp_path, final_step=1)
   trainer.save()
   (tmp_path / "eval").mkdir()
-  checkpoints.write_json_atomic(str(tmp_path / "eval" / "ckpt-1.json"),
-                                {"checkpoint": str(tmp_path / "ckpt-1"), "step": 1})
-  done = eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path))
+  eval_lib.write_result(str(tmp_path / "eval"), checkpoints.CheckpointInfo(
+      1, str(tmp_path / "ckpt-1")), _MODE, {})
+  done = eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path), _MODE)
   assert done == {1}
   assert eval_lib.watch_checkpoints(str(tmp_path), _loader(), interval_secs=1,
                                     done_steps=done, sleep=pytest.fail) == []
@@ -216,13 +219,35 @@ def test_watch_has_nothing_to_do_when_the_final_step_was_evaluated(tmp_path):
 def test_results_of_another_run_are_refused_not_taken_as_done(tmp_path):
   # Run A ended at step 60 and was evaluated into eval/; run B also ends at step 60.
   (tmp_path / "eval").mkdir()
-  checkpoints.write_json_atomic(str(tmp_path / "eval" / "ckpt-60.json"),
-                                {"checkpoint": str(tmp_path / "a" / "ckpt-60"), "step": 60})
+  eval_lib.write_result(str(tmp_path / "eval"), checkpoints.CheckpointInfo(
+      60, str(tmp_path / "a" / "ckpt-60")), _MODE, {})
   with pytest.raises(ValueError, match=r"--eval_logdir=.*eval holds results of another run "
                                        r"\(ckpt-60.json scored .*a/ckpt-60\), not of "
                                        r"--checkpoint_dir=.*b;"):
-    eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "b"))
-  assert eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "a")) == {60}
+    eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "b"), _MODE)
+  assert eval_lib.evaluated_steps(str(tmp_path / "eval"), str(tmp_path / "a"), _MODE) == {60}
+
+
+def test_once_refuses_the_results_of_another_run_as_the_watch_loop_does(tmp_path):
+  for run in ("a", "b"):  # two runs ending at the same step, one eval_logdir
+    _Trainer(tmp_path / run, final_step=1).save()
+
+  def eval_config(run, once):
+    return config_lib.EvalConfig(checkpoint_dir=str(tmp_path / run),
+                                 eval_logdir=str(tmp_path / "eval"), dataset_dir="unused",
+                                 once=once, eval_interval_secs=0)
+
+  def score(info, writer):
+    return {"score": info.step}
+
+  assert list(eval_lib.evaluate_with_summaries(eval_config("a", once=False), _MODE, score)) == [1]
+  result = (tmp_path / "eval" / "ckpt-1.json").read_bytes()
+  with pytest.raises(ValueError, match=r"holds results of another run \(ckpt-1.json scored "
+                                       r".*a/ckpt-1\), not of --checkpoint_dir=.*b;"):
+    eval_lib.evaluate_with_summaries(eval_config("b", once=True), _MODE, score)
+  assert (tmp_path / "eval" / "ckpt-1.json").read_bytes() == result
+  # Run a's watch loop still finds its own result: nothing to do.
+  assert eval_lib.evaluate_with_summaries(eval_config("a", once=False), _MODE, score) == {}
 
 
 def test_model_for_checkpoints_applies_explicit_overrides(tmp_path, caplog):
@@ -260,6 +285,27 @@ def _random_run(logdir, options, records):
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(logdir), 3,
                                        checkpoint_name=checkpoints.CHECKPOINT_NAME)
   return manager.save(checkpoint_number=7)
+
+
+def test_a_result_of_another_split_is_not_taken_as_done(synthetic_records, tmp_path):
+  _, records = synthetic_records
+  logdir = tmp_path / "train"
+  _random_run(logdir, config_lib.ModelOptions(depth_multiplier=0.35), records)
+
+  def eval_config(split, **kwargs):
+    return config_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(tmp_path / "eval"),
+                                 dataset_dir=records, eval_split=split, eval_interval_secs=0,
+                                 eval_timeout_secs=0.1, **kwargs)
+
+  assert list(eval_lib.run_evaluation(eval_config("val"))) == [7]
+  result = (tmp_path / "eval" / "ckpt-7.json").read_bytes()
+  # The train split's score of step 7 is not there: refused, not skipped as done.
+  for once in (False, True):
+    with pytest.raises(ValueError, match=r"--eval_logdir=.*eval holds ckpt-7.json, a result of "
+                                         r"another evaluation \(.*eval_split=val.*\), not of "
+                                         r"this one \(.*eval_split=train.*\);"):
+      eval_lib.run_evaluation(eval_config("train", once=once))
+  assert (tmp_path / "eval" / "ckpt-7.json").read_bytes() == result
 
 
 def _cityscapes_reference_miou(cityscapes_root, prediction_dir):

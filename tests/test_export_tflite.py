@@ -178,6 +178,34 @@ def test_a_file_that_fails_verification_never_gets_the_final_name(tmp_path, monk
   assert os.path.exists(result.tflite_path) and not os.path.exists(output_file)
 
 
+def _tree(directory):
+  """{relative path: bytes} of the files under `directory`."""
+  return {os.path.relpath(os.path.join(root, name), directory):
+          open(os.path.join(root, name), "rb").read()
+          for root, _, names in os.walk(directory) for name in names}
+
+
+def test_a_reexport_that_fails_verification_leaves_the_verified_export(tmp_path):
+  # Class 1's weights exceed class 0's by 2^-12, which float16 rounds away: the float16
+  # file ties where TensorFlow predicts class 1, and fails its verification.
+  net = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 1, use_bias=False)])
+  net.layers[0].kernel.assign(np.array([1.0, 1.0 + 2.0 ** -12], np.float32) * np.ones((1, 1, 3, 2)))
+  export = dict(input_size=SIZE, output_file=str(tmp_path / "tiny.tflite"),
+                samples=_random_samples(2, num_classes=2), num_classes=2, multiply_adds=0)
+  first = export_lib.export_model(net, [net], **export)
+  assert first.verification.passed and first.tflite_path == export["output_file"]
+  verified = _tree(tmp_path)
+
+  second = export_lib.export_model(net, [net], quantize="float16", **export)
+  assert not second.verification.passed and second.verification.pixel_agreement < 0.5
+  assert second.tflite_path == str(tmp_path / "tiny.unverified.tflite")
+  assert second.saved_model_dir not in (first.saved_model_dir, first.saved_model_dir + ".partial")
+  assert os.path.exists(second.tflite_path) and os.path.isdir(second.saved_model_dir)
+  # The verified .tflite and its SavedModel are as the first export left them.
+  after = _tree(tmp_path)
+  assert {name: after.get(name) for name in verified} == verified
+
+
 def test_logits_output_with_float32_input(tmp_path):
   net = _tiny_net()
   result = export_lib.export_model(

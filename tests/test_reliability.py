@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -16,9 +17,11 @@ import tensorflow as tf
 
 from deeplab import checkpoints
 from deeplab import config as config_lib
+from deeplab import eval_lib
 from deeplab import losses
 from deeplab import runs
 from deeplab import train_lib
+from nus import options as nus_options_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -171,3 +174,150 @@ def test_deterministic_reruns_are_bit_identical(tmp_path, synthetic_records):
     np.testing.assert_array_equal(first[name], second[name], err_msg=name)
   with open(tmp_path / "a" / checkpoints.TRAIN_CONFIG_FILENAME) as f:
     assert json.load(f)["train"]["deterministic"]
+
+
+def _records(logdir):
+  return {name: (logdir / name).read_bytes()
+          for name in (checkpoints.TRAIN_CONFIG_FILENAME, config_lib.CONFIG_FILENAME)}
+
+
+def test_a_failed_resume_leaves_the_runs_records(tmp_path):
+  options = config_lib.ModelOptions(num_classes=3)
+  train_lib.train(_config(tmp_path), _tiny_model, _dataset_fn, _loss_fn,
+                  run_config=(options, None))
+  before = _records(tmp_path)
+  data = tmp_path / "ckpt-4.data-00000-of-00001"
+  data.write_bytes(data.read_bytes()[:100])  # truncated, as by a full disk
+  with pytest.raises(ValueError, match=f"cannot resume from {tmp_path / 'ckpt-4'} "):
+    train_lib.train(_config(tmp_path, training_number_of_steps=8), _tiny_model, _dataset_fn,
+                    _loss_fn, run_config=(options, None))
+  assert _records(tmp_path) == before
+  # So a watch loop still stops after the run's real last step.
+  assert runs.Run(str(tmp_path)).final_step() == 4
+
+
+def test_a_checkpoint_the_run_did_not_write_is_never_replaced(tmp_path):
+  train_lib.train(_config(tmp_path / "a"), _tiny_model, _dataset_fn, _loss_fn)
+  logdir = tmp_path / "b"  # a fresh run, with run a's last checkpoint copied in
+  logdir.mkdir()
+  copied = {name: (tmp_path / "a" / name).read_bytes()
+            for name in ("ckpt-4.index", "ckpt-4.data-00000-of-00001")}
+  for name, content in copied.items():
+    (logdir / name).write_bytes(content)
+
+  def init_fn(model):  # as --tf_initial_checkpoint=b/ckpt-4
+    tf.train.Checkpoint(model=model).restore(str(logdir / "ckpt-4")).expect_partial()
+
+  # Saves at steps 2 and 4: the last would replace the copied checkpoint.
+  with pytest.raises(ValueError, match=f"--train_logdir={logdir} holds {logdir / 'ckpt-4'}, "
+                                       "which this training did not write"):
+    train_lib.train(_config(logdir, save_interval_steps=2), _tiny_model, _dataset_fn,
+                    _loss_fn, init_fn=init_fn)
+  assert {name: (logdir / name).read_bytes() for name in copied} == copied
+  assert sorted(os.listdir(logdir)) == sorted(copied)  # nothing written
+  # A run that ends before its step starts and leaves it alone.
+  result = train_lib.train(_config(logdir, training_number_of_steps=3), _tiny_model,
+                           _dataset_fn, _loss_fn, init_fn=init_fn)
+  assert result.step == 3
+  assert {name: (logdir / name).read_bytes() for name in copied} == copied
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"alpha": 1.5}, r"--nus_alpha=1.5 must be in \[0, 1\]"),
+    ({"alpha": -0.5}, r"--nus_alpha=-0.5 must be in \[0, 1\]"),
+    ({"net_stride": 0}, "--nus_net_stride=0"),
+    ({"net_input_size": 60}, "--nus_net_input_size=60 must be a positive multiple of "
+                             "--nus_net_stride=8"),
+    ({"grid_subdivision": 0}, "--nus_grid_subdivision=0 must be at least 1"),
+    ({"net_input_size": 32, "net_stride": 16}, "a 2 x 2 grid"),
+    ({"depth_multiplier": 0.0}, "--nus_depth_multiplier=0.0 must be positive"),
+    ({"sampling_size": 0}, "--nus_sampling_size=0 must be at least 2"),
+])
+def test_bad_nus_options_are_refused_naming_the_flag(fields, message):
+  with pytest.raises(ValueError, match=message):
+    nus_options_lib.NusOptions(**fields)
+
+
+def test_the_limits_of_nus_options_are_accepted():
+  # The targets take alpha in [0, 1] and a 3 x 3 grid has a free node.
+  for alpha in (0.0, 1.0):
+    assert nus_options_lib.NusOptions(alpha=alpha).alpha == alpha
+  assert nus_options_lib.NusOptions(net_input_size=24, net_stride=8, sampling_size=2).grid_size == 3
+
+
+_FAILING_INPUT = textwrap.dedent("""
+    import sys
+    import time
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from deeplab import config
+    from deeplab import train_lib
+
+    def element(i):
+      if i == 0:
+        raise ValueError("bad element")
+      time.sleep(0.5)  # still running when the first one failed
+      return np.float32(i)
+
+    def dataset_fn(batch_size, input_context):
+      values = tf.data.Dataset.range(100).map(
+          lambda i: tf.numpy_function(element, [i], tf.float32), num_parallel_calls=4)
+      return values.map(lambda v: {"image": tf.fill([4, 4, 3], v),
+                                   "label": tf.zeros([4, 4, 1], tf.int32)}).batch(batch_size)
+
+    train_lib.train(
+        config.TrainConfig(train_logdir=sys.argv[1], training_number_of_steps=2,
+                           train_batch_size=1),
+        lambda: keras.Sequential([keras.layers.Input((4, 4, 3)), keras.layers.Conv2D(3, 1)]),
+        dataset_fn, lambda model, batch, step: tf.reduce_mean(model(batch["image"])))
+""")
+
+
+def test_an_error_inside_the_input_pipeline_ends_the_process(tmp_path):
+  # Without a fix the interpreter destroys the input iterators as it exits, and waits
+  # forever for the map calls in flight.
+  process = subprocess.run([sys.executable, "-c", _FAILING_INPUT, str(tmp_path / "run")],
+                           cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120,
+                           check=False)
+  assert process.returncode == 1 and "ValueError: bad element" in process.stderr
+
+
+def test_an_atomic_write_removes_what_killed_writes_of_its_file_left(tmp_path):
+  target = tmp_path / "model.tflite"
+  finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True)
+  killed = tmp_path / f"model.tflite.tmp-{int(finished.stdout)}"  # its writer is gone
+  killed.write_bytes(b"half a model")
+  with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
+    writing = tmp_path / f"model.tflite.tmp-{running.pid}"  # a write in progress
+    writing.write_bytes(b"being written")
+    other = tmp_path / "other.tflite.tmp-1"  # another file's
+    other.write_bytes(b"not ours")
+    checkpoints.write_file_atomic(str(target), b"model")
+    running.kill()
+  assert target.read_bytes() == b"model"
+  assert not killed.exists() and writing.exists() and other.exists()
+
+
+def test_an_evaluation_failing_before_its_first_result_leaves_no_eval_logdir(
+    tmp_path, synthetic_records):
+  logdir = tmp_path / "train"
+  tf.train.CheckpointManager(tf.train.Checkpoint(model=_tiny_model()), str(logdir), 1,
+                             checkpoint_name=checkpoints.CHECKPOINT_NAME).save(1)
+
+  def evaluate(eval_logdir):
+    # Checkpoints without model_config.json: building the model fails at the first one.
+    config = config_lib.EvalConfig(checkpoint_dir=str(logdir), eval_logdir=str(eval_logdir),
+                                   dataset_dir=synthetic_records[1], once=True)
+    with pytest.raises(FileNotFoundError, match="model_config.json not found"):
+      eval_lib.run_evaluation(config)
+
+  evaluate(tmp_path / "new" / "eval")
+  assert not (tmp_path / "new").exists()
+  (tmp_path / "old").mkdir()
+  (tmp_path / "old" / "notes.txt").write_text("mine")
+  evaluate(tmp_path / "old")
+  assert os.listdir(tmp_path / "old") == ["notes.txt"]
