@@ -13,8 +13,9 @@ import sys
 import time
 
 import numpy as np
-from absl import app
 from absl import flags
+
+from deeplab import cli_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("rounds", 3, "Child processes per setting (alternating).")
@@ -87,4 +88,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

@@ -19,13 +19,13 @@ import tempfile
 import time
 
 import tensorflow as tf
-from absl import app
 from absl import flags
 
 from datasets import build_cityscapes_data
 from datasets import data_generator
 from datasets import preprocess
 from datasets import synthetic
+from deeplab import cli_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_images", 8, "Synthetic 1024x2048 images to write.")
@@ -119,4 +119,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

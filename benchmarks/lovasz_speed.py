@@ -10,7 +10,6 @@ run), the ratio binned / exact, and the difference of the two losses.
 """
 import numpy as np
 import tensorflow as tf
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
@@ -76,4 +75,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

@@ -12,10 +12,10 @@ Cityscapes, the same seed and size).
       [--grid_sizes=8,16] [--alphas=0.25,0.5,0.75,0.9]
 """
 import numpy as np
-from absl import app
 from absl import flags
 
 from datasets import cityscapes
+from deeplab import cli_flags
 from deeplab import metrics
 from nus import options
 from nus import sampler as sampler_lib
@@ -86,4 +86,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

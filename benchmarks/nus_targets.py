@@ -24,6 +24,7 @@ from absl import flags
 from scipy import ndimage
 from tqdm import tqdm
 
+from deeplab import cli_flags
 from nus import _ceres_targets
 from nus import targets
 
@@ -187,4 +188,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_flags.run_program(main)

@@ -19,6 +19,7 @@ from typing import Callable
 from typing import Mapping
 from typing import Optional
 
+import tensorflow as tf
 from absl import app
 from absl import flags
 
@@ -304,9 +305,19 @@ def define_flags(*groups: str, flag_values: flags.FlagValues = FLAGS,
       define(flag_values)
 
 
-# What a user's mistake raises (a missing file, a bad value): reported in one line.
-USER_ERRORS = (app.UsageError, ValueError, FileNotFoundError, NotADirectoryError,
-               PermissionError)
+# What a user's mistake or the machine raises (a missing or read-only file or folder, a
+# path through a file, a bad value, a full disk, a damaged shard or checkpoint, a run
+# whose loss turned non-finite): reported in one line.
+USER_ERRORS = (app.UsageError, ValueError, OSError, FloatingPointError,
+               tf.errors.PermissionDeniedError, tf.errors.DataLossError,
+               tf.errors.ResourceExhaustedError, tf.errors.NotFoundError,
+               tf.errors.FailedPreconditionError)
+
+
+def _one_line(error: BaseException) -> str:
+  # TensorFlow's messages carry the op's whole context after the first line.
+  lines = str(error).strip().splitlines() or [type(error).__name__]
+  return lines[0]
 
 
 def run_program(main: Callable[[list], Any], groups: tuple = (),
@@ -334,16 +345,25 @@ def run_program(main: Callable[[list], Any], groups: tuple = (),
     for flag in FLAGS.get_key_flags_for_module(module):
       FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
+  def fail(program, error):
+    print(f"{os.path.basename(program)}: error: {_one_line(error)}", file=sys.stderr)
+    sys.exit(2)
+
+  def parse_flags(argv):
+    try:
+      return FLAGS(argv)
+    except flags.Error as e:  # absl would print "FATAL Flags parsing error" and exit 1
+      fail(argv[0], e)
+
   def checked_main(argv):
     try:
       return main(argv)
     except USER_ERRORS as e:
       if FLAGS.traceback:
         raise
-      print(f"{os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
-      sys.exit(2)
+      fail(argv[0], e)
 
-  app.run(checked_main)
+  app.run(checked_main, flags_parser=parse_flags)
 
 
 def parse_sampling_case(value: str) -> tuple[int, tuple[int, int]]:

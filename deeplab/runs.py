@@ -164,16 +164,19 @@ def restore_model(model: keras.Model, path: str) -> None:
 
   Raises:
     CheckpointGone: the checkpoint's files disappeared (rotation) before loading.
-    ValueError: the checkpoint does not fit `model` (another architecture).
+    ValueError: the checkpoint does not fit `model` (another architecture), or its files
+      are damaged or truncated.
   """
   try:
     status = tf.train.Checkpoint(model=model).restore(path)
     status.expect_partial()  # the optimizer and input state are not needed here
     status.assert_existing_objects_matched()
-  except (tf.errors.NotFoundError, tf.errors.DataLossError) as e:
+  except (tf.errors.OpError, IndexError) as e:
     if not tf.io.gfile.exists(path + ".index"):
       raise CheckpointGone(path) from e
-    raise
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ValueError(f"checkpoint {path} cannot be read ({reason}): it is damaged or "
+                     "truncated") from None
   except (ValueError, AssertionError) as e:
     raise ValueError(f"checkpoint {path} does not fit the model being restored ("
                      f"{str(e).splitlines()[0]}); check the architecture flags against the "

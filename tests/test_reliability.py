@@ -144,6 +144,34 @@ def test_user_mistakes_end_in_one_line_naming_what_is_wrong(tmp_path, synthetic_
   assert "--nus_train" in line and "python -m deeplab.train" in line
 
 
+@pytest.mark.parametrize("args, message", [
+    (["deeplab.train", "--model_variant=mobilenet_v3"],
+     "train.py: error: flag --model_variant=mobilenet_v3: value should be one of"),
+    (["deeplab.train", "--output_stride=7"], "--output_stride must be 8, 16 or 32"),
+    (["deeplab.export_tflite", "--quantize=int4"], "flag --quantize=int4: value should be"),
+    (["nus.eval", "--no_such_flag=1"], "eval.py: error: Unknown command line flag 'no_such_flag'"),
+    (["benchmarks.lovasz_speed", "--no_such_flag"], "lovasz_speed.py: error: Unknown command"),
+])
+def test_flag_errors_end_in_one_line_with_status_2(args, message):
+  # absl's own parser would print "FATAL Flags parsing error" and the help, exit 1.
+  assert message in _error_line(_program(*args))
+
+
+def test_a_read_only_logdir_ends_in_one_line(tmp_path, synthetic_records):
+  if os.geteuid() == 0:
+    # root writes into read-only folders: a file where the logdir should be instead.
+    logdir = tmp_path / "a_file"
+    logdir.write_text("")
+  else:
+    logdir = tmp_path / "read_only"
+    logdir.mkdir(mode=0o500)
+  line = _error_line(_program("deeplab.train", f"--train_logdir={logdir / 'run'}",
+                              f"--dataset_dir={synthetic_records[1]}", "--train_crop_size=32,32",
+                              "--training_number_of_steps=1", "--train_batch_size=2",
+                              "--depth_multiplier=0.25"))
+  assert str(logdir) in line
+
+
 @pytest.mark.parametrize("nus_flags", [["--eval_type=nus"],
                                        ["--nus_preprocess=uniform", "--nus_sampling_size=16"]])
 def test_nus_watch_loops_wait_for_their_run(tmp_path, synthetic_records, nus_flags):

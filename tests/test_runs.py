@@ -90,6 +90,14 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     runs.restore_model(other, runs.open_run(str(tmp_path)).checkpoint)
 
 
+def test_a_truncated_checkpoint_is_named_not_raised_raw(tmp_path):
+  _write_run(tmp_path)
+  data = tmp_path / "ckpt-1.data-00000-of-00001"
+  data.write_bytes(data.read_bytes()[:100])
+  with pytest.raises(ValueError, match="ckpt-1 cannot be read.*damaged or truncated"):
+    runs.open_run(str(tmp_path)).restored_model()
+
+
 def test_latest_run_is_the_newest_that_matches(tmp_path):
   _write_run(tmp_path / "a")
   time.sleep(0.05)
