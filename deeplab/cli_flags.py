@@ -19,11 +19,11 @@ from typing import Callable
 from typing import Mapping
 from typing import Optional
 
-import tensorflow as tf
 from absl import app
 from absl import flags
 
 from datasets import cityscapes
+from datasets import program_runner
 from deeplab import checkpoint_import
 from deeplab import config
 from deeplab import eval_lib
@@ -305,21 +305,6 @@ def define_flags(*groups: str, flag_values: flags.FlagValues = FLAGS,
       define(flag_values)
 
 
-# What a user's mistake or the machine raises (a missing or read-only file or folder, a
-# path through a file, a bad value, a full disk, a damaged shard or checkpoint, a run
-# whose loss turned non-finite): reported in one line.
-USER_ERRORS = (app.UsageError, ValueError, OSError, FloatingPointError,
-               tf.errors.PermissionDeniedError, tf.errors.DataLossError,
-               tf.errors.ResourceExhaustedError, tf.errors.NotFoundError,
-               tf.errors.FailedPreconditionError)
-
-
-def _one_line(error: BaseException) -> str:
-  # TensorFlow's messages carry the op's whole context after the first line.
-  lines = str(error).strip().splitlines() or [type(error).__name__]
-  return lines[0]
-
-
 def run_program(main: Callable[[list], Any], groups: tuple = (),
                 extra_groups: Optional[Mapping[str, Group]] = None) -> None:
   """Runs a program's `main` under absl with the flag groups it needs.
@@ -329,41 +314,17 @@ def run_program(main: Callable[[list], Any], groups: tuple = (),
     groups: names of the flag groups (see define_flags).
     extra_groups: a project's own groups ({name: Group}), which `groups` may name.
 
-  --help lists the groups' flags beside the program's own. A user error (USER_ERRORS:
-  a missing path, a bad flag value, bad data) ends the program with one line on stderr
-  and exit status 2; --traceback shows the Python traceback instead, as for any other
-  exception (a bug).
+  --help lists the groups' flags beside the program's own; a user error ends it in one
+  line (datasets.program_runner).
   """
   define_flags(*groups, extra_groups=extra_groups)
-  flags.DEFINE_boolean("traceback", False,
-                       "Show the Python traceback of a user error (a missing file, a bad "
-                       "flag value) instead of one line.")
   # --help shows the key flags of the main module (absl names it by sys.argv[0]): make
   # those of the modules that define the groups its own.
   modules = {__name__} | {define.__module__ for define, _ in (extra_groups or {}).values()}
   for module in modules:
     for flag in FLAGS.get_key_flags_for_module(module):
       FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-
-  def fail(program, error):
-    print(f"{os.path.basename(program)}: error: {_one_line(error)}", file=sys.stderr)
-    sys.exit(2)
-
-  def parse_flags(argv):
-    try:
-      return FLAGS(argv)
-    except flags.Error as e:  # absl would print "FATAL Flags parsing error" and exit 1
-      fail(argv[0], e)
-
-  def checked_main(argv):
-    try:
-      return main(argv)
-    except USER_ERRORS as e:
-      if FLAGS.traceback:
-        raise
-      fail(argv[0], e)
-
-  app.run(checked_main, flags_parser=parse_flags)
+  program_runner.run(main)
 
 
 def parse_sampling_case(value: str) -> tuple[int, tuple[int, int]]:

@@ -24,6 +24,7 @@ from typing import TypeVar
 import keras
 import tensorflow as tf
 
+from datasets import program_runner
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import model as model_lib
@@ -174,9 +175,8 @@ def restore_model(model: keras.Model, path: str) -> None:
   except (tf.errors.OpError, IndexError) as e:
     if not tf.io.gfile.exists(path + ".index"):
       raise CheckpointGone(path) from e
-    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise ValueError(f"checkpoint {path} cannot be read ({reason}): it is damaged or "
-                     "truncated") from None
+    raise ValueError(f"checkpoint {path} cannot be read ({program_runner.one_line(e)}): it "
+                     "is damaged or truncated") from None
   except (ValueError, AssertionError) as e:
     raise ValueError(f"checkpoint {path} does not fit the model being restored ("
                      f"{str(e).splitlines()[0]}); check the architecture flags against the "

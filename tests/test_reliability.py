@@ -151,8 +151,11 @@ def test_user_mistakes_end_in_one_line_naming_what_is_wrong(tmp_path, synthetic_
     (["deeplab.export_tflite", "--quantize=int4"], "flag --quantize=int4: value should be"),
     (["nus.eval", "--no_such_flag=1"], "eval.py: error: Unknown command line flag 'no_such_flag'"),
     (["benchmarks.lovasz_speed", "--no_such_flag"], "lovasz_speed.py: error: Unknown command"),
+    (["datasets.synthetic", "--no_such_flag"], "synthetic: error: Unknown command line flag"),
+    (["datasets.build_cityscapes_data", "--cityscapes_root=/no/such/dir", "--output_dir=/tmp"],
+     "build_cityscapes_data: error: Cityscapes root /no/such/dir does not exist"),
 ])
-def test_flag_errors_end_in_one_line_with_status_2(args, message):
+def test_flag_and_input_errors_end_in_one_line_with_status_2(args, message):
   # absl's own parser would print "FATAL Flags parsing error" and the help, exit 1.
   assert message in _error_line(_program(*args))
 

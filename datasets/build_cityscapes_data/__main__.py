@@ -9,10 +9,10 @@ Reads leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png with its gtFine/ label
 gives the same bytes. The record schema and the guarantees against half-written
 conversions are described in datasets.build_cityscapes_data.
 """
-from absl import app
 from absl import flags
 
 from datasets import build_cityscapes_data
+from datasets import program_runner
 
 FLAGS = flags.FLAGS
 
@@ -37,4 +37,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  program_runner.run(main)

@@ -11,10 +11,10 @@ each image depends only on (seed, split, index).
 """
 import os
 
-from absl import app
 from absl import flags
 
 from datasets import cityscapes
+from datasets import program_runner
 from datasets import synthetic
 
 FLAGS = flags.FLAGS
@@ -53,4 +53,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  program_runner.run(main)
