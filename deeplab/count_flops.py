@@ -23,8 +23,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   try:
     size = cli_flags.size_flag(FLAGS, "crop_size")
     options = cli_flags.model_options_from_flags(FLAGS)

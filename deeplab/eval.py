@@ -13,22 +13,17 @@ accepted (seed 001's commands pass them) and override it only when set explicitl
 Runs of seed 000's non-uniform sampling are evaluated by `python -m nus.eval`; given
 one, this program says so at its first checkpoint.
 """
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
-from deeplab import config
 from deeplab import eval_lib
 
 FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli_flags.require_flags(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
-  eval_config = cli_flags.from_flags(
-      config.EvalConfig, FLAGS, eval_crop_size=cli_flags.size_flag(FLAGS, "eval_crop_size"))
+  del argv  # the runner refuses positional arguments
+  eval_config = cli_flags.eval_config_from_flags(FLAGS)
   eval_lib.run_evaluation(eval_config, cli_flags.model_builder(FLAGS))
 
 

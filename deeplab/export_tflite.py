@@ -20,11 +20,9 @@ verification fails: float32/float16 pixel agreement >= 0.999, dynamic/int8 mIoU 
 """
 import functools
 
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
-from deeplab import config
 from deeplab import export_lib
 from deeplab import runs
 
@@ -32,24 +30,14 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli_flags.require_flags(FLAGS, "checkpoint_path", "output_file")
-  try:
-    export_config = cli_flags.from_flags(
-        config.ExportConfig, FLAGS, input_size=cli_flags.size_flag(FLAGS, "input_size"))
-    model_options = cli_flags.model_options_from_flags(FLAGS)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  del argv  # the runner refuses positional arguments
+  export_config, model_overrides = cli_flags.export_configs_from_flags(FLAGS)
   cli_flags.refuse_project_run(runs.open_run(FLAGS.checkpoint_path), "--checkpoint_path",
                                "export", "export_tflite")
   result = export_lib.export_deeplab(
       export_config, functools.partial(export_lib.verification_samples, export_config),
-      cli_flags.explicit_overrides(FLAGS, model_options))
-  if not result.verification.passed:
-    raise SystemExit(f"Verification failed ({result.verification.requirement}): the file was "
-                     f"written as {result.tflite_path} for inspection, not as "
-                     f"{export_config.output_file}.")
+      model_overrides)
+  cli_flags.exit_unless_verified(result, export_config)
 
 
 FLAG_GROUPS = ("model", "export")

@@ -11,7 +11,6 @@ are used through MirroredStrategy, several hosts through TF_CONFIG. Seed 000's
 non-uniform sampling (the aux net, segmenters on sampled images) trains with
 `python -m nus.train`.
 """
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
@@ -21,8 +20,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   cli_flags.require_flags(FLAGS, "train_logdir", "dataset_dir")
   train_lib.train_segmentation(*cli_flags.train_configs_from_flags(FLAGS),
                                tf_initial_checkpoint=FLAGS.tf_initial_checkpoint,

@@ -9,7 +9,6 @@ model is the training run's (model_config.json, latest complete checkpoint);
 predictions are exactly those deeplab.eval scores. A run of seed 000's non-uniform
 sampling is refused, with the nus program that handles it.
 """
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
@@ -20,8 +19,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   cli_flags.require_flags(FLAGS, "checkpoint_dir", "vis_logdir", "dataset_dir")
   vis_config = cli_flags.from_flags(config.VisConfig, FLAGS,
                                     vis_crop_size=cli_flags.size_flag(FLAGS, "vis_crop_size"))

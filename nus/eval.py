@@ -19,11 +19,9 @@ TensorBoard summaries. The NUS settings and the aux net run come from the traini
 run's records; --nus_checkpoint replaces the aux net run, the other --nus_* flags
 (which seed 000's scripts pass) are accepted.
 """
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
-from deeplab import config
 from nus import cli_flags as nus_flags
 from nus import evaluation
 
@@ -31,11 +29,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli_flags.require_flags(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
-  eval_config = cli_flags.from_flags(
-      config.EvalConfig, FLAGS, eval_crop_size=cli_flags.size_flag(FLAGS, "eval_crop_size"))
+  del argv  # the runner refuses positional arguments
+  eval_config = cli_flags.eval_config_from_flags(FLAGS)
   if FLAGS.eval_type == "nus":
     evaluation.run_sampling_net_evaluation(eval_config)
   else:

@@ -16,11 +16,9 @@ the verification fails.
 """
 import functools
 
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
-from deeplab import config
 from deeplab import export_lib
 from nus import cli_flags as nus_flags
 from nus import export
@@ -29,24 +27,14 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli_flags.require_flags(FLAGS, "checkpoint_path", "output_file")
-  try:
-    export_config = cli_flags.from_flags(
-        config.ExportConfig, FLAGS, input_size=cli_flags.size_flag(FLAGS, "input_size"))
-    model_options = cli_flags.model_options_from_flags(FLAGS)
-    nus_options = nus_flags.nus_options_from_flags(FLAGS)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  del argv  # the runner refuses positional arguments
+  export_config, model_overrides = cli_flags.export_configs_from_flags(FLAGS)
+  nus_options = nus_flags.nus_options_from_flags(FLAGS)
   result = export.export_nus(
       export_config, functools.partial(export_lib.verification_samples, export_config),
-      FLAGS.nus_checkpoint, cli_flags.explicit_overrides(FLAGS, model_options),
+      FLAGS.nus_checkpoint, model_overrides,
       cli_flags.explicit_overrides(FLAGS, nus_options, flag_prefix="nus_"))
-  if not result.verification.passed:
-    raise SystemExit(f"Verification failed ({result.verification.requirement}): the file was "
-                     f"written as {result.tflite_path} for inspection, not as "
-                     f"{export_config.output_file}.")
+  cli_flags.exit_unless_verified(result, export_config)
 
 
 FLAG_GROUPS = ("model", "export", "nus")

@@ -43,9 +43,7 @@ def load_sampling_net(nus_checkpoint: str) -> aux_net.SamplingNet:
     raise ValueError(f"--nus_checkpoint={nus_checkpoint} is not an aux net run "
                      "(its model_config.json has no 'nus' section)")
   net = aux_net.build_sampling_net(nus_options)
-  status = tf.train.Checkpoint(model=net).restore(run.checkpoint)
-  status.expect_partial()
-  status.assert_existing_objects_matched()
+  runs.restore_model(net, run.checkpoint)
   return net
 
 

@@ -31,8 +31,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   cli_flags.require_flags(FLAGS, "train_logdir", "dataset_dir")
   if FLAGS.nus_train == bool(FLAGS.nus_preprocess):
     raise app.UsageError("give one of --nus_train (the aux net) and --nus_preprocess=net|uniform "

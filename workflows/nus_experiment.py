@@ -15,7 +15,6 @@ The published docs/nus_vs_uniform.json is written by --report_dir=docs only.
 """
 import dataclasses
 
-from absl import app
 from absl import flags
 
 from deeplab import cli_flags
@@ -27,10 +26,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("preset", "nus_vs_uniform",
-                      f"The configuration to start from: {', '.join(presets.EXPERIMENT)}.")
-  flags.DEFINE_multi_string("set", [], "FIELD=VALUE: changes a field of the preset, e.g. "
-                            "scenes.num_train=16 or aux_pretraining=none (repeatable).")
+  overrides.define_flags(presets.EXPERIMENT, "nus_vs_uniform",
+                         "scenes.num_train=16 or aux_pretraining=none")
   flags.DEFINE_string("output_dir", None, "Where the scenes, samples and every run's logdir "
                       "go (default: the preset's).")
   flags.DEFINE_string("report_dir", None, "Where nus_vs_uniform.json and .png go (default: "
@@ -38,8 +35,7 @@ def define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   config = overrides.from_preset(presets.EXPERIMENT, FLAGS.preset, FLAGS.set)
   if FLAGS.output_dir:
     config = dataclasses.replace(config, output_dir=FLAGS.output_dir)

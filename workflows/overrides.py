@@ -17,8 +17,19 @@ from typing import Mapping
 from typing import Sequence
 from typing import TypeVar
 
+from absl import flags
+
 Config = TypeVar("Config")
 _NONE = "none"
+
+
+def define_flags(presets: Mapping[str, Callable[[], Any]], default: str, example: str) -> None:
+  """--preset (one of `presets`, `default` unless given) and the repeatable --set FIELD=VALUE
+  (`example` shows one)."""
+  flags.DEFINE_string("preset", default,
+                      f"The configuration to start from: {', '.join(presets)}.")
+  flags.DEFINE_multi_string("set", [], f"FIELD=VALUE: changes a field of the preset, e.g. "
+                            f"{example} (repeatable).")
 
 
 def from_preset(presets: Mapping[str, Callable[[], Config]], name: str,

@@ -33,7 +33,6 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
-from absl import app
 from absl import flags
 from absl import logging
 from ai_edge_litert import interpreter as litert
@@ -352,10 +351,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("preset", "quickstart",
-                      f"The configuration to start from: {', '.join(presets.QUICKSTART)}.")
-  flags.DEFINE_multi_string("set", [], "FIELD=VALUE: changes a field of the preset, e.g. "
-                            "experiment.scenes.num_train=100 (repeatable).")
+  overrides.define_flags(presets.QUICKSTART, "quickstart", "experiment.scenes.num_train=100")
   flags.DEFINE_string("work_dir", None, "Where the data, every run, the .tflite files and the "
                       "report go (default: the preset's).")
   flags.DEFINE_string("report", None, "Where report.md goes (default: WORK_DIR/report.md).")
@@ -365,8 +361,7 @@ def define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # the runner refuses positional arguments
   tf.get_logger().setLevel("WARNING")  # TensorFlow's per-save INFO lines bury the stages
   config = overrides.from_preset(presets.QUICKSTART, FLAGS.preset, FLAGS.set)
   if FLAGS.work_dir:
