@@ -339,11 +339,11 @@ def evaluate_with_summaries(eval_config: config_lib.EvalConfig, mode: dict,
 
   def evaluate(info):
     if not made:
-      made["missing"] = _outermost_missing(eval_config.eval_logdir)
-      made["before"] = (set(tf.io.gfile.listdir(eval_config.eval_logdir))
-                        if made["missing"] is None else set())
-      tf.io.gfile.makedirs(eval_config.eval_logdir)
-      made["writer"] = tf.summary.create_file_writer(eval_config.eval_logdir)
+      missing = _outermost_missing(eval_config.eval_logdir)
+      before = set(tf.io.gfile.listdir(eval_config.eval_logdir)) if missing is None else set()
+      tf.io.gfile.makedirs(eval_config.eval_logdir)  # may fail: a path through a file
+      made.update(missing=missing, before=before,
+                  writer=tf.summary.create_file_writer(eval_config.eval_logdir))
     result = evaluate_fn(info, made["writer"])
     logging.info("Wrote %s.", write_result(eval_config.eval_logdir, info, mode, result))
     results[info.step] = result

@@ -160,6 +160,17 @@ def test_flag_and_input_errors_end_in_one_line_with_status_2(args, message):
   assert message in _error_line(_program(*args))
 
 
+def test_an_eval_logdir_through_a_file_ends_in_one_line(tmp_path, synthetic_records):
+  logdir = tmp_path / "run"
+  train_lib.train(_config(logdir, training_number_of_steps=1), _tiny_model,
+                  _dataset_fn, _loss_fn)
+  (tmp_path / "a_file").write_text("")
+  line = _error_line(_program("deeplab.eval", f"--checkpoint_dir={logdir}", "--once",
+                              f"--eval_logdir={tmp_path / 'a_file' / 'eval'}",
+                              f"--dataset_dir={synthetic_records[1]}"))
+  assert str(tmp_path / "a_file") in line
+
+
 def test_a_read_only_logdir_ends_in_one_line(tmp_path, synthetic_records):
   if os.geteuid() == 0:
     # root writes into read-only folders: a file where the logdir should be instead.
