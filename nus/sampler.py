@@ -3,6 +3,7 @@
 - `load_sampling_net`: the aux net of a training run;
 - `Sampler`: the segmenter's S x S input, sampled at the aux net's locations or on the
   uniform grid (the baseline), with TensorFlow ops (inside a training step too);
+  `sampler_of_run`: the one a segmenter run recorded;
 - `predict_labels`: segmenter logits at the S x S sample points interpolated back to
   every pixel of the original image (compiled kernel, or TF ops as exported; a resize
   on the uniform grid);
@@ -92,6 +93,29 @@ def make_sampler(nus_options: options_lib.NusOptions,
   return Sampler(dataclasses.replace(
       net.nus_options, preprocess="net", sampling_size=nus_options.sampling_size,
       sampling_method=nus_options.sampling_method), net)
+
+
+def sampler_of_run(run: runs.Run, nus_checkpoint: Optional[str] = None) -> Sampler:
+  """The Sampler a segmenter run was trained with, from its recorded NusOptions.
+
+  Args:
+    run: a run of nus.train --nus_preprocess.
+    nus_checkpoint: the aux net run; None takes the one the training run recorded.
+
+  Raises:
+    ValueError: the run did not train on sampled images, or it samples with an aux net
+      and no aux net run is known.
+  """
+  nus_options = options_lib.of_run(run)
+  if nus_options is None:
+    raise ValueError(f"--checkpoint_dir={run.logdir} was not trained on sampled images (no "
+                     f"'{options_lib.SECTION}' section in its model_config.json): predict "
+                     "with python -m deeplab.predict")
+  if nus_options.preprocess == "net" and not nus_checkpoint:
+    nus_checkpoint = run.records().get("nus_checkpoint")
+    if not nus_checkpoint:
+      raise ValueError("--nus_checkpoint is needed: the training run recorded none")
+  return make_sampler(nus_options, nus_checkpoint)
 
 
 def sampled_logits(model: keras.Model, sampler: Sampler, images: tf.Tensor) -> tuple:
