@@ -266,6 +266,22 @@ def _define_export_flags(fv):
                        **target)
 
 
+def _define_predict_flags(fv):
+  target = dict(flag_values=fv)
+  flags.DEFINE_multi_string(
+      "inputs", None,
+      "Images to predict, repeated: image files, folders (their files), globs "
+      "('frames/*.jpg') or .txt files listing one path a line.", **target)
+  flags.DEFINE_string("output_dir", None, "Where the label and overlay PNGs are written.",
+                      **target)
+
+
+def _define_tflite_model_flags(fv):
+  flags.DEFINE_string("tflite_file", None,
+                      "A .tflite of deeplab.export_tflite to predict with, instead of "
+                      "--checkpoint_dir.", flag_values=fv)
+
+
 def _define_count_flops_flags(fv):
   flags.DEFINE_multi_string("crop_size", ["1025,2049"],
                             "Input size 'H,W' (or two repeated values H then W).",
@@ -285,6 +301,8 @@ _GROUPS: dict[str, Group] = {
     "vis": (_define_vis_flags, "vis_logdir"),
     "export": (_define_export_flags, "checkpoint_path"),
     "count_flops": (_define_count_flops_flags, "crop_size"),
+    "predict": (_define_predict_flags, "inputs"),
+    "tflite_model": (_define_tflite_model_flags, "tflite_file"),
 }
 
 

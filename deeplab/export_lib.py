@@ -154,7 +154,8 @@ class Verification:
             f"mIoU TFLite {self.miou_tflite:.4f} -> {verdict} ({self.requirement})")
 
 
-def _labels(outputs):
+def output_labels(outputs: dict) -> np.ndarray:
+  """The labels of an exported model's outputs: its labels, or the argmax of its logits."""
   if "labels" in outputs:
     return np.asarray(outputs["labels"])
   return np.argmax(np.asarray(outputs["logits"]), axis=-1)
@@ -183,8 +184,8 @@ def verify(model_content: bytes, serve: Callable, samples: list, num_classes: in
   agreeing = total = 0
   for image, label in tqdm.tqdm(samples, desc="LiteRT verification"):
     x = as_input(image, input_dtype)
-    tf_labels = _labels(serve(tf.constant(x)))
-    tflite_labels = _labels(runner(**{INPUT_NAME: x}))
+    tf_labels = output_labels(serve(tf.constant(x)))
+    tflite_labels = output_labels(runner(**{INPUT_NAME: x}))
     agreeing += int(np.sum(tf_labels == tflite_labels))
     total += tf_labels.size
     tf_matrix.update(label, tf_labels)

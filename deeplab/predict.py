@@ -22,12 +22,6 @@ from deeplab import runs
 FLAGS = flags.FLAGS
 
 
-def _define_model_source_flags(fv):
-  flags.DEFINE_string("tflite_file", None,
-                      "A .tflite of deeplab.export_tflite to predict with, instead of "
-                      "--checkpoint_dir.", flag_values=fv)
-
-
 def main(argv):
   del argv  # the runner refuses positional arguments
   cli_flags.require_flags(FLAGS, "output_dir")
@@ -47,10 +41,8 @@ def main(argv):
       predict_lib.predict_images(paths, predict, FLAGS.output_dir))
 
 
-FLAG_GROUPS = ("prediction", "predict", "model_source")
-EXTRA_GROUPS = {**predict_lib.FLAG_GROUPS,
-                "model_source": (_define_model_source_flags, "tflite_file")}
+FLAG_GROUPS = ("prediction", "predict", "tflite_model")
 
 
 if __name__ == "__main__":
-  cli_flags.run_program(main, FLAG_GROUPS, EXTRA_GROUPS)
+  cli_flags.run_program(main, FLAG_GROUPS)

@@ -24,13 +24,11 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 import tqdm
-from absl import flags
 from ai_edge_litert import interpreter as litert
 from PIL import Image
 from PIL import ImageOps
 
 from datasets import cityscapes
-from deeplab import cli_flags
 from deeplab import eval_lib
 from deeplab import export_lib
 from deeplab import runs
@@ -45,21 +43,6 @@ OVERLAY_ALPHA = 0.5
 Predictor = Callable[[np.ndarray], np.ndarray]
 # uint8 [H, W, 3] image -> {suffix: uint8 picture} written beside the labels.
 ExtraPictures = Callable[[np.ndarray], dict[str, np.ndarray]]
-
-
-def _define_predict_flags(fv):
-  target = dict(flag_values=fv)
-  flags.DEFINE_multi_string(
-      "inputs", None,
-      "Images to predict, repeated: image files, folders (their files), globs "
-      "('frames/*.jpg') or .txt files listing one path a line.", **target)
-  flags.DEFINE_string("output_dir", None, "Where the label and overlay PNGs are written.",
-                      **target)
-
-
-# The input and output flags of deeplab.predict and nus.predict, passed to
-# cli_flags.run_program as an extra group.
-FLAG_GROUPS: dict[str, cli_flags.Group] = {"predict": (_define_predict_flags, "inputs")}
 
 
 def _list_file_paths(path):
@@ -210,8 +193,7 @@ def tflite_predictor(tflite_file: str) -> Predictor:
   def predict_image(image):
     resized = tf.image.resize(image[np.newaxis].astype(np.float32), size, method="bilinear")
     outputs = runner(**{export_lib.INPUT_NAME: export_lib.as_input(resized.numpy(), dtype)})
-    labels = (outputs["labels"] if "labels" in outputs
-              else np.argmax(outputs["logits"], axis=-1).astype(np.int32))
+    labels = export_lib.output_labels(outputs).astype(np.int32)
     return tf.image.resize(labels[..., np.newaxis], image.shape[:2],
                            method="nearest").numpy()[0, ..., 0]
 

@@ -9,6 +9,7 @@ deeplab's groups (model, input, train, prediction, eval, export) and for these
              --nus_checkpoint)
   nus_train  --nus_train
   nus_eval   --eval_type, --eval_batch_size, --nus_interpolation
+  nus_predict  --draw_locations
 """
 from absl import flags
 
@@ -72,10 +73,17 @@ def _define_nus_eval_flags(fv):
                     "rasteriser, or the TF ops the TFLite export uses.", **target)
 
 
+def _define_nus_predict_flags(fv):
+  flags.DEFINE_boolean("draw_locations", False,
+                       "Also write <stem>_locations.png: the sampling locations drawn over "
+                       "the image.", flag_values=fv)
+
+
 GROUPS: dict[str, cli_flags.Group] = {
     "nus": (_define_nus_flags, "nus_preprocess"),
     "nus_train": (_define_nus_train_flags, "nus_train"),
     "nus_eval": (_define_nus_eval_flags, "nus_interpolation"),
+    "nus_predict": (_define_nus_predict_flags, "draw_locations"),
 }
 
 

@@ -162,17 +162,11 @@ def run_nus_segmenter_evaluation(eval_config: config_lib.EvalConfig,
 
   def build():
     run = runs.Run(eval_config.checkpoint_dir)
-    nus_options = _run_nus_options(run, "was not trained on sampled images")
-    aux_run = nus_checkpoint
-    if nus_options.preprocess == "net" and not aux_run:
-      aux_run = run.records().get("nus_checkpoint")
-      if not aux_run:
-        raise ValueError("--nus_checkpoint is needed: the training run recorded none")
+    sampler = sampler_lib.sampler_of_run(run, nus_checkpoint)
     built.update(
-        model=run.build_model(),
-        sampler=sampler_lib.make_sampler(nus_options, aux_run),
-        extra={"nus_preprocess": nus_options.preprocess,
-               "nus_sampling_size": nus_options.sampling_size})
+        model=run.build_model(), sampler=sampler,
+        extra={"nus_preprocess": sampler.nus_options.preprocess,
+               "nus_sampling_size": sampler.nus_options.sampling_size})
 
   def evaluate(info, writer):
     if not built:

@@ -25,12 +25,6 @@ FLAGS = flags.FLAGS
 LOCATIONS_SUFFIX = "_locations.png"
 
 
-def _define_nus_predict_flags(fv):
-  flags.DEFINE_boolean("draw_locations", False,
-                       "Also write <stem>_locations.png: the sampling locations drawn over "
-                       "the image.", flag_values=fv)
-
-
 def main(argv):
   del argv  # the runner refuses positional arguments
   cli_flags.require_flags(FLAGS, "checkpoint_dir", "output_dir")
@@ -51,9 +45,7 @@ def main(argv):
 
 
 FLAG_GROUPS = ("prediction", "nus", "predict", "nus_predict")
-EXTRA_GROUPS = {**nus_flags.GROUPS, **predict_lib.FLAG_GROUPS,
-                "nus_predict": (_define_nus_predict_flags, "draw_locations")}
 
 
 if __name__ == "__main__":
-  cli_flags.run_program(main, FLAG_GROUPS, EXTRA_GROUPS)
+  cli_flags.run_program(main, FLAG_GROUPS, nus_flags.GROUPS)

@@ -109,8 +109,8 @@ def sampler_of_run(run: runs.Run, nus_checkpoint: Optional[str] = None) -> Sampl
   nus_options = options_lib.of_run(run)
   if nus_options is None:
     raise ValueError(f"--checkpoint_dir={run.logdir} was not trained on sampled images (no "
-                     f"'{options_lib.SECTION}' section in its model_config.json): predict "
-                     "with python -m deeplab.predict")
+                     f"'{options_lib.SECTION}' section in its model_config.json): use the "
+                     "deeplab program")
   if nus_options.preprocess == "net" and not nus_checkpoint:
     nus_checkpoint = run.records().get("nus_checkpoint")
     if not nus_checkpoint:
