@@ -47,6 +47,7 @@ def run(main: Callable[[list], Any]) -> None:
   flags.DEFINE_boolean("traceback", False,
                        "Show the Python traceback of a user error (a missing file, a bad "
                        "flag value) instead of one line.")
+  FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS["traceback"])  # in the program's --help
 
   def parse_flags(argv):
     try:
