@@ -29,6 +29,7 @@ from PIL import Image
 from PIL import ImageOps
 
 from datasets import cityscapes
+from datasets import program_runner
 from deeplab import eval_lib
 from deeplab import export_lib
 from deeplab import runs
@@ -142,7 +143,7 @@ def predict_images(paths: Sequence[str], predict: Predictor, output_dir: str,
     try:
       image = read_image(path)
     except OSError as e:
-      skipped.append((path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+      skipped.append((path, program_runner.one_line(e)))
       tqdm.tqdm.write(f"skipped {path}: {skipped[-1][1]}", file=sys.stderr)
       continue
     write_outputs(output_dir, output_stem(path), image, predict(image),

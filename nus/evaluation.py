@@ -62,15 +62,6 @@ def evaluate_sampling_net(net: aux_net.SamplingNet, dataset: tf.data.Dataset) ->
           "num_images": num_images}
 
 
-def _run_nus_options(run, what):
-  """The NusOptions of a run; read at its first checkpoint, when its config surely exists."""
-  nus_options = options_lib.of_run(run)
-  if nus_options is None:
-    raise ValueError(f"--checkpoint_dir={run.logdir} {what} (no "
-                     f"'{options_lib.SECTION}' section in its {config_lib.CONFIG_FILENAME})")
-  return nus_options
-
-
 def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
   """Location MSE of each aux net checkpoint, beside the uniform grid's (`--eval_type=nus`).
 
@@ -86,9 +77,13 @@ def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
   built = {}  # at the first checkpoint: the net, the dataset and its first batch
 
   def build():
-    nus_options = _run_nus_options(
-        runs.Run(eval_config.checkpoint_dir), "is not an aux net run (--eval_type=nus "
-        "evaluates runs of nus.train --nus_train)")
+    # Read at the first checkpoint, when the run's config surely exists.
+    nus_options = options_lib.of_run(runs.Run(eval_config.checkpoint_dir))
+    if nus_options is None:
+      raise ValueError(f"--checkpoint_dir={eval_config.checkpoint_dir} is not an aux net run "
+                       f"(no '{options_lib.SECTION}' section in its "
+                       f"{config_lib.CONFIG_FILENAME}; --eval_type=nus evaluates runs of "
+                       "nus.train --nus_train)")
     dataset = training.add_sampling_targets(
         data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size=1,
                                dataset_name=eval_config.dataset).get_dataset(),
