@@ -40,6 +40,7 @@ from datasets import data_generator
 from deeplab import checkpoint_import
 from deeplab import checkpoints
 from deeplab import config as config_lib
+from deeplab import host
 from deeplab import losses
 from deeplab import model as model_lib
 from deeplab import precision
@@ -290,7 +291,8 @@ def _write_run_records(config, layout, run_config, record):
     if run_config is not None:
       config_lib.save_config(logdir, *run_config)
     checkpoints.write_json_atomic(os.path.join(logdir, checkpoints.TRAIN_CONFIG_FILENAME),
-                                  {"train": dataclasses.asdict(config), **(record or {})})
+                                  {"train": dataclasses.asdict(config), **(record or {}),
+                                   "host": host.describe()})
   return save_dir
 
 

@@ -178,6 +178,7 @@ def test_summaries_logs_and_batch_norm_warning(tmp_path, caplog):
   assert len(events["input"][0][1]) == 2 and events["input"][0][1][0].shape == (8, 8, 3)
   record = checkpoints.read_json(str(tmp_path / checkpoints.TRAIN_CONFIG_FILENAME))
   assert record["note"] == "kept" and record["train"]["training_number_of_steps"] == 4
+  assert record["host"]["tensorflow"] == tf.__version__ and record["host"]["cpu"]
   assert [c.step for c in checkpoints.complete_checkpoints(str(tmp_path))] == [4]
   assert "Batch norm is trained on 2 image(s) per replica (< 8)" in caplog.text
   assert "step 4/4: loss" in caplog.text
