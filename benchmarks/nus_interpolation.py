@@ -6,12 +6,20 @@ scoring. Ours: nus.interpolation.interpolate_labels (compiled rasteriser, argmax
 same pass) on 1 thread and on all cores. Same values and locations: an 8 x 8 grid with
 random moves (--jitter, in grid cells) and pinned borders, upsampled bilinearly to
 S x S as the model does. The methods run in turn for --repeats rounds, so that they
-share the machine's load. Prints the best wall times, the speed-ups against the target
-(50x) for both thread counts, the process CPU-time ratio at one thread, and the share of
-hull pixels whose labels differ from griddata's argmax, over the pixels whose Delaunay
-triangle (griddata's) is one of ours (expected 0: the same interpolant) and over all
-hull pixels: where Delaunay splits a cell along the other diagonal, the two
-piecewise-linear interpolants legitimately differ.
+share the machine's load. Prints the host, the best wall times (and griddata's first
+call), the speed-ups against the target (50x) for both thread counts, the process
+CPU-time ratio at one thread, and the share of hull pixels whose labels differ from
+griddata's argmax, over the pixels whose Delaunay triangle (griddata's) is one of ours
+(expected 0: the same interpolant) and over all hull pixels: where Delaunay splits a
+cell along the other diagonal, the two piecewise-linear interpolants legitimately
+differ.
+
+griddata allocates about 0.7 GB of new arrays per call at 1024x2048. Where the host
+faults fresh memory in slowly (a microVM whose balloon hands freed pages back to the
+host: the "fresh memory" rate printed with the host), a call on fresh memory runs
+several times slower. The process keeps the memory it frees
+(workflows.timing.keep_freed_memory), so the best of the rounds is griddata at full
+speed.
 
 Accuracy of the TF-ops version. On synthetic street scenes (datasets.synthetic), the
 sampling targets of their labels (nus.targets, Eq. 2) are the locations; logits at the
@@ -35,10 +43,12 @@ from tqdm import tqdm
 from datasets import cityscapes
 from datasets import synthetic
 from deeplab import cli_flags
+from deeplab import host
 from deeplab import metrics
 from nus import interpolation
 from nus import sampling
 from nus import targets
+from workflows import timing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("cases", ["128:1024,2048", "64:1024,1024"],
@@ -86,8 +96,9 @@ def seed_labels(values, locations, out_size):
 def timed(functions, repeats):
   """Runs the functions in turn, `repeats` rounds (so that they share the machine's
   load), and returns per function (best wall seconds, best CPU seconds of the process,
-  last result). The best of several runs is the least disturbed by other processes:
-  on a shared machine the medians of memory-bound code vary several-fold."""
+  last result, first wall seconds). The best of several runs is the least disturbed by
+  other processes: on a shared machine the medians of memory-bound code vary
+  several-fold."""
   wall = [[] for _ in functions]
   cpu = [[] for _ in functions]
   results = [None] * len(functions)
@@ -97,7 +108,7 @@ def timed(functions, repeats):
       results[k] = function()
       wall[k].append(time.perf_counter() - start_wall)
       cpu[k].append(time.process_time() - start_cpu)
-  return [(min(w), min(c), r) for w, c, r in zip(wall, cpu, results)]
+  return [(min(w), min(c), r, w[0]) for w, c, r in zip(wall, cpu, results)]
 
 
 def shared_triangle_mask(points, size, pixels):
@@ -127,17 +138,20 @@ def compare_speed(size, height, width, channels, grid, jitter, repeats, rng):
   values = rng.normal(size=(size, size, channels)).astype(np.float32)
   out_size = (height, width)
   interpolation.interpolate_labels(values, locations, out_size)  # warm-up
-  (seed_s, seed_cpu, (seed, hull)), (one_s, one_cpu, ours), (many_s, _, _) = timed([
+  seed_run, one_run, many_run = timed([
       lambda: seed_labels(values, locations, out_size),
       lambda: interpolation.interpolate_labels(values, locations, out_size, num_threads=1),
       lambda: interpolation.interpolate_labels(values, locations, out_size)], repeats)
+  (seed_s, seed_cpu, (seed, hull), seed_first_s), (one_s, one_cpu, ours, _) = seed_run, one_run
+  many_s = many_run[0]
   differ = seed[hull] != ours[hull]
   rows, cols = np.nonzero(hull)
   points = (locations * [height - 1, width - 1]).reshape(-1, 2)
   shared = shared_triangle_mask(points, size, np.stack([rows, cols], -1))
   verdicts = ["meets" if seed_s / ours_s >= SPEED_TARGET else "BELOW"
               for ours_s in (one_s, many_s)]
-  print(f"{size:>4}->{height}x{width:<5} {1e3 * seed_s:11.0f} {1e3 * one_s:9.1f} "
+  print(f"{size:>4}->{height}x{width:<5} {1e3 * seed_first_s:9.0f} {1e3 * seed_s:8.0f} "
+        f"{1e3 * one_s:9.1f} "
         f"{1e3 * many_s:9.1f} {seed_s / one_s:8.1f}x {seed_s / many_s:8.1f}x "
         f"{seed_cpu / one_cpu:8.1f}x {100 * differ[shared].mean():9.4f}% "
         f"{100 * shared.mean():6.1f}% {100 * differ.mean():8.4f}%  {SPEED_TARGET}x target: "
@@ -186,13 +200,16 @@ def run_benchmark(cases, channels, grid, jitter, repeats, num_scenes, seed):
   """Prints the speed table, then the TF-ops mIoU comparison."""
   rng = np.random.default_rng(seed)
   threads = os.cpu_count()
+  print(f"host: {host.summary(host.describe())}; fresh memory faults in at "
+        f"{host.fresh_memory_gib_per_s():.1f} GiB/s")
+  timing.keep_freed_memory()
   print(f"{channels} channels; {grid}x{grid} grids (jitter {jitter} cells) upsampled to "
         f"SxS; best of {repeats} interleaved rounds")
   print(f"seed: griddata(linear) + argmax, 1 thread; ours: interpolate_labels, 1 and "
         f"{threads} threads; CPU x: process CPU time ratio at 1 thread; labels differing "
         "from griddata's over hull pixels whose Delaunay triangle is ours (shared, with "
         "their share of the hull) and over all hull pixels")
-  print(f"{'case':>15} {'seed ms':>11} {'ours 1t':>9} {f'ours {threads}t':>9} "
+  print(f"{'case':>15} {'seed 1st':>9} {'seed ms':>8} {'ours 1t':>9} {f'ours {threads}t':>9} "
         f"{'x (1t)':>9} {f'x ({threads}t)':>9} {'CPU x':>9} {'shared':>10} {'':>7} "
         f"{'hull':>9}")
   for size, (height, width) in cases:
