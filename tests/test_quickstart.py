@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from datasets import data_generator
+from deeplab import host
 from workflows import overrides
 from workflows import presets
 from workflows import quickstart
@@ -75,6 +76,7 @@ def test_fast_quickstart_survives_a_kill_then_reruns_without_changes(tmp_path):
   assert "## Per-class IoU (%)" in report and "| traffic sign |" in report
   assert "python -m deeplab.export_tflite" in report and "python -m nus.export_tflite" in report
   assert "--nus_checkpoint=" in report
+  assert f"Trained on: {host.describe()['cpu']} (" in report
   for name in ("chart.png", "examples.png"):
     assert Image.open(work_dir / name).size[0] > 100
   for method in quickstart_config.METHODS:
@@ -196,10 +198,11 @@ def test_the_report_says_how_the_aux_net_started(tmp_path):
 
   def report(config):
     return quickstart_report.report_markdown(config, _rows(), aux, ideal, ["true"], "c.png",
-                                             "e.png")
+                                             "e.png", None)
 
   assert ("backbone and head pretrained 10 steps (batch 32) to segment its own 128x128 inputs, "
           "then the aux net trained 10 steps of batch 32.") in report(config)
   assert "The aux net trained from random weights 10 steps of batch 32." in report(
       overrides.apply(config, ["experiment.aux_pretraining=none"]))
   assert "the trained segmenters reach 0.25 and 0.40 of it" in report(config)
+  assert "Trained on: not recorded." in report(config)

@@ -339,9 +339,10 @@ def run(config: quickstart_config.QuickstartConfig, preset: str, assignments: Se
   write_examples(config, predictors, examples_path)
   stages.write_if_changed(chart_path, quickstart_report.chart_png(rows))
   commands = quickstart_report.quickstart_commands(config, preset, assignments, class_weights)
+  trained_on = runs.open_run(config.logdir("net")).records().get("host")
   stages.write_if_changed(report_file, quickstart_report.report_markdown(
       config, rows, aux, ideal, commands, os.path.relpath(chart_path, report_dir),
-      os.path.relpath(examples_path, report_dir)))
+      os.path.relpath(examples_path, report_dir), trained_on))
   if readme_path:
     quickstart_report.update_readme(readme_path, rows, chart_path)
   return rows

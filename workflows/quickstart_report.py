@@ -2,11 +2,13 @@
 report.md with the command lines behind every number, the chart, the README block."""
 import os
 import shlex
+from typing import Optional
 from typing import Sequence
 
 from datasets import data_generator
 from deeplab import cli_flags
 from deeplab import export_lib
+from deeplab import host
 from workflows import charts
 from workflows import quickstart_config
 from workflows import stages
@@ -135,8 +137,12 @@ def _architecture(options):
 
 def report_markdown(config: quickstart_config.QuickstartConfig, rows: Sequence[dict],
                     aux: dict, ideal: dict, command_lines: Sequence[str], chart: str,
-                    examples: str) -> str:
-  """report.md: what ran, the results, and how to reproduce them."""
+                    examples: str, trained_on: Optional[dict]) -> str:
+  """report.md: what ran, the results, and how to reproduce them.
+
+  trained_on: the host the segmenters trained on (deeplab.host.describe(), from the run's
+  records); None for runs that predate those records.
+  """
   exp, scenes = config.experiment, config.experiment.scenes
   seg, ref = exp.segmenter_training, config.reference_training
   height, width = config.image_size
@@ -180,6 +186,10 @@ def report_markdown(config: quickstart_config.QuickstartConfig, rows: Sequence[d
       f"at every sample point) scores {_percent(ideal['uniform'])} on the uniform samples and "
       f"{_percent(ideal['net'])} on the NUS ones: the trained segmenters reach "
       f"{miou['uniform'] / ideal['uniform']:.2f} and {miou['net'] / ideal['net']:.2f} of it.",
+      "", "Trained on: " + (host.summary(trained_on) if trained_on else "not recorded") +
+      ". The same host and software reproduce every number bit for bit; another CPU "
+      "makes oneDNN pick other kernels, and the scores then move within the spread of "
+      "training seeds.",
       "", f"![mIoU against multiply-adds]({chart})", "",
       "## Per-class IoU (%)", "",
       "| class | " + " | ".join(row["name"] for row in rows) + " |",
