@@ -565,7 +565,7 @@ def training_dataset(data_config: config_lib.DataConfig, batch_size: int,
       max_scale_factor=data_config.max_scale_factor,
       scale_factor_step_size=data_config.scale_factor_step_size,
       is_training=True, should_shuffle=True, should_repeat=True, seed=seed,
-      dataset_name=data_config.dataset).get_dataset()
+      dataset=data_config.dataset).get_dataset()
 
 
 def train_segmentation(model_options: config_lib.ModelOptions,
