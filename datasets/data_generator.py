@@ -7,9 +7,9 @@
 
 Each element is a dict: `image` float32 [B, H, W, 3] raw pixel values 0..255 (the model
 normalises), `label` int32 [B, H, W, 1] train ids with the ignore label, `image_name`
-string [B] (the image's file stem, for Cityscapes `<city>_<seq>_<frame>`), `height`, `width` int32 [B]
-(the original size). seed=None runs fast and nondeterministically; an int seed makes
-shuffling and augmentation deterministic.
+string [B] (the image's file stem, for Cityscapes `<city>_<seq>_<frame>`), `height`,
+`width` int32 [B] (the original size). seed=None runs fast and nondeterministically; an
+int seed makes shuffling and augmentation deterministic.
 """
 import glob
 import os

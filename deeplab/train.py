@@ -27,7 +27,7 @@ def main(argv):
                                initialize_last_layer=FLAGS.initialize_last_layer)
 
 
-FLAG_GROUPS = ("model", "input", "train")
+FLAG_GROUPS = ("dataset", "model", "input", "train")
 
 
 if __name__ == "__main__":
