@@ -20,7 +20,8 @@ A split is one source or a list of them (their union). A glob source pairs the f
 whose `*`s match the same text (`img/*.jpg` with `mask/*.png` pairs by file stem); a
 list source is a text file of `image mask` lines. Paths are relative to the dataset
 root. With `"masks": "colors"`, each class's "color" is its mask colour (and display
-colour), and "ignore" lists colours. The converter writes the resolved descriptor as
+colour), and "ignore" lists colours. An optional "splits_to_sizes" records published
+split sizes ({split: images}). The converter writes the resolved descriptor as
 `dataset.json` beside the records (same format), so programs given the records know
 the classes; a training run records it too.
 """
@@ -274,6 +275,9 @@ def from_spec(spec: dict, source: str) -> DatasetDescriptor:
     raise ValueError(f"{source}: \"splits\" must map split names to sources")
   split_sources = {split: _sources(value, f"{source}: split '{split}'")
                    for split, value in splits.items()}
+  sizes = spec.get("splits_to_sizes", {})
+  if not isinstance(sizes, dict) or not all(isinstance(v, int) for v in sizes.values()):
+    raise ValueError(f"{source}: \"splits_to_sizes\" must map split names to image counts")
   palette = default_colormap(len(names))
   colormap = np.array([c if c is not None else palette[i] for i, c in enumerate(colors)],
                       np.uint8)
@@ -281,7 +285,7 @@ def from_spec(spec: dict, source: str) -> DatasetDescriptor:
       name=name, class_names=tuple(names), colormap=colormap, label_values=tuple(values),
       ignore_values=ignore, mask_format=mask_format, thing_classes=tuple(things),
       thin_classes=tuple(thins), split_sources=split_sources,
-      splits_to_sizes=dict(spec.get("splits_to_sizes", {})))
+      splits_to_sizes=dict(sizes))
 
 
 def load_spec(path: str) -> DatasetDescriptor:

@@ -1,4 +1,4 @@
-"""Trains DeepLabv3 (MobileNetV2 / ShuffleNetV2) on Cityscapes TFRecords.
+"""Trains DeepLabv3 (MobileNetV2 / ShuffleNetV2) on the TFRecords of a dataset (--dataset).
 
   python -m deeplab.train --model_variant=shufflenet_v2 --output_stride=16 \\
       --train_crop_size=769 --train_crop_size=769 --train_batch_size=16 \\
