@@ -37,8 +37,8 @@ flags.DEFINE_list("alphas", ["0.25", "0.5", "0.75", "0.9"], "Data-term weights o
 
 # The aux net's target classes: the thing classes (the seed's), those plus the thin
 # stuff classes (pole, traffic light, traffic sign), or every class.
-CLASS_SETS = {"things": options.THING_CLASSES,
-              "things+thin": options.THIN_STUFF_CLASSES + options.THING_CLASSES, "all": None}
+CLASS_SETS = {"things": cityscapes.CITYSCAPES.thing_classes,
+              "things+thin": cityscapes.CITYSCAPES.nus_target_classes, "all": None}
 
 
 def val_labels():

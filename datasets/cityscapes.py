@@ -1,4 +1,4 @@
-"""Cityscapes facts: the dataset descriptor and the labelId <-> trainId tables.
+"""Cityscapes facts: the dataset descriptor and the labelId -> trainId table.
 
 The label table below is the one of `cityscapesscripts.helpers.labels` (Cordts et al.,
 CVPR 2016), written out so that the toolkit does not depend on a helper module's
@@ -7,11 +7,12 @@ for every id. Void labels (trainId 255 there) and the license plate (trainId -1)
 to the ignore label 255.
 """
 import collections
-import dataclasses
 
 import numpy as np
 
-IGNORE_LABEL = 255
+from datasets import descriptors
+
+IGNORE_LABEL = descriptors.IGNORE_LABEL
 
 Label = collections.namedtuple("Label", ["name", "id", "train_id", "color"])
 
@@ -59,17 +60,6 @@ NAME_TO_LABEL = {label.name: label for label in LABELS}
 MAX_LABEL_ID = max(label.id for label in LABELS)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class DatasetDescriptor:
-  """What the pipeline, the model and the evaluation need to know about a dataset."""
-  name: str
-  num_classes: int
-  ignore_label: int
-  class_names: tuple
-  colormap: np.ndarray  # uint8 [num_classes, 3], RGB per train id.
-  splits_to_sizes: dict
-
-
 def _train_labels():
   by_train_id = sorted((label for label in LABELS if 0 <= label.train_id < IGNORE_LABEL),
                        key=lambda label: label.train_id)
@@ -77,13 +67,20 @@ def _train_labels():
 
 
 _TRAIN_LABELS = _train_labels()
+_THINGS = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
+_THIN = ("pole", "traffic light", "traffic sign")
 
-CITYSCAPES = DatasetDescriptor(
+CITYSCAPES = descriptors.DatasetDescriptor(
     name="cityscapes",
-    num_classes=len(_TRAIN_LABELS),
-    ignore_label=IGNORE_LABEL,
     class_names=tuple(label.name for label in _TRAIN_LABELS),
     colormap=np.array([label.color for label in _TRAIN_LABELS], dtype=np.uint8),
+    # Masks store labelIds; the converter reads them (or labelTrainIds) itself.
+    label_values=tuple((label.id,) for label in _TRAIN_LABELS),
+    ignore_values=tuple(sorted(label.id for label in LABELS
+                               if label.train_id == IGNORE_LABEL and label.id >= 0)),
+    ignore_label=IGNORE_LABEL,
+    thing_classes=tuple(label.train_id for label in _TRAIN_LABELS if label.name in _THINGS),
+    thin_classes=tuple(label.train_id for label in _TRAIN_LABELS if label.name in _THIN),
     splits_to_sizes={"train": 2975, "val": 500, "test": 1525},
 )
 
@@ -97,17 +94,7 @@ def _id_to_train_id_table():
   return table
 
 
-def _train_id_to_id_table():
-  # Ignore -> 0 ("unlabeled"): prediction files must hold a valid labelId everywhere.
-  table = np.zeros(IGNORE_LABEL + 1, dtype=np.uint8)
-  for label in _TRAIN_LABELS:
-    table[label.train_id] = label.id
-  return table
-
-
 ID_TO_TRAIN_ID = _id_to_train_id_table()
-TRAIN_ID_TO_ID = _train_id_to_id_table()
-_VALID_TRAIN_IDS = np.array([label.train_id for label in _TRAIN_LABELS] + [IGNORE_LABEL])
 
 
 def _check_values(values, valid, what):
@@ -132,27 +119,3 @@ def label_ids_to_train_ids(label_ids):
   """
   label_ids = _check_values(label_ids, np.arange(-1, MAX_LABEL_ID + 1), "labelIds")
   return ID_TO_TRAIN_ID[label_ids.astype(np.int64) + 1]
-
-
-def train_ids_to_label_ids(train_ids):
-  """Maps trainIds (0..18, 255) back to labelIds for Cityscapes-format prediction files.
-
-  The ignore label becomes 0 ("unlabeled"), which the Cityscapes evaluation ignores.
-
-  Returns:
-    uint8 array of the input's shape.
-  """
-  train_ids = _check_values(train_ids, _VALID_TRAIN_IDS, "trainIds")
-  return TRAIN_ID_TO_ID[train_ids]
-
-
-def colorize(train_ids):
-  """Colours a trainId map with the Cityscapes palette; the ignore label is black.
-
-  Returns:
-    uint8 array of shape train_ids.shape + (3,).
-  """
-  train_ids = _check_values(train_ids, _VALID_TRAIN_IDS, "trainIds")
-  palette = np.zeros((IGNORE_LABEL + 1, 3), dtype=np.uint8)
-  palette[:CITYSCAPES.num_classes] = CITYSCAPES.colormap
-  return palette[train_ids]

@@ -6,24 +6,26 @@
   for batch in dataset.get_dataset(): ...
 
 Each element is a dict: `image` float32 [B, H, W, 3] raw pixel values 0..255 (the model
-normalises), `label` int32 [B, H, W, 1] trainIds with the ignore label, `image_name`
-string [B] (the Cityscapes stem `<city>_<seq>_<frame>`), `height`, `width` int32 [B]
-(the original size). seed=None runs fast and nondeterministically; an int seed makes
-shuffling and augmentation deterministic.
+normalises), `label` int32 [B, H, W, 1] train ids with the ignore label, `image_name`
+string [B] (the image's file stem, for Cityscapes `<city>_<seq>_<frame>`), `height`,
+`width` int32 [B] (the original size). seed=None runs fast and nondeterministically; an
+int seed makes shuffling and augmentation deterministic.
 """
 import glob
 import os
 import struct
+from typing import Optional
 
 import tensorflow as tf
 
 from datasets import build_cityscapes_data
+from datasets import camvid
 from datasets import cityscapes
+from datasets import descriptors
 from datasets import preprocess
 from datasets import shard_manifest
 
-DATASETS = {"cityscapes": cityscapes.CITYSCAPES}
-
+DATASETS = {d.name: d for d in (cityscapes.CITYSCAPES, camvid.CAMVID)}
 _FEATURES = {
     "image/encoded": tf.io.FixedLenFeature((), tf.string),
     "image/filename": tf.io.FixedLenFeature((), tf.string, default_value=""),
@@ -34,10 +36,38 @@ _FEATURES = {
 _SHUFFLE_BUFFER = 100  # examples, as DeepLab
 
 
-def get_descriptor(dataset_name):
-  if dataset_name not in DATASETS:
-    raise ValueError(f"unknown dataset '{dataset_name}'; known: {sorted(DATASETS)}")
-  return DATASETS[dataset_name]
+def get_descriptor(dataset: Optional[str] = None,
+                   dataset_dir: Optional[str] = None) -> descriptors.DatasetDescriptor:
+  """The descriptor of a dataset named by a flag, a run or the records themselves.
+
+  Args:
+    dataset: a name of DATASETS, a spec .json file (datasets.descriptors), or the name of
+      the dataset `dataset_dir`'s records were converted from; None: that of
+      `dataset_dir`'s records, else Cityscapes (records of DeepLab's own converter).
+    dataset_dir: TFRecords directory; its `dataset.json` describes a user's dataset and
+      must agree with `dataset`.
+
+  Raises:
+    ValueError: an unknown name, a bad spec, or records of another dataset (names both).
+  """
+  converted = descriptors.read(dataset_dir) if dataset_dir else None
+  if dataset is None:
+    return converted or cityscapes.CITYSCAPES
+  if dataset in DATASETS:
+    descriptor = DATASETS[dataset]
+  elif dataset.endswith(".json") and os.path.isfile(dataset):
+    descriptor = descriptors.load_spec(dataset)
+  elif converted is not None and converted.name == dataset:
+    descriptor = converted
+  else:
+    raise ValueError(f"unknown dataset '{dataset}': give one of {sorted(DATASETS)}, a spec "
+                     f".json file, or the records of a converted dataset (their "
+                     f"{descriptors.DESCRIPTOR_FILENAME})")
+  if converted is not None and not converted.same_classes(descriptor):
+    raise ValueError(f"{dataset_dir} holds records of dataset '{converted.name}' "
+                     f"({converted.num_classes} classes), not of '{descriptor.name}' "
+                     f"({descriptor.num_classes} classes)")
+  return descriptor
 
 
 def record_files(dataset_dir: str, split_name: str) -> list[str]:
@@ -155,15 +185,15 @@ class Dataset:
     is_training: random scale, crop and flip.
     should_shuffle, should_repeat: shuffle files and examples; repeat forever.
     seed: None = nondeterministic and fast; an int = deterministic.
-    dataset_name: key of DATASETS (gives the ignore label).
+    dataset: the dataset (see get_descriptor; gives the ignore label).
   """
 
   def __init__(self, dataset_dir, split_name, batch_size, crop_size=None, *,
                min_resize_value=None, max_resize_value=None, resize_factor=None,
                min_scale_factor=1.0, max_scale_factor=1.0, scale_factor_step_size=0.0,
                is_training=False, should_shuffle=False, should_repeat=False, seed=None,
-               dataset_name="cityscapes"):
-    self.descriptor = get_descriptor(dataset_name)
+               dataset=None):
+    self.descriptor = get_descriptor(dataset, dataset_dir)
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if crop_size is not None:

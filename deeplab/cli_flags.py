@@ -22,7 +22,8 @@ from typing import Optional
 from absl import app
 from absl import flags
 
-from datasets import cityscapes
+from datasets import data_generator
+from datasets import descriptors
 from datasets import program_runner
 from deeplab import checkpoint_import
 from deeplab import config
@@ -46,8 +47,8 @@ def _define_model_flags(fv):
   target = dict(flag_values=fv)
   flags.DEFINE_enum("model_variant", _MODEL.model_variant, MODEL_VARIANTS,
                     "Backbone of the DeepLabv3 segmenter.", **target)
-  flags.DEFINE_integer("num_classes", cityscapes.CITYSCAPES.num_classes,
-                       "Number of semantic classes (default: Cityscapes train ids).", **target)
+  flags.DEFINE_integer("num_classes", None,
+                       "Number of semantic classes (default: the --dataset's).", **target)
   flags.DEFINE_integer("output_stride", _MODEL.output_stride,
                        "Ratio of input to feature resolution (8, 16 or 32); backbone "
                        "strides beyond it become atrous rates.", **target)
@@ -87,9 +88,17 @@ def _define_model_flags(fv):
                        "Kernel size of the convolution that produces the logits.", **target)
 
 
+def _define_dataset_flags(fv):
+  flags.DEFINE_string(
+      "dataset", None,
+      f"The dataset: {', '.join(sorted(data_generator.DATASETS))}, a spec .json of your own "
+      "images and masks (datasets.descriptors), or the name of the one --dataset_dir's "
+      "records were converted from. Unset: the training run's, else --dataset_dir's "
+      "(its dataset.json), else cityscapes.", flag_values=fv)
+
+
 def _define_input_flags(fv):
   target = dict(flag_values=fv)
-  flags.DEFINE_string("dataset", "cityscapes", "Name of the dataset.", **target)
   flags.DEFINE_string("dataset_dir", None, "Directory of the dataset's TFRecords.", **target)
   for name, help_text in (
       ("min_resize_value", "Resize images so that the shorter side is at least this."),
@@ -293,6 +302,7 @@ def _define_count_flops_flags(fv):
 Group = tuple[Callable[[flags.FlagValues], None], str]
 
 _GROUPS: dict[str, Group] = {
+    "dataset": (_define_dataset_flags, "dataset"),
     "model": (_define_model_flags, "model_variant"),
     "input": (_define_input_flags, "min_resize_value"),
     "train": (_define_train_flags, "train_logdir"),
@@ -310,7 +320,7 @@ def define_flags(*groups: str, flag_values: flags.FlagValues = FLAGS,
                  extra_groups: Optional[Mapping[str, Group]] = None) -> None:
   """Defines the flag groups a program needs; a group defined before is left alone.
 
-  Groups: model, input, train, prediction (checkpoint_dir, eval scales and flips),
+  Groups: dataset, model, input, train, prediction (checkpoint_dir, eval scales and flips),
   eval, vis, export, count_flops, and those of `extra_groups` ({name: Group}, a
   project's own, e.g. nus.cli_flags.GROUPS).
   """
@@ -505,12 +515,39 @@ def channel_rounding_from_flags(flag_values: flags.FlagValues) -> str:
   return "multiple_of_8"
 
 
-def model_options_from_flags(flag_values: flags.FlagValues) -> config.ModelOptions:
-  """ModelOptions from the parsed model flags."""
+def dataset_from_flags(flag_values: flags.FlagValues,
+                       run: Optional[runs.Run] = None) -> descriptors.DatasetDescriptor:
+  """The program's dataset: --dataset, else the one `run` trained on, else that of
+  --dataset_dir's records (where the program has the flag), else Cityscapes.
+
+  Raises:
+    ValueError: an unknown --dataset, or records (--dataset_dir) of another dataset than
+      the one named or trained on.
+  """
+  name = flag_values["dataset"].value if "dataset" in flag_values else None
+  dataset_dir = flag_values["dataset_dir"].value if "dataset_dir" in flag_values else None
+  recorded = run.dataset() if name is None and run is not None else None
+  if recorded is None:
+    return data_generator.get_descriptor(name, dataset_dir)
+  converted = descriptors.read(dataset_dir) if dataset_dir else None
+  if converted is not None and not converted.same_classes(recorded):
+    raise ValueError(f"--dataset_dir={dataset_dir} holds records of dataset '{converted.name}' "
+                     f"but {run.logdir} trained on '{recorded.name}'")
+  return recorded
+
+
+def model_options_from_flags(flag_values: flags.FlagValues,
+                             run: Optional[runs.Run] = None) -> config.ModelOptions:
+  """ModelOptions from the parsed model flags; --num_classes unset: the dataset's
+  (dataset_from_flags)."""
   dpc = None
   if flag_values.dense_prediction_cell_json:
     dpc = load_dense_prediction_cell(flag_values.dense_prediction_cell_json)
+  num_classes = flag_values.num_classes
+  if num_classes is None:
+    num_classes = dataset_from_flags(flag_values, run).num_classes
   return from_flags(config.ModelOptions, flag_values, dense_prediction_cell=dpc,
+                    num_classes=num_classes,
                     channel_rounding=channel_rounding_from_flags(flag_values),
                     atrous_rates=_flag_value(flag_values.atrous_rates) or None,
                     decoder_output_stride=_flag_value(flag_values.decoder_output_stride) or None)
@@ -520,9 +557,12 @@ def export_configs_from_flags(flag_values: flags.FlagValues) -> tuple[config.Exp
   """(ExportConfig, {ModelOptions field: value} set explicitly) from the export and model
   flags; the explicit architecture flags replace what the run recorded."""
   require_flags(flag_values, "checkpoint_path", "output_file")
+  run = runs.open_run(flag_values.checkpoint_path)
   export_config = from_flags(config.ExportConfig, flag_values,
-                             input_size=size_flag(flag_values, "input_size"))
-  return export_config, explicit_overrides(flag_values, model_options_from_flags(flag_values))
+                             input_size=size_flag(flag_values, "input_size"),
+                             dataset=dataset_from_flags(flag_values, run).name)
+  return export_config, explicit_overrides(flag_values,
+                                           model_options_from_flags(flag_values, run))
 
 
 def exit_unless_verified(result: Any, export_config: config.ExportConfig) -> None:
@@ -534,10 +574,26 @@ def exit_unless_verified(result: Any, export_config: config.ExportConfig) -> Non
 
 
 def eval_config_from_flags(flag_values: flags.FlagValues) -> config.EvalConfig:
-  """EvalConfig from the parsed prediction, eval and input flags."""
+  """EvalConfig from the parsed prediction, eval and input flags; the dataset is the
+  run's when --dataset is unset (dataset_from_flags)."""
   require_flags(flag_values, "checkpoint_dir", "eval_logdir", "dataset_dir")
   return from_flags(config.EvalConfig, flag_values,
-                    eval_crop_size=size_flag(flag_values, "eval_crop_size"))
+                    eval_crop_size=size_flag(flag_values, "eval_crop_size"),
+                    dataset=_dataset_of_run(flag_values))
+
+
+def vis_config_from_flags(flag_values: flags.FlagValues) -> config.VisConfig:
+  """VisConfig from the parsed prediction, vis and input flags; the dataset is the run's
+  when --dataset is unset (dataset_from_flags)."""
+  require_flags(flag_values, "checkpoint_dir", "vis_logdir", "dataset_dir")
+  return from_flags(config.VisConfig, flag_values,
+                    vis_crop_size=size_flag(flag_values, "vis_crop_size"),
+                    dataset=_dataset_of_run(flag_values))
+
+
+def _dataset_of_run(flag_values):
+  # A watch loop may start before the run wrote its records: then the records' dataset.
+  return dataset_from_flags(flag_values, runs.Run(flag_values.checkpoint_dir)).name
 
 
 def train_configs_from_flags(flag_values: flags.FlagValues) -> tuple:
@@ -550,7 +606,8 @@ def train_configs_from_flags(flag_values: flags.FlagValues) -> tuple:
   model_options = model_options_from_flags(flag_values)
   train_config = from_flags(config.TrainConfig, flag_values)
   data_config = from_flags(config.DataConfig, flag_values, split=flag_values.train_split,
-                           crop_size=size_flag(flag_values, "train_crop_size"))
+                           crop_size=size_flag(flag_values, "train_crop_size"),
+                           dataset=dataset_from_flags(flag_values).name)
   loss_config = from_flags(config.LossConfig, flag_values,
                            class_weights=tuple(flag_values.class_weights or ()) or None)
   return model_options, train_config, data_config, loss_config
@@ -588,7 +645,7 @@ def model_builder(flag_values: flags.FlagValues) -> Callable[[], Any]:
   written its config.
   """
   checkpoint_dir = flag_values.checkpoint_dir
-  options = model_options_from_flags(flag_values)
+  options = model_options_from_flags(flag_values, runs.Run(checkpoint_dir))
   overrides = explicit_overrides(flag_values, options)
 
   def build():

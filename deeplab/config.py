@@ -55,7 +55,7 @@ class ModelOptions:
   recorded, so their model_config.json files still describe them.
   """
   model_variant: str = "mobilenet_v2"
-  num_classes: int = 19
+  num_classes: int = 19  # Cityscapes'; programs take the dataset's
   output_stride: int = 16
   depth_multiplier: float = 1.0
   channel_rounding: str = "multiple_of_8"
@@ -129,7 +129,7 @@ class DataConfig:
   """Training input: where the TFRecords are and how they are augmented."""
   dataset_dir: str
   split: str = "train"
-  dataset: str = "cityscapes"
+  dataset: Optional[str] = None  # see data_generator.get_descriptor; None: the records'
   crop_size: tuple = (513, 513)
   min_resize_value: Optional[int] = None
   max_resize_value: Optional[int] = None
@@ -153,7 +153,7 @@ class PredictionConfig:
   """Which run predicts, on which data, and how (what eval and vis share)."""
   checkpoint_dir: str
   dataset_dir: str
-  dataset: str = "cityscapes"
+  dataset: Optional[str] = None  # see data_generator.get_descriptor; None: the records'
   eval_scales: tuple = (1.0,)
   add_flipped_images: bool = False
   min_resize_value: Optional[int] = None
@@ -199,6 +199,7 @@ class ExportConfig:
   quantize: str = "none"
   saved_model_dir: Optional[str] = None
   dataset_dir: Optional[str] = None
+  dataset: Optional[str] = None  # None: the run's (data_generator.get_descriptor)
   num_calibration_steps: int = 100
   num_verify_images: int = 8
 

@@ -32,7 +32,7 @@ def main(argv):
   print(flops.format_report(flops.count_model(options, size)))
 
 
-FLAG_GROUPS = ("model", "count_flops")
+FLAG_GROUPS = ("dataset", "model", "count_flops")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def main(argv):
   eval_lib.run_evaluation(eval_config, cli_flags.model_builder(FLAGS))
 
 
-FLAG_GROUPS = ("model", "input", "prediction", "eval")
+FLAG_GROUPS = ("dataset", "model", "input", "prediction", "eval")
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ def watch_checkpoints(checkpoint_dir: str, evaluate_fn: Callable, *, interval_se
     sleep(interval_secs)
 
 
-def make_eval_dataset(dataset_dir: str, split: str, dataset: str = "cityscapes",
+def make_eval_dataset(dataset_dir: str, split: str, dataset: Optional[str] = None,
                       crop_size: Optional[tuple] = None, min_resize_value: Optional[int] = None,
                       max_resize_value: Optional[int] = None,
                       resize_factor: Optional[int] = None) -> tf.data.Dataset:
@@ -204,7 +204,7 @@ def make_eval_dataset(dataset_dir: str, split: str, dataset: str = "cityscapes",
   `label` int32 [H, W, 1] at the original resolution, `valid_size` int32 [2] (the
   image's extent inside the padding), `image_name`, `height`, `width`.
   """
-  descriptor = data_generator.get_descriptor(dataset)
+  descriptor = data_generator.get_descriptor(dataset, dataset_dir)
   crop = crop_size or (None, None)
   resize = dict(min_resize_value=min_resize_value, max_resize_value=max_resize_value,
                 resize_factor=resize_factor)
@@ -398,7 +398,7 @@ def run_evaluation(eval_config: config_lib.EvalConfig,
   Raises:
     FileNotFoundError: `once` and no complete checkpoint in checkpoint_dir.
   """
-  descriptor = data_generator.get_descriptor(eval_config.dataset)
+  descriptor = data_generator.get_descriptor(eval_config.dataset, eval_config.dataset_dir)
   dataset = make_eval_dataset(eval_config.dataset_dir, eval_config.eval_split,
                               eval_config.dataset, eval_config.eval_crop_size,
                               eval_config.min_resize_value, eval_config.max_resize_value,
@@ -413,7 +413,7 @@ def run_evaluation(eval_config: config_lib.EvalConfig,
   def evaluate(info, writer):
     start = time.monotonic()
     logging.info("Evaluating %s (step %d) on %s/%s.", info.path, info.step,
-                 eval_config.dataset, eval_config.eval_split)
+                 descriptor.name, eval_config.eval_split)
     if not models:
       models.append(build_model() if build_model
                     else model_for_checkpoints(eval_config.checkpoint_dir))

@@ -297,11 +297,21 @@ def record_samples(dataset_dir: str, split: str, size: tuple, count: int,
 
 def verification_samples(export_config: config_lib.ExportConfig) -> list:
   """Val images with labels at the export size: --dataset_dir's records, else synthetic
-  scenes."""
+  scenes labelled in the dataset's classes (Cityscapes or CamVid).
+
+  Raises:
+    ValueError: records of another dataset than export_config.dataset, or neither records
+      nor synthetic labels for it.
+  """
   size, count = tuple(export_config.input_size), export_config.num_verify_images
+  dataset = export_config.dataset
   if export_config.dataset_dir:
+    data_generator.get_descriptor(dataset, export_config.dataset_dir)  # they agree
     return record_samples(export_config.dataset_dir, "val", size, count)
-  return synthetic.labelled_scenes(count, *size)
+  if dataset not in (None, *data_generator.DATASETS):
+    raise ValueError(f"verifying an export of dataset '{dataset}' needs its records: "
+                     "give --dataset_dir")
+  return synthetic.labelled_scenes(count, *size, dataset=dataset or "cityscapes")
 
 
 def calibration_images(dataset_dir: Optional[str], input_size: tuple, num_steps: int,

@@ -40,7 +40,7 @@ def main(argv):
   cli_flags.exit_unless_verified(result, export_config)
 
 
-FLAG_GROUPS = ("model", "export")
+FLAG_GROUPS = ("dataset", "model", "export")
 
 
 if __name__ == "__main__":

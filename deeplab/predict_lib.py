@@ -2,13 +2,13 @@
 
 Inputs are image files, folders (their files, not recursively), globs, or `.txt` files
 listing one path a line (relative paths from the list's folder). For each image,
-OUTPUT_DIR gets `<stem>_labels.png` (Cityscapes labelIds, as deeplab.vis's raw
-predictions) and `<stem>_overlay.png` (Cityscapes colours over the image), both at the
-image's own size. A file that cannot be read as an image is named on stderr and
-skipped; the others are still predicted.
+OUTPUT_DIR gets `<stem>_labels.png` (the dataset's label values, as deeplab.vis's raw
+predictions: Cityscapes labelIds, CamVid's 0..10) and `<stem>_overlay.png` (the
+dataset's colours over the image), both at the image's own size. A file that cannot be
+read as an image is named on stderr and skipped; the others are still predicted.
 
   predict = run_predictor(runs.open_run("runs/x"))     # or tflite_predictor("m.tflite")
-  result = predict_images(find_images(["photos/", "frames/*.jpg"]), predict, "out")
+  result = predict_images(find_images(["photos/", "frames/*.jpg"]), predict, descriptor, "out")
   exit_if_any_skipped(result)
 
 nus.predict reuses all of this with its own predictor.
@@ -28,7 +28,7 @@ from ai_edge_litert import interpreter as litert
 from PIL import Image
 from PIL import ImageOps
 
-from datasets import cityscapes
+from datasets import descriptors
 from datasets import program_runner
 from deeplab import eval_lib
 from deeplab import export_lib
@@ -104,12 +104,13 @@ def read_image(path: str) -> np.ndarray:
     raise OSError(str(e)) from None
 
 
-def write_outputs(output_dir: str, stem: str, image: np.ndarray, train_ids: np.ndarray,
+def write_outputs(descriptor: descriptors.DatasetDescriptor, output_dir: str, stem: str,
+                  image: np.ndarray, train_ids: np.ndarray,
                   extra_pictures: Optional[dict[str, np.ndarray]] = None) -> list[str]:
-  """Writes the label and overlay PNGs of one image (and `<stem><suffix>` for each extra
-  picture); returns their paths."""
-  colors = cityscapes.colorize(train_ids)
-  pictures = {LABELS_SUFFIX: cityscapes.train_ids_to_label_ids(train_ids),
+  """Writes the label and overlay PNGs of one image in `descriptor`'s values and colours
+  (and `<stem><suffix>` for each extra picture); returns their paths."""
+  colors = descriptor.colorize(train_ids)
+  pictures = {LABELS_SUFFIX: descriptor.to_label_values(train_ids),
               OVERLAY_SUFFIX: vis_lib.overlay(image, colors, OVERLAY_ALPHA),
               **(extra_pictures or {})}
   paths = []
@@ -126,7 +127,8 @@ class Result:
   skipped: tuple[tuple[str, str], ...]
 
 
-def predict_images(paths: Sequence[str], predict: Predictor, output_dir: str,
+def predict_images(paths: Sequence[str], predict: Predictor,
+                   descriptor: descriptors.DatasetDescriptor, output_dir: str,
                    extra_pictures: Optional[ExtraPictures] = None) -> Result:
   """Predicts and writes each image of `paths`; an unreadable one is named on stderr
   and skipped.
@@ -134,6 +136,7 @@ def predict_images(paths: Sequence[str], predict: Predictor, output_dir: str,
   Args:
     paths: image files (find_images).
     predict: the model (run_predictor, tflite_predictor, nus.predict's).
+    descriptor: the dataset the model predicts the classes of.
     output_dir: created if missing.
     extra_pictures: more pictures per image (nus.predict's sampling locations).
   """
@@ -146,7 +149,7 @@ def predict_images(paths: Sequence[str], predict: Predictor, output_dir: str,
       skipped.append((path, program_runner.one_line(e)))
       tqdm.tqdm.write(f"skipped {path}: {skipped[-1][1]}", file=sys.stderr)
       continue
-    write_outputs(output_dir, output_stem(path), image, predict(image),
+    write_outputs(descriptor, output_dir, output_stem(path), image, predict(image),
                   extra_pictures(image) if extra_pictures else None)
     written += 1
   return Result(written, tuple(skipped))

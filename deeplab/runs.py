@@ -24,6 +24,8 @@ from typing import TypeVar
 import keras
 import tensorflow as tf
 
+from datasets import data_generator
+from datasets import descriptors
 from datasets import program_runner
 from deeplab import checkpoints
 from deeplab import config as config_lib
@@ -126,6 +128,17 @@ class Run:
     """train_config.json ({"train": TrainConfig fields, ...}); {} before it is written."""
     path = self._path(checkpoints.TRAIN_CONFIG_FILENAME)
     return checkpoints.read_json(path) if tf.io.gfile.exists(path) else {}
+
+  def dataset(self) -> Optional[descriptors.DatasetDescriptor]:
+    """The dataset the run trained on, as its trainer recorded it; None before the records
+    are written."""
+    records = self.records()
+    if "dataset" in records:
+      return descriptors.from_spec(records["dataset"],
+                                   self._path(checkpoints.TRAIN_CONFIG_FILENAME))
+    # Runs from before the descriptor was recorded name a built-in dataset.
+    name = records.get("data", {}).get("dataset")
+    return data_generator.get_descriptor(name) if name else None
 
   def final_step(self) -> Optional[int]:
     """The step training stops at, or None before the run wrote its records."""

@@ -1,4 +1,4 @@
-"""Trains DeepLabv3 (MobileNetV2 / ShuffleNetV2) on Cityscapes TFRecords.
+"""Trains DeepLabv3 (MobileNetV2 / ShuffleNetV2) on the TFRecords of a dataset (--dataset).
 
   python -m deeplab.train --model_variant=shufflenet_v2 --output_stride=16 \\
       --train_crop_size=769 --train_crop_size=769 --train_batch_size=16 \\
@@ -27,7 +27,7 @@ def main(argv):
                                initialize_last_layer=FLAGS.initialize_last_layer)
 
 
-FLAG_GROUPS = ("model", "input", "train")
+FLAG_GROUPS = ("dataset", "model", "input", "train")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from a pretrained checkpoint. A run never saves over checkpoint files it did not
 (one copied in to start from): it refuses to start instead.
 """
 import dataclasses
+import functools
 import gc
 import json
 import math
@@ -35,8 +36,8 @@ import tensorflow as tf
 import tqdm
 from absl import logging
 
-from datasets import cityscapes
 from datasets import data_generator
+from datasets import descriptors
 from deeplab import checkpoint_import
 from deeplab import checkpoints
 from deeplab import config as config_lib
@@ -529,14 +530,16 @@ def _write_summaries(writer, step, pending, learning_rate, model, batch, image_s
   writer.flush()
 
 
-def segmentation_images(model: keras.Model, batch: dict, max_images: int = 3) -> dict:
-  """TensorBoard images of a training batch: input, colourised label and prediction."""
+def segmentation_images(descriptor: descriptors.DatasetDescriptor, model: keras.Model,
+                        batch: dict, max_images: int = 3) -> dict:
+  """TensorBoard images of a training batch: input, label and prediction in the dataset's
+  colours."""
   images = batch["image"][:max_images]
   predictions = model_lib.predict_labels(model, images).numpy()
   labels = batch["label"][:max_images, ..., 0].numpy()
   return {"image": tf.cast(tf.clip_by_value(images, 0, 255), tf.uint8),
-          "label": cityscapes.colorize(labels),
-          "prediction": cityscapes.colorize(predictions)}
+          "label": descriptor.colorize(labels),
+          "prediction": descriptor.colorize(predictions)}
 
 
 def _check_resumable(logdir, model_options):
@@ -565,7 +568,7 @@ def training_dataset(data_config: config_lib.DataConfig, batch_size: int,
       max_scale_factor=data_config.max_scale_factor,
       scale_factor_step_size=data_config.scale_factor_step_size,
       is_training=True, should_shuffle=True, should_repeat=True, seed=seed,
-      dataset_name=data_config.dataset).get_dataset()
+      dataset=data_config.dataset).get_dataset()
 
 
 def train_segmentation(model_options: config_lib.ModelOptions,
@@ -601,7 +604,7 @@ def train_segmentation(model_options: config_lib.ModelOptions,
     TrainResult.
   """
   strategy = strategy or select_strategy()
-  descriptor = data_generator.get_descriptor(data_config.dataset)
+  descriptor = data_generator.get_descriptor(data_config.dataset, data_config.dataset_dir)
   if model_options.num_classes != descriptor.num_classes:
     raise ValueError(f"--num_classes={model_options.num_classes} but dataset "
                      f"{data_config.dataset} has {descriptor.num_classes} classes")
@@ -630,9 +633,11 @@ def train_segmentation(model_options: config_lib.ModelOptions,
       checkpoint_import.restore_initial_checkpoint(model, tf_initial_checkpoint,
                                                    initialize_last_layer)
 
-  record = {"data": dataclasses.asdict(data_config), "loss": dataclasses.asdict(loss_config),
+  record = {"data": dataclasses.asdict(data_config), "dataset": descriptor.to_spec(),
+            "loss": dataclasses.asdict(loss_config),
             "tf_initial_checkpoint": tf_initial_checkpoint,
             "initialize_last_layer": initialize_last_layer, **(record or {})}
   return train(train_config, lambda: model_lib.build_model(model_options), dataset_fn, loss_fn,
-               strategy=strategy, init_fn=init_fn, image_summary_fn=segmentation_images,
+               strategy=strategy, init_fn=init_fn,
+               image_summary_fn=functools.partial(segmentation_images, descriptor),
                run_config=(model_options, config_sections), record=record)

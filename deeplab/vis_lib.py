@@ -1,9 +1,10 @@
 """Predictions of a trained model for a split as PNG files (what deeplab.vis runs).
 
-OUT/segmentation_results/ gets `<name>_image.png`, `<name>_prediction.png` (Cityscapes
-colours) and `<name>_overlay.png`; OUT/raw_segmentation_results/ gets `<name>.png` with
-Cityscapes labelIds at the original resolution, `<name>` being the Cityscapes stem
-`<city>_<seq>_<frame>` — the layout the benchmark server and cityscapesScripts'
+OUT/segmentation_results/ gets `<name>_image.png`, `<name>_prediction.png` (the
+dataset's colours) and `<name>_overlay.png`; OUT/raw_segmentation_results/ gets
+`<name>.png` with the dataset's own label values at the original resolution (Cityscapes
+labelIds, CamVid's 0..10), `<name>` being the image's stem (Cityscapes
+`<city>_<seq>_<frame>`) — the layout the benchmark server and cityscapesScripts'
 evaluation expect. The model is the training run's (model_config.json, latest
 complete checkpoint); predictions are exactly those deeplab.eval scores.
 """
@@ -18,7 +19,8 @@ import tqdm
 from absl import logging
 from PIL import Image
 
-from datasets import cityscapes
+from datasets import data_generator
+from datasets import descriptors
 from deeplab import checkpoints
 from deeplab import config as config_lib
 from deeplab import eval_lib
@@ -41,27 +43,29 @@ def overlay(image: np.ndarray, colors: np.ndarray, alpha: float) -> np.ndarray:
   return np.clip(blended.round(), 0, 255).astype(np.uint8)
 
 
-def write_predictions(name: str, image: np.ndarray, train_ids: np.ndarray, vis_logdir: str,
+def write_predictions(descriptor: descriptors.DatasetDescriptor, name: str, image: np.ndarray,
+                      train_ids: np.ndarray, vis_logdir: str,
                       also_save_raw_predictions: bool = True,
                       overlay_alpha: float = 0.5) -> list[str]:
   """Writes the PNGs of one image (see the module docstring); returns their paths.
 
   Args:
-    name: Cityscapes stem `<city>_<seq>_<frame>`.
+    descriptor: the dataset (colours, label values).
+    name: the image's stem (Cityscapes `<city>_<seq>_<frame>`).
     image: uint8 [H, W, 3] original image.
     train_ids: int [H, W] predicted train ids.
     vis_logdir: output root.
-    also_save_raw_predictions: also write the labelId PNG.
+    also_save_raw_predictions: also write the label-value PNG.
     overlay_alpha: opacity of the colours in the overlay.
   """
-  colors = cityscapes.colorize(train_ids)
+  colors = descriptor.colorize(train_ids)
   paths = [os.path.join(vis_logdir, COLOR_DIR, f"{name}_{kind}.png")
            for kind in ("image", "prediction", "overlay")]
   for path, array in zip(paths, (image, colors, overlay(image, colors, overlay_alpha))):
     save_png(path, array)
   if also_save_raw_predictions:
     paths.append(os.path.join(vis_logdir, RAW_DIR, f"{name}.png"))
-    save_png(paths[-1], cityscapes.train_ids_to_label_ids(train_ids))
+    save_png(paths[-1], descriptor.to_label_values(train_ids))
   return paths
 
 
@@ -93,20 +97,21 @@ def visualize(vis_config: config_lib.VisConfig,
       vis_config.dataset_dir, vis_config.vis_split, vis_config.dataset,
       vis_config.vis_crop_size, vis_config.min_resize_value, vis_config.max_resize_value,
       vis_config.resize_factor)
+  descriptor = data_generator.get_descriptor(vis_config.dataset, vis_config.dataset_dir)
   if vis_config.max_number_of_images > 0:
     dataset = dataset.take(vis_config.max_number_of_images)
   directories = [COLOR_DIR] + ([RAW_DIR] if vis_config.also_save_raw_predictions else [])
   for directory in directories:
     os.makedirs(os.path.join(vis_config.vis_logdir, directory), exist_ok=True)
   logging.info("Writing predictions of %s (step %d) for %s/%s to %s.", info.path, info.step,
-               vis_config.dataset, vis_config.vis_split, vis_config.vis_logdir)
+               descriptor.name, vis_config.vis_split, vis_config.vis_logdir)
   count = 0
   for sample in tqdm.tqdm(dataset, desc="vis", unit="image"):
     train_ids = predict(sample["image"], sample["valid_size"], sample["height"],
                         sample["width"]).numpy()
-    write_predictions(sample["image_name"].numpy().decode(), sample["original_image"].numpy(),
-                      train_ids, vis_config.vis_logdir, vis_config.also_save_raw_predictions,
-                      vis_config.overlay_alpha)
+    write_predictions(descriptor, sample["image_name"].numpy().decode(),
+                      sample["original_image"].numpy(), train_ids, vis_config.vis_logdir,
+                      vis_config.also_save_raw_predictions, vis_config.overlay_alpha)
     count += 1
   logging.info("Wrote %d images.", count)
   return info, count

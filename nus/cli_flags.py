@@ -36,9 +36,10 @@ def _define_nus_flags(fv):
                        "space): a finer grid for the same network.", **target)
   flags.DEFINE_float("nus_depth_multiplier", _NUS.depth_multiplier,
                      "MobileNetV2 depth multiplier of the aux net.", **target)
-  flags.DEFINE_list("nus_target_classes", [str(c) for c in _NUS.target_classes],
-                    "trainIds whose boundaries attract samples (seed: thing classes "
-                    "11..18); empty: all classes.", **target)
+  flags.DEFINE_list("nus_target_classes", None,
+                    "Train ids whose boundaries attract samples; unset: the dataset's thing "
+                    "and thin classes (Cityscapes 5-7 and 11-18; seed 000 used the things "
+                    "11-18); empty: all classes.", **target)
   flags.DEFINE_float("nus_alpha", _NUS.alpha,
                      "Weight of the boundary term of the targets (Eq. 2).", **target)
   flags.DEFINE_enum("nus_alpha_weighting", _NUS.alpha_weighting, options_lib.ALPHA_WEIGHTINGS,
@@ -88,8 +89,12 @@ GROUPS: dict[str, cli_flags.Group] = {
 
 
 def nus_options_from_flags(flag_values: flags.FlagValues) -> options_lib.NusOptions:
-  """NusOptions from the parsed --nus_* flags (unset --nus_preprocess: the default)."""
-  classes = tuple(int(c) for c in flag_values.nus_target_classes) or None
+  """NusOptions from the parsed --nus_* flags (unset --nus_preprocess: the default; unset
+  --nus_target_classes: the dataset's, deeplab.cli_flags.dataset_from_flags)."""
+  if flag_values.nus_target_classes is None:
+    classes = cli_flags.dataset_from_flags(flag_values).nus_target_classes
+  else:
+    classes = tuple(int(c) for c in flag_values.nus_target_classes) or None
   return cli_flags.from_flags(options_lib.NusOptions, flag_values, flag_prefix="nus_",
                               target_classes=classes,
                               preprocess=flag_values.nus_preprocess or _NUS.preprocess)

@@ -38,7 +38,7 @@ def main(argv):
                                             FLAGS.eval_batch_size, FLAGS.nus_interpolation)
 
 
-FLAG_GROUPS = ("input", "prediction", "eval", "nus", "nus_eval")
+FLAG_GROUPS = ("dataset", "input", "prediction", "eval", "nus", "nus_eval")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
   Returns:
     {step: result dict} of the checkpoints evaluated by this call.
   """
-  descriptor = data_generator.get_descriptor(eval_config.dataset)
+  descriptor = data_generator.get_descriptor(eval_config.dataset, eval_config.dataset_dir)
   mode = eval_lib.evaluation_mode("sampling_net_location_mse", eval_config.eval_split)
   built = {}  # at the first checkpoint: the net, the dataset and its first batch
 
@@ -86,7 +86,7 @@ def run_sampling_net_evaluation(eval_config: config_lib.EvalConfig) -> dict:
                        "nus.train --nus_train)")
     dataset = training.add_sampling_targets(
         data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size=1,
-                               dataset_name=eval_config.dataset).get_dataset(),
+                               dataset=eval_config.dataset).get_dataset(),
         nus_options, descriptor.ignore_label).cache()
     built.update(net=aux_net.build_sampling_net(nus_options), dataset=dataset,
                  first=next(iter(dataset)))
@@ -148,9 +148,9 @@ def run_nus_segmenter_evaluation(eval_config: config_lib.EvalConfig,
   if eval_config.eval_crop_size is not None:
     raise ValueError("--eval_crop_size is not used with non-uniform sampling: images are "
                      "scored whole, at their original resolution")
-  descriptor = data_generator.get_descriptor(eval_config.dataset)
+  descriptor = data_generator.get_descriptor(eval_config.dataset, eval_config.dataset_dir)
   dataset = data_generator.Dataset(eval_config.dataset_dir, eval_config.eval_split, batch_size,
-                                   dataset_name=eval_config.dataset).get_dataset()
+                                   dataset=eval_config.dataset).get_dataset()
   mode = eval_lib.evaluation_mode("nus_segmentation", eval_config.eval_split,
                                   interpolation=interpolation_method)
   built = {}  # at the first checkpoint: the segmenter, its sampler, the result's extras

@@ -37,7 +37,7 @@ def main(argv):
   cli_flags.exit_unless_verified(result, export_config)
 
 
-FLAG_GROUPS = ("model", "export", "nus")
+FLAG_GROUPS = ("dataset", "model", "export", "nus")
 
 
 if __name__ == "__main__":

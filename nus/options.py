@@ -9,10 +9,6 @@ from deeplab import runs
 SECTION = "nus"
 PREPROCESS_MODES = ("net", "uniform")
 ALPHA_WEIGHTINGS = ("paper", "seed")
-# Cityscapes trainIds: the thing classes (person ... bicycle), whose boundaries the seed's
-# targets sample densely, and the thin stuff classes (pole, traffic light, traffic sign).
-THING_CLASSES = (11, 12, 13, 14, 15, 16, 17, 18)
-THIN_STUFF_CLASSES = (5, 6, 7)
 # How images are sampled at the points (nus.sampling.sample_images); labels: nearest.
 SAMPLING_METHODS = ("nearest", "bilinear", "area")
 # The aux net is a DeepLab model: its stride is one of the backbones' output strides.
@@ -32,12 +28,14 @@ class NusOptions:
   preprocess: "net" samples at the aux net's locations, "uniform" at the uniform grid.
   alpha_weighting: "paper" uses alpha / (1 - alpha) as in Eq. 2; "seed" reproduces the
   seed code's alpha / (1 - sqrt(alpha)).
+  target_classes: the classes whose boundaries attract samples; the programs default to
+  the dataset's thing and thin classes (DatasetDescriptor.nus_target_classes).
   """
   net_input_size: int = 64
   net_stride: int = 8
   grid_subdivision: int = 1
   depth_multiplier: float = 0.25
-  target_classes: Optional[tuple] = THING_CLASSES
+  target_classes: Optional[tuple] = None  # train ids; None: all classes
   alpha: float = 0.5
   alpha_weighting: str = "paper"
   preprocess: str = "net"

@@ -41,10 +41,11 @@ def main(argv):
     return {LOCATIONS_SUFFIX: sampler_lib.draw_locations(image, grid)}
 
   predict_lib.exit_if_any_skipped(predict_lib.predict_images(
-      paths, predict, FLAGS.output_dir, locations if FLAGS.draw_locations else None))
+      paths, predict, cli_flags.dataset_from_flags(FLAGS, run), FLAGS.output_dir,
+      locations if FLAGS.draw_locations else None))
 
 
-FLAG_GROUPS = ("prediction", "nus", "predict", "nus_predict")
+FLAG_GROUPS = ("dataset", "prediction", "nus", "predict", "nus_predict")
 
 
 if __name__ == "__main__":

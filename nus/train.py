@@ -50,7 +50,7 @@ def main(argv):
                                    initialize_last_layer=FLAGS.initialize_last_layer)
 
 
-FLAG_GROUPS = ("model", "input", "train", "nus", "nus_train")
+FLAG_GROUPS = ("dataset", "model", "input", "train", "nus", "nus_train")
 
 
 if __name__ == "__main__":

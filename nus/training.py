@@ -45,7 +45,7 @@ def train_sampling_net(nus_options: options_lib.NusOptions,
   `--nus_checkpoint` can rebuild the net from the logdir alone.
   """
   strategy = strategy or train_lib.select_strategy()
-  descriptor = data_generator.get_descriptor(data_config.dataset)
+  descriptor = data_generator.get_descriptor(data_config.dataset, data_config.dataset_dir)
 
   def dataset_fn(batch_size, input_context):
     dataset = train_lib.training_dataset(data_config, batch_size,
@@ -56,7 +56,8 @@ def train_sampling_net(nus_options: options_lib.NusOptions,
     del step  # a constant loss
     return aux_net.locations_loss(net(batch["image"], training=True), batch["targets"])
 
-  record = {"data": dataclasses.asdict(data_config), "nus": dataclasses.asdict(nus_options)}
+  record = {"data": dataclasses.asdict(data_config), "dataset": descriptor.to_spec(),
+            "nus": dataclasses.asdict(nus_options)}
   return train_lib.train(
       train_config, lambda: aux_net.build_sampling_net(nus_options), dataset_fn, loss_fn,
       strategy=strategy, image_summary_fn=sampler_lib.location_images, record=record,

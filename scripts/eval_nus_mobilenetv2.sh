@@ -8,7 +8,7 @@ source "$(dirname "$0")/nus_common.sh"
 ensure_dataset
 run python -m nus.eval \
   --eval_type=nus \
-  --dataset=cityscapes \
+  --dataset="$DATASET" \
   --eval_split=val \
   --checkpoint_dir="$NUS_LOGDIR" \
   --eval_logdir="$(dirname "$NUS_LOGDIR")/eval" \

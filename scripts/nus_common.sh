@@ -2,7 +2,11 @@
 # Shared settings of the seed 000 scripts (test_nus_mobilenetv2.sh, eval_nus_mobilenetv2.sh,
 # test_mobilenetv2_with_nus.sh). Every value can be overridden from the environment.
 #
-#   DATASET_DIR       Cityscapes TFRecords; unset: synthetic Cityscapes under WORK_DIR
+#   DATASET           cityscapes (default), camvid, or a spec .json of your own data
+#                     (see datasets.descriptors); other than cityscapes, DATASET_DIR
+#                     is needed and the aux net targets the dataset's thing and thin
+#                     classes (Cityscapes: the seed's thing classes, trainIds 11..18).
+#   DATASET_DIR       TFRecords of DATASET; unset: synthetic Cityscapes under WORK_DIR
 #                     (generated on first use, CPU-sized).
 #   WORK_DIR          where runs are written (default runs/seed000).
 #   INIT_CHECKPOINT   optional pretrained checkpoint for the segmenter (replaces the
@@ -25,6 +29,14 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
 fi
 
 WORK_DIR=${WORK_DIR:-$REPO_ROOT/runs/seed000}
+DATASET=${DATASET:-cityscapes}
+NUS_TARGET_ARGS=()
+if [ "$DATASET" = "cityscapes" ]; then
+  NUS_TARGET_ARGS=(--nus_target_classes=11,12,13,14,15,16,17,18)  # the seed's
+elif [ -z "${DATASET_DIR:-}" ]; then
+  echo "DATASET=$DATASET needs DATASET_DIR (its TFRecords; the synthetic data is Cityscapes)" >&2
+  exit 2
+fi
 AUX_INPUT_SIZE=${AUX_INPUT_SIZE:-64}
 STRIDE=${STRIDE:-8}
 DEPTH_MULTIPLIER=${DEPTH_MULTIPLIER:-0.25}

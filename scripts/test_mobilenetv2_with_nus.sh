@@ -28,7 +28,7 @@ case "$MODE" in
       INIT_FLAGS=(--tf_initial_checkpoint="$INIT_CHECKPOINT" --initialize_last_layer=false)
     fi
     run python -m nus.train \
-      --dataset=cityscapes --train_split=train \
+      --dataset="$DATASET" --train_split=train \
       --model_variant=mobilenet_v2 \
       --base_learning_rate=0.007 \
       "${NUS_FLAGS[@]}" \
@@ -43,7 +43,7 @@ case "$MODE" in
     ;;
   EVAL)
     run python -m nus.eval \
-      --dataset=cityscapes --eval_split=val \
+      --dataset="$DATASET" --eval_split=val \
       "${NUS_FLAGS[@]}" \
       --checkpoint_dir="$TRAIN_LOGDIR" \
       --eval_logdir="$EVAL_LOGDIR" \

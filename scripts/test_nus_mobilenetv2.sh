@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the auxiliary sampling network (seed 000): MobileNetV2 at depth multiplier
 # DEPTH_MULTIPLIER on AUX_INPUT_SIZE^2 inputs predicts near-boundary sampling locations,
-# trained with MSE against the Eq. 2 targets of the thing classes (trainIds 11..18).
+# trained with MSE against the Eq. 2 targets of the thing classes (Cityscapes trainIds
+# 11..18; another DATASET: its thing and thin classes).
 #   Usage: bash scripts/test_nus_mobilenetv2.sh [--help]
 #   NUS_ALPHA (default 0.5): weight of the boundary term of the targets.
 set -euo pipefail
@@ -13,9 +14,9 @@ run python -m nus.train \
   --nus_net_input_size="$AUX_INPUT_SIZE" \
   --nus_net_stride="$STRIDE" \
   --nus_depth_multiplier="$DEPTH_MULTIPLIER" \
-  --nus_target_classes=11,12,13,14,15,16,17,18 \
+  "${NUS_TARGET_ARGS[@]}" \
   --nus_alpha="${NUS_ALPHA:-0.5}" \
-  --dataset=cityscapes \
+  --dataset="$DATASET" \
   --train_split=train \
   --base_learning_rate=0.007 \
   --min_scale_factor=1 --max_scale_factor=1 \

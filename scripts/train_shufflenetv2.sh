@@ -7,7 +7,9 @@
 #     bash scripts/train_shufflenetv2.sh          # seed 001's recipe on real Cityscapes
 #
 # Environment:
-#   DATASET_DIR      Cityscapes TFRecords: seed 001's settings (769x769 crops, batch 16,
+#   DATASET          cityscapes (default), camvid, or a spec .json of your own data; its
+#                    classes set the model's (needs DATASET_DIR when not Cityscapes).
+#   DATASET_DIR      TFRecords of DATASET: seed 001's settings (769x769 crops, batch 16,
 #                    120000 steps). Unset: synthetic Cityscapes in WORK_DIR (generated on
 #                    first use) with a recipe that trains within 10 minutes on a 2-core
 #                    CPU (scripts/demo_train_eval.sh's: Adam, decoder, class weights,

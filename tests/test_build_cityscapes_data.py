@@ -54,8 +54,9 @@ def _label_ids_path(root, split, stem):
 def test_shards_and_schema(synthetic_records):
   root, records = synthetic_records
   assert sorted(os.listdir(records)) == [
-      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "train.manifest.json",
-      "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord", "val.manifest.json"]
+      "dataset.json", "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord",
+      "train.manifest.json", "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord",
+      "val.manifest.json"]
   for split, count in SYNTHETIC_COUNTS.items():
     examples = _examples(records, split)
     assert len(examples) == count
@@ -126,7 +127,7 @@ def test_failure_mid_run_leaves_no_finished_looking_shard(make_cityscapes, tmp_p
   out = str(tmp_path / "records")
   with pytest.raises(ValueError, match="cannot read PNG " + broken):
     build.convert(root, out, splits=("train",), num_shards=3, num_workers=1)
-  assert sorted(os.listdir(out)) == ["train-00000-of-00003.tfrecord",
+  assert sorted(os.listdir(out)) == ["dataset.json", "train-00000-of-00003.tfrecord",
                                      "train-00001-of-00003.tfrecord", "train.manifest.json"]
   with pytest.raises(ValueError, match="conversion of split 'train' did not finish"):
     data_generator.record_files(out, "train")
@@ -135,9 +136,10 @@ def test_failure_mid_run_leaves_no_finished_looking_shard(make_cityscapes, tmp_p
 def test_stale_shards_of_an_earlier_run_are_removed(synthetic_records, tmp_path):
   out = str(tmp_path / "records")
   build.convert(synthetic_records[0], out, splits=("train",), num_shards=3, num_workers=1)
-  assert len(os.listdir(out)) == 4
+  assert len(os.listdir(out)) == 5  # 3 shards, the manifest, dataset.json
   build.convert(synthetic_records[0], out, splits=("train",), num_shards=1, num_workers=1)
-  assert sorted(os.listdir(out)) == ["train-00000-of-00001.tfrecord", "train.manifest.json"]
+  assert sorted(os.listdir(out)) == ["dataset.json", "train-00000-of-00001.tfrecord",
+                                     "train.manifest.json"]
   assert len(_examples(out, "train")) == SYNTHETIC_COUNTS["train"]
 
 
@@ -202,7 +204,8 @@ def test_a_killed_reconversion_leaves_a_refused_split_not_a_mixed_one(write_city
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
   # Shard 0 is B's, shard 1 A's, B's shard 1 half written under its temporary name.
   assert sorted(os.listdir(out)) == sorted(
-      [os.path.basename(p) for p in first] + ["train-00001-of-00002.tfrecord.incomplete",
+      [os.path.basename(p) for p in first] + ["dataset.json",
+                                               "train-00001-of-00002.tfrecord.incomplete",
                                                "train.manifest.json"])
   with pytest.raises(ValueError, match=rf"{out}: the conversion of split 'train' did not finish"):
     data_generator.record_files(out, "train")
@@ -220,7 +223,7 @@ def test_leftovers_of_a_killed_run_with_another_shard_count_are_removed(syntheti
     (out / name).write_bytes(b"not ours to remove")
   build.convert(synthetic_records[0], str(out), splits=("train",), num_shards=1, num_workers=1)
   assert sorted(os.listdir(out)) == sorted(
-      ["train-00000-of-00001.tfrecord", "train.manifest.json", *kept])
+      ["dataset.json", "train-00000-of-00001.tfrecord", "train.manifest.json", *kept])
 
 
 def _pair(height=8, width=12, label_value=7):
@@ -285,7 +288,7 @@ def test_label_values_out_of_range(make_cityscapes, tmp_path, kind, value):
   label[2, 3] = value
   root = make_cityscapes([("val", "ulm_000000_000019", image, label, kind)])
   with pytest.raises(ValueError, match=rf"ulm_000000_000019_gtFine_{kind}.png: "
-                                       rf".*outside the valid range: \[{value}\]"):
+                                       rf".*outside .*\[{value}\]"):
     build.convert(root, str(tmp_path / "r"), splits=("val",), num_workers=1)
 
 
@@ -308,6 +311,7 @@ def test_cli_conversions_of_the_same_input_are_byte_identical(synthetic_records,
         cwd=REPO, capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": seed})
     assert f"val: {SYNTHETIC_COUNTS['val']} examples" in result.stdout
-    assert sorted(os.listdir(outputs[-1])) == ["val-00000-of-00001.tfrecord", "val.manifest.json"]
+    assert sorted(os.listdir(outputs[-1])) == ["dataset.json", "val-00000-of-00001.tfrecord",
+                                               "val.manifest.json"]
   for name in os.listdir(outputs[0]):
     assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes(), name

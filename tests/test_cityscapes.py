@@ -36,16 +36,23 @@ def test_descriptor():
   assert d.colormap.dtype == np.uint8 and d.colormap.shape == (19, 3)
   np.testing.assert_array_equal(d.colormap, [label.color for label in train])
   assert d.splits_to_sizes == {"train": 2975, "val": 500, "test": 1525}
+  # The stored labelIds of each class and of the void labels, as the converter maps them.
+  for train_id, values in enumerate(d.label_values):
+    assert [cs_labels.id2label[v].trainId for v in values] == [train_id]
+  assert all(cs_labels.id2label[v].trainId in (255, -1) for v in d.ignore_values)
+  assert [d.class_names[i] for i in d.thing_classes] == [
+      label.name for label in train if label.hasInstances]
+  assert [d.class_names[i] for i in d.thin_classes] == ["pole", "traffic light", "traffic sign"]
 
 
 def test_train_ids_to_label_ids_inverts_the_table():
   train_ids = np.arange(19, dtype=np.uint8)
-  label_ids = cityscapes.train_ids_to_label_ids(train_ids)
+  label_ids = cityscapes.CITYSCAPES.to_label_values(train_ids)
   for t, i in zip(train_ids, label_ids):
     assert cs_labels.id2label[int(i)].trainId == t
   np.testing.assert_array_equal(cityscapes.label_ids_to_train_ids(label_ids), train_ids)
   # Ignore -> "unlabeled" (0), which the Cityscapes evaluation skips.
-  assert cityscapes.train_ids_to_label_ids(np.array([255]))[0] == 0
+  assert cityscapes.CITYSCAPES.to_label_values(np.array([255]))[0] == 0
   assert cs_labels.id2label[0].ignoreInEval
 
 
@@ -60,7 +67,7 @@ def test_mapping_keeps_shape_and_works_on_images():
 
 def test_colorize():
   train_ids = np.array([[0, 13], [255, 18]], dtype=np.uint8)
-  rgb = cityscapes.colorize(train_ids)
+  rgb = cityscapes.CITYSCAPES.colorize(train_ids)
   assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
   assert tuple(rgb[0, 0]) == cs_labels.trainId2label[0].color
   assert tuple(rgb[0, 1]) == cs_labels.trainId2label[13].color
@@ -74,9 +81,11 @@ def test_label_ids_out_of_range_raise(values):
     cityscapes.label_ids_to_train_ids(np.array(values))
 
 
-@pytest.mark.parametrize("fn", [cityscapes.train_ids_to_label_ids, cityscapes.colorize])
+@pytest.mark.parametrize("fn", [cityscapes.CITYSCAPES.to_label_values,
+                                cityscapes.CITYSCAPES.colorize])
 def test_train_ids_out_of_range_raise(fn):
-  with pytest.raises(ValueError, match=r"trainIds outside the valid range: \[19\]"):
+  with pytest.raises(ValueError, match=r"train ids outside the 19 classes of 'cityscapes' and "
+                                       r"255: \[19\]"):
     fn(np.array([3, 19, 255]))
 
 

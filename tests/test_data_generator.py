@@ -272,7 +272,8 @@ def test_unseeded_pipeline_runs(synthetic_records):
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(is_training=True), ValueError, "crop_size"),
-    (dict(dataset_name="pascal"), ValueError, r"unknown dataset 'pascal'; known: \['cityscapes'\]"),
+    (dict(dataset="pascal"), ValueError,
+     r"unknown dataset 'pascal': give one of \['camvid', 'cityscapes'\]"),
     (dict(min_scale_factor=2.0, max_scale_factor=1.0), ValueError, "min_scale_factor"),
     (dict(batch_size=0), ValueError, "batch_size"),
 ])

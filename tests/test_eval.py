@@ -376,7 +376,7 @@ def test_eval_and_vis_agree_with_cityscapesscripts(synthetic_records, tmp_path, 
   name = sorted(os.listdir(tmp_path / "vis" / vis_lib.RAW_DIR))[0][:-len(".png")]
   colour = np.array(Image.open(tmp_path / "vis" / vis_lib.COLOR_DIR / f"{name}_prediction.png"))
   np.testing.assert_array_equal(
-      colour, cityscapes.colorize(cityscapes.label_ids_to_train_ids(raw[0])))
+      colour, cityscapes.CITYSCAPES.colorize(cityscapes.label_ids_to_train_ids(raw[0])))
   image = np.array(Image.open(tmp_path / "vis" / vis_lib.COLOR_DIR / f"{name}_image.png"))
   blend = np.array(Image.open(tmp_path / "vis" / vis_lib.COLOR_DIR / f"{name}_overlay.png"))
   np.testing.assert_array_equal(blend, vis_lib.overlay(image, colour, 0.5))

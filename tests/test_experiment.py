@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from datasets import camvid
 from nus import aux_net
 from nus import options
 from nus import sample_cache
@@ -54,7 +55,7 @@ def test_stages_end_to_end_write_the_table_and_chart(smoke_run):
   config, root, report = smoke_run
   rows = report["rows"]
   assert [(r["S"], r["method"]) for r in rows] == [(16, "net"), (16, "uniform")]
-  things = nus_experiment_lib.thing_classes()
+  things = nus_experiment_lib.thing_classes(config)
   for row in rows:
     assert 0.0 <= row["miou_mean"] <= 1.0 and 0.0 < row["ideal_miou"] <= 1.0
     assert row["ideal_fraction_per_seed"] == [m / row["ideal_miou"]
@@ -268,3 +269,18 @@ def test_config_rejects_bad_values(tmp_path):
                                     scenes=scene_arrays.SceneSet(num_train=2))
   with pytest.raises(ValueError, match="positive"):
     scene_arrays.SceneSet(num_val=0)
+  with pytest.raises(ValueError, match="dataset must be one of"):
+    nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path), dataset="pascal")
+
+
+def test_config_takes_the_datasets_classes(tmp_path):
+  config = nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path), dataset="camvid")
+  assert config.segmenter.num_classes == 11
+  assert config.nus.target_classes == camvid.CAMVID.nus_target_classes
+  assert nus_experiment_lib.thing_classes(config) == ["car", "pedestrian", "bicyclist"]
+  cityscapes_config = nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path))
+  assert cityscapes_config.nus.target_classes == (5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
+  # The scenes, labelled in CamVid's 11 classes (void 255).
+  images, labels = scene_arrays.render_split(scene_arrays.SceneSet(32, 48, 1, 1), "val", 1,
+                                             "camvid")
+  assert images.shape == (1, 32, 48, 3) and set(np.unique(labels)) <= set(range(11)) | {255}

@@ -29,7 +29,7 @@ OPTIONS = config_lib.ModelOptions(depth_multiplier=0.25, num_classes=3)
 # name: (height, width); a.png is the .tflite's input size.
 IMAGES = {"a.png": (32, 64), "b.jpg": (40, 48), "c.png": (20, 30)}
 BAD = ("x.png", "notes.txt")
-LABEL_IDS = set(cityscapes.train_ids_to_label_ids(np.arange(OPTIONS.num_classes)).tolist())
+LABEL_IDS = set(cityscapes.CITYSCAPES.to_label_values(np.arange(OPTIONS.num_classes)).tolist())
 
 
 def _program(*args):

@@ -46,6 +46,17 @@ def test_real_dataset_dir_uses_the_seeds_recipe(tmp_path):
   assert "--nus_checkpoint=" in command
 
 
+def test_another_dataset_targets_its_own_classes(tmp_path):
+  env = {"DRY_RUN": "1", "WORK_DIR": str(tmp_path), "DATASET": "camvid"}
+  refused = _run("test_nus_mobilenetv2.sh", env)
+  assert refused.returncode == 2 and "DATASET=camvid needs DATASET_DIR" in refused.stderr
+  result = _run("test_nus_mobilenetv2.sh", {**env, "DATASET_DIR": "/data/camvid"})
+  command = result.stdout.splitlines()[-1]
+  assert "--dataset=camvid" in command and "--nus_target_classes" not in command
+  seed = _run("test_nus_mobilenetv2.sh", {**env, "DATASET": "cityscapes"})
+  assert "--nus_target_classes=11,12,13,14,15,16,17,18" in seed.stdout.splitlines()[-1]
+
+
 @pytest.mark.parametrize("env,expected", [
     ({"UNIFORM": "1"}, ["python -m nus.train ", "--nus_preprocess=uniform", "train_uniform"]),
     ({"MODE": "EVAL", "SAMPLING_SIZE": "48"}, ["python -m nus.eval ", "--nus_sampling_size=48",

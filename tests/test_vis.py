@@ -27,7 +27,8 @@ def test_write_predictions_layout_and_label_ids(tmp_path):
   image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
   for directory in (vis_lib.COLOR_DIR, vis_lib.RAW_DIR):
     (tmp_path / directory).mkdir()
-  paths = vis_lib.write_predictions("lindau_000001_000019", image, train_ids, str(tmp_path))
+  paths = vis_lib.write_predictions(cityscapes.CITYSCAPES, "lindau_000001_000019", image,
+                                    train_ids, str(tmp_path))
   assert [os.path.relpath(p, tmp_path) for p in paths] == [
       f"{vis_lib.COLOR_DIR}/lindau_000001_000019_image.png",
       f"{vis_lib.COLOR_DIR}/lindau_000001_000019_prediction.png",
@@ -35,7 +36,8 @@ def test_write_predictions_layout_and_label_ids(tmp_path):
       f"{vis_lib.RAW_DIR}/lindau_000001_000019.png"]
   # labelIds: road 7, bicycle 33, sky 23, car 26.
   np.testing.assert_array_equal(np.array(Image.open(paths[3])), [[7, 33], [23, 26]])
-  np.testing.assert_array_equal(np.array(Image.open(paths[1])), cityscapes.colorize(train_ids))
+  np.testing.assert_array_equal(np.array(Image.open(paths[1])),
+                                cityscapes.CITYSCAPES.colorize(train_ids))
   np.testing.assert_array_equal(np.array(Image.open(paths[0])), image)
   # cityscapesScripts finds the prediction of a ground truth file by this pattern.
   info = csHelpers.getCsFileInfo("lindau_000001_000019_gtFine_labelIds.png")

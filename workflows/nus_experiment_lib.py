@@ -6,7 +6,8 @@ copies) are kept per (method, S) for training from tensors (nus.sample_cache). S
 each skipped when its output is complete and computed from the same inputs, so that
 rerunning resumes:
 
-1. scenes: synthetic Cityscapes train and val at full resolution (arrays, .npz);
+1. scenes: synthetic street scenes, train and val, at full resolution (arrays, .npz),
+   labelled in the classes of `dataset` (Cityscapes' or CamVid's);
 2. aux inputs: the aux net's block-averaged input images and Eq. 2 targets, mirrored
    copies included;
 3. aux net: its backbone and head pretrained to segment its own input images (the labels
@@ -31,6 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from datasets import data_generator
+from datasets import descriptors
 from deeplab import config as config_lib
 from deeplab import flops
 from deeplab import losses
@@ -44,8 +46,6 @@ from nus import sampler as sampler_lib
 from workflows import nus_experiment_report as report_lib
 from workflows import scene_arrays
 from workflows import stages
-
-_DESCRIPTOR = data_generator.get_descriptor("cityscapes")
 
 
 def training_config(**changes) -> config_lib.TrainConfig:
@@ -74,13 +74,14 @@ class ExperimentConfig:
   class weights above); from random weights when aux_pretraining is None.
   """
   output_dir: str = "runs/nus_vs_uniform"
+  dataset: str = "cityscapes"  # the classes of the scenes' labels: cityscapes or camvid
   scenes: scene_arrays.SceneSet = scene_arrays.SceneSet(num_train=1800)
   num_workers: int = 0  # rendering processes; 0: all cores
   sampling_sizes: tuple[int, ...] = (64, 72, 80)
   seeds: tuple[int, ...] = (0, 1, 2)
+  # target_classes None: the dataset's thing and thin classes (set in __post_init__).
   nus: options_lib.NusOptions = options_lib.NusOptions(
-      net_input_size=128, net_stride=16, alpha=0.75, sampling_method="area",
-      target_classes=options_lib.THIN_STUFF_CLASSES + options_lib.THING_CLASSES)
+      net_input_size=128, net_stride=16, alpha=0.75, sampling_method="area")
   aux_pretraining: Optional[config_lib.TrainConfig] = training_config(
       training_number_of_steps=1500, train_batch_size=32, base_learning_rate=5e-3,
       weight_decay=0.0, batch_norm_decay=0.9)
@@ -98,6 +99,12 @@ class ExperimentConfig:
     # deeplab.checkpoints resolves the state file's entries against the logdir once
     # more, which breaks relative logdirs.
     object.__setattr__(self, "output_dir", os.path.abspath(self.output_dir))
+    if self.nus.target_classes is None:
+      object.__setattr__(self, "nus", dataclasses.replace(
+          self.nus, target_classes=self.descriptor.nus_target_classes))
+    # The segmenter predicts the dataset's classes, whatever ModelOptions' default.
+    object.__setattr__(self, "segmenter", dataclasses.replace(
+        self.segmenter, num_classes=self.descriptor.num_classes))
     if not self.sampling_sizes or min(self.sampling_sizes) < 8:
       raise ValueError(f"sampling_sizes must be >= 8, got {self.sampling_sizes}")
     if len(set(self.sampling_sizes)) != len(self.sampling_sizes):
@@ -109,6 +116,18 @@ class ExperimentConfig:
       raise ValueError(f"num_train={self.scenes.num_train} (doubled by mirroring) is smaller "
                        "than a training batch")
     config_lib.check_choice("loss_function", self.loss_function, losses.LOSS_FUNCTIONS)
+
+  @property
+  def descriptor(self) -> descriptors.DatasetDescriptor:
+    """The dataset whose classes the scenes are labelled in.
+
+    Raises:
+      ValueError: a dataset the synthetic scenes have no labels of.
+    """
+    if self.dataset not in scene_arrays.DATASETS:
+      raise ValueError(f"dataset must be one of {scene_arrays.DATASETS} (the synthetic scenes' "
+                       f"labels), got {self.dataset!r}")
+    return data_generator.get_descriptor(self.dataset)
 
   def path(self, *parts: str) -> str:
     return os.path.join(self.output_dir, *parts)
@@ -136,6 +155,7 @@ class Experiment:
 
   def __init__(self, config: ExperimentConfig):
     self.config = config
+    self.descriptor = config.descriptor
     self._loaded = {}
 
   def _once(self, name, load):
@@ -149,14 +169,14 @@ class Experiment:
     scenes = c.scenes
 
     def render():
-      images, labels = scene_arrays.render_split(scenes, split, c.num_workers)
+      images, labels = scene_arrays.render_split(scenes, split, c.num_workers, c.dataset)
       return {"images": images, "labels": labels}
 
     return self._once(f"scenes {split}", lambda: stages.cached(
         f"scenes {split}", c.path("data", f"{split}.npz"), self.scenes_key(split), render))
 
   def scenes_key(self, split: str) -> dict:
-    return {"split": split, "scenes": self.config.scenes}
+    return {"split": split, "scenes": self.config.scenes, "dataset": self.config.dataset}
 
   def aux_data(self) -> dict:
     """Stage 2: aux inputs and targets of train (mirrored copies after the originals)
@@ -174,7 +194,7 @@ class Experiment:
           labels = sample_cache.with_flips(labels)
         arrays[f"{split}_inputs"] = small
         arrays[f"{split}_targets"] = sample_cache.aux_targets(labels, c.nus,
-                                                              _DESCRIPTOR.ignore_label)
+                                                              self.descriptor.ignore_label)
       return arrays
 
     return self._once("aux data", lambda: stages.cached(
@@ -195,12 +215,13 @@ class Experiment:
     logdir = c.path("aux_pretrain")
     steps = c.aux_pretraining.training_number_of_steps
     side = c.nus.net_input_size
-    options = aux_net.pretraining_options(c.nus, _DESCRIPTOR.num_classes)
+    options = aux_net.pretraining_options(c.nus, self.descriptor.num_classes)
     train_config = dataclasses.replace(c.aux_pretraining, train_logdir=logdir, seed=c.seeds[0],
                                        save_interval_steps=max(steps // 4, 1))
 
     def train():
-      loss_fn = _segmentation_loss(c.loss_function, self.class_weights(), side)
+      loss_fn = _segmentation_loss(c.loss_function, self.class_weights(), side,
+                                   self.descriptor.ignore_label)
       labels = sample_cache.with_flips(
           sample_cache.aux_labels(self.scenes("train")["labels"], side))
 
@@ -307,9 +328,9 @@ class Experiment:
     def compute():
       return _summary(sample_cache.score_full_resolution(
           lambda start, stop: sample_cache.ideal_votes(samples["val_labels"][start:stop],
-                                                       _DESCRIPTOR.num_classes),
-          samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
-          _DESCRIPTOR.ignore_label, _DESCRIPTOR.class_names, f"ideal {method} S={size}"))
+                                                       self.descriptor.num_classes),
+          samples["val_locations"], self.scenes("val")["labels"], self.descriptor.num_classes,
+          self.descriptor.ignore_label, self.descriptor.class_names, f"ideal {method} S={size}"))
 
     return stages.cached(f"ideal {method} S={size}",
                          self.config.path("samples", f"ideal_{method}_s{size}.json"),
@@ -318,7 +339,7 @@ class Experiment:
   def class_weights(self) -> tuple:
     """Square-root inverse-frequency weights of the classes at full resolution."""
     return self._once("class weights", lambda: sample_cache.class_weights(
-        self.scenes("train")["labels"], _DESCRIPTOR.num_classes))
+        self.scenes("train")["labels"], self.descriptor.num_classes))
 
   def segmenter_class_weights(self, method: str, size: int) -> tuple:
     """The class weights of (method, S)'s segmenters: class_weights, for NUS corrected by
@@ -332,7 +353,7 @@ class Experiment:
     return self._once(f"class weights {method} S={size}", lambda: sample_cache.
                       prior_corrected_weights(
                           self.class_weights(), self.samples("uniform", size)["train_labels"],
-                          self.samples(method, size)["train_labels"], _DESCRIPTOR.num_classes))
+                          self.samples(method, size)["train_labels"], self.descriptor.num_classes))
 
   def train_segmenter(self, method: str, size: int, seed: int, samples: dict) -> None:
     """Stage 5: one segmenter on the cached S x S samples (resumes; skipped when trained)."""
@@ -345,7 +366,7 @@ class Experiment:
 
     def train():
       weights = self.segmenter_class_weights(method, size)
-      loss_fn = _segmentation_loss(c.loss_function, weights, size)
+      loss_fn = _segmentation_loss(c.loss_function, weights, size, self.descriptor.ignore_label)
 
       def dataset_fn(batch_size, input_context):
         del input_context  # one input pipeline
@@ -372,8 +393,9 @@ class Experiment:
 
       return _summary(sample_cache.score_full_resolution(
           logits,
-          samples["val_locations"], self.scenes("val")["labels"], _DESCRIPTOR.num_classes,
-          _DESCRIPTOR.ignore_label, _DESCRIPTOR.class_names, f"eval {method} S={size} seed={seed}"))
+          samples["val_locations"], self.scenes("val")["labels"], self.descriptor.num_classes,
+          self.descriptor.ignore_label, self.descriptor.class_names,
+          f"eval {method} S={size} seed={seed}"))
 
     return stages.cached(f"eval {method} S={size} seed={seed}",
                          os.path.join(logdir, "eval_val.json"),
@@ -394,10 +416,10 @@ class Experiment:
                          {"segmenter": c.segmenter, "nus": c.nus, "S": size}, compute)
 
 
-def _segmentation_loss(loss_function, class_weights, size):
+def _segmentation_loss(loss_function, class_weights, size, ignore_label):
   """train_lib.train's loss_fn for a segmenter of size x size inputs: its logits
   upsampled to the labels' size."""
-  loss = losses.build_loss(loss_function, _DESCRIPTOR.ignore_label, class_weights)
+  loss = losses.build_loss(loss_function, ignore_label, class_weights)
 
   def loss_fn(model, batch, step):
     logits = tf.cast(model(batch["image"], training=True), tf.float32)
@@ -418,9 +440,10 @@ def _summary(summary):
   return {key: summary[key] for key in ("miou", "pixel_accuracy", "per_class_iou")}
 
 
-def thing_classes() -> list:
-  """Names of the thing classes, whose IoU the table lists."""
-  return [_DESCRIPTOR.class_names[i] for i in options_lib.THING_CLASSES]
+def thing_classes(config: ExperimentConfig) -> list:
+  """Names of the dataset's thing classes, whose IoU the table lists."""
+  descriptor = config.descriptor
+  return [descriptor.class_names[i] for i in descriptor.thing_classes]
 
 
 def check_output_dir(config: ExperimentConfig) -> None:
@@ -453,7 +476,7 @@ def run_experiment(config: ExperimentConfig, report_dir: str, preset: str,
   logging.info("aux net location MSE %.3g vs uniform grid %.3g (ratio %.3f)",
                aux_result["mse"], aux_result["uniform_mse"], aux_result["mse_ratio"])
   rows = []
-  things = thing_classes()
+  things = thing_classes(config)
   for size in config.sampling_sizes:
     madds = experiment.madds(size)
     for method in options_lib.PREPROCESS_MODES:

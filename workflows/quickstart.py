@@ -284,10 +284,10 @@ def write_examples(config, predictors, path):
       _, _, locations = predictors.sampler("net")(batch["image"])
       small = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
       panels = [_panel(image, size, "image"),
-                _panel(cityscapes.colorize(batch["label"][0, ..., 0].numpy()), size,
+                _panel(cityscapes.CITYSCAPES.colorize(batch["label"][0, ..., 0].numpy()), size,
                        "ground truth")]
-      panels += [_panel(cityscapes.colorize(predict[method](batch["image"])[0].numpy()), size,
-                        f"{quickstart_report.NAMES[method]} prediction")
+      panels += [_panel(cityscapes.CITYSCAPES.colorize(predict[method](batch["image"])[0].numpy()),
+                        size, f"{quickstart_report.NAMES[method]} prediction")
                  for method in quickstart_config.METHODS]
       panels.append(_panel(sampler_lib.draw_locations(small, locations[0].numpy()), size,
                            f"NUS sampling locations ({config.sampling_size}x"

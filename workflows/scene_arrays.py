@@ -9,14 +9,16 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from datasets import cityscapes
 from datasets import synthetic
+
+# The datasets whose classes the scenes can be labelled in (datasets.synthetic.train_ids).
+DATASETS = ("cityscapes", "camvid")
 
 
 def _render(task):
-  split, index, height, width, seed = task
+  split, index, height, width, seed, dataset = task
   image, label_ids = synthetic.render_scene(synthetic.scene_rng(seed, split, index), height, width)
-  return image, cityscapes.label_ids_to_train_ids(label_ids).astype(np.uint8)
+  return image, synthetic.train_ids(label_ids, dataset).astype(np.uint8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +39,21 @@ class SceneSet:
     return self.num_train if split == "train" else self.num_val
 
 
-def render_split(scenes: SceneSet, split: str, num_workers: int = 0) -> tuple:
+def render_split(scenes: SceneSet, split: str, num_workers: int = 0,
+                 dataset: str = "cityscapes") -> tuple:
   """The scenes of a split, as datasets.synthetic writes them.
 
   Args:
     num_workers: rendering processes; 0: all cores, 1: in this process.
+    dataset: whose train ids label them (DATASETS).
 
   Returns:
-    (images uint8 [count, H, W, 3], trainIds uint8 [count, H, W]).
+    (images uint8 [count, H, W, 3], train ids uint8 [count, H, W]).
   """
   count, height, width = scenes.count(split), scenes.height, scenes.width
   images = np.empty((count, height, width, 3), np.uint8)
   labels = np.empty((count, height, width), np.uint8)
-  tasks = [(split, i, height, width, scenes.seed) for i in range(count)]
+  tasks = [(split, i, height, width, scenes.seed, dataset) for i in range(count)]
   workers = min(num_workers or os.cpu_count() or 1, count)
   bar = tqdm(total=count, desc=f"render {split}", unit="img", leave=False)
   if workers == 1:

@@ -1,13 +1,17 @@
-"""Converts Cityscapes (real or synthetic) into sharded TFRecords in DeepLab's schema.
+"""Converts a dataset into sharded TFRecords in DeepLab's schema: Cityscapes (real or
+synthetic), CamVid, or a user's folder of images and masks (datasets.descriptors).
 
-`convert` is what `python -m datasets.build_cityscapes_data` runs (see __main__.py).
-It reads leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png with its label
-gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png, or, when that file is absent,
-<stem>_gtFine_labelIds.png mapped to trainIds here (cityscapesscripts' table). Writes
-<output_dir>/<split>-<shard:05d>-of-<num_shards:05d>.tfrecord holding tf.train.Examples
-with image/encoded (the PNG bytes unchanged), image/filename (<stem>), image/format,
-image/height, image/width, image/channels, image/segmentation/class/encoded (trainIds
-PNG) and image/segmentation/class/format.
+`convert` (Cityscapes) and `convert_folders` (a descriptor's split sources, through
+datasets.image_folders) are what `python -m datasets.build_cityscapes_data` runs (see
+__main__.py). Cityscapes: leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png with its
+label gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png, or, when that file is
+absent, <stem>_gtFine_labelIds.png mapped to trainIds here (cityscapesscripts' table).
+Writes <output_dir>/<split>-<shard:05d>-of-<num_shards:05d>.tfrecord holding
+tf.train.Examples with image/encoded (the image file's bytes unchanged), image/filename
+(<stem>), image/format, image/height, image/width, image/channels,
+image/segmentation/class/encoded (train ids PNG) and image/segmentation/class/format,
+and the dataset's descriptor as <output_dir>/dataset.json, so that the programs reading
+the records know its classes.
 
 Worker processes read and check the PNGs; the main process writes the records, in the
 sorted order of the images and serialized deterministically, so that two conversions of
@@ -22,12 +26,16 @@ import io
 import multiprocessing
 import os
 import re
+from typing import Optional
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from datasets import cityscapes
+from datasets import descriptors
+from datasets import image_folders
 from datasets import shard_manifest
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -102,7 +110,7 @@ def load_example(paths):
   """Reads and checks one (image, label) pair.
 
   Returns:
-    (stem, image PNG bytes, trainIds PNG bytes, height, width).
+    (stem, image PNG bytes, "png", trainIds PNG bytes, height, width).
 
   Raises:
     ValueError naming the file: unreadable PNG, size mismatch, a label that is not a
@@ -122,7 +130,7 @@ def load_example(paths):
   values = np.asarray(label)
   try:
     if label_path.endswith(TRAIN_IDS_SUFFIX):
-      cityscapes.train_ids_to_label_ids(values)  # only checks the values
+      cityscapes.CITYSCAPES.check_train_ids(values)
       train_ids = values
     else:
       train_ids = cityscapes.label_ids_to_train_ids(values)
@@ -137,10 +145,10 @@ def load_example(paths):
     Image.fromarray(train_ids.astype(np.uint8)).save(buffer, format="PNG")
     train_ids_png = buffer.getvalue()
   stem = os.path.basename(image_path)[:-len(IMAGE_SUFFIX)]
-  return stem, image_bytes, train_ids_png, image.size[1], image.size[0]
+  return stem, image_bytes, "png", train_ids_png, image.size[1], image.size[0]
 
 
-def to_example(stem, image_png, label_png, height, width):
+def to_example(stem, image_bytes, image_format, label_png, height, width):
   """A tf.train.Example in DeepLab's segmentation schema."""
   # TensorFlow is imported where records are built, so that the spawned worker
   # processes (which only read PNGs) start without it.
@@ -153,9 +161,9 @@ def to_example(stem, image_png, label_png, height, width):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
   return tf.train.Example(features=tf.train.Features(feature={
-      "image/encoded": _bytes(image_png),
+      "image/encoded": _bytes(image_bytes),
       "image/filename": _bytes(stem.encode()),
-      "image/format": _bytes(b"png"),
+      "image/format": _bytes(image_format.encode()),
       "image/height": _int(height),
       "image/width": _int(width),
       "image/channels": _int(3),
@@ -199,15 +207,19 @@ def _remove_stale_files(output_dir, split, keep):
       os.remove(path)
 
 
-def convert_split(cityscapes_root, output_dir, split, num_shards, pool=None):
-  """Writes the shards of one split, then its manifest; returns the number of examples."""
-  examples = find_examples(cityscapes_root, split)
+def convert_split(examples, load, output_dir, split, num_shards, pool=None):
+  """Writes the shards of one split, then its manifest; returns the number of examples.
+
+  Args:
+    examples: what `load` reads, one per example, in order.
+    load: example -> to_example's arguments (load_example, image_folders.load_example).
+  """
   num_shards = min(num_shards, len(examples))
   os.makedirs(output_dir, exist_ok=True)
   # Until the new manifest, the split reads as unfinished: an earlier conversion's
   # manifest must not vouch for the shards this one replaces.
   shard_manifest.mark_unfinished(output_dir, split)
-  loaded = pool.imap(load_example, examples, chunksize=4) if pool else map(load_example, examples)
+  loaded = pool.imap(load, examples, chunksize=4) if pool else map(load, examples)
   shards = []
   with tqdm(total=len(examples), desc=split, unit="img") as bar:
     for shard in range(num_shards):
@@ -225,8 +237,38 @@ def convert_split(cityscapes_root, output_dir, split, num_shards, pool=None):
   return len(examples)
 
 
+def _record_descriptor(output_dir, descriptor):
+  """Writes dataset.json, refusing a directory that holds another dataset's records."""
+  existing = descriptors.read(output_dir) if os.path.isdir(output_dir) else None
+  if existing is not None and not existing.same_classes(descriptor):
+    raise ValueError(f"{output_dir} holds records of dataset '{existing.name}', not "
+                     f"'{descriptor.name}': convert into another --output_dir")
+  os.makedirs(output_dir, exist_ok=True)
+  descriptors.write(output_dir, descriptor)
+
+
+def _convert_splits(examples, load, descriptor, output_dir, num_shards, num_workers):
+  """Converts {split: examples} (all found, so a bad layout failed before any writing)."""
+  _record_descriptor(output_dir, descriptor)
+  num_workers = num_workers or os.cpu_count()
+  if num_workers == 1:
+    return {split: convert_split(found, load, output_dir, split, num_shards)
+            for split, found in examples.items()}
+  # spawn: safe whatever the parent has loaded (TensorFlow's threads).
+  with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
+    return {split: convert_split(found, load, output_dir, split, num_shards, pool)
+            for split, found in examples.items()}
+
+
+def _check_arguments(num_shards, splits):
+  if num_shards < 1:
+    raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+  if not splits:
+    raise ValueError("no splits given")
+
+
 def convert(cityscapes_root, output_dir, splits=("train", "val"), num_shards=10, num_workers=None):
-  """Converts the given splits; returns {split: number of examples}.
+  """Converts the given splits of Cityscapes; returns {split: number of examples}.
 
   Args:
     cityscapes_root: directory holding leftImg8bit/ and gtFine/.
@@ -235,20 +277,35 @@ def convert(cityscapes_root, output_dir, splits=("train", "val"), num_shards=10,
     num_shards: shards per split (fewer when a split has fewer images).
     num_workers: processes that read the PNGs; None = all cores, 1 = in this process.
   """
-  if num_shards < 1:
-    raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-  if not splits:
-    raise ValueError("no splits given")
-  for split in splits:  # fail on a bad layout before spending time on any split
-    find_examples(cityscapes_root, split)
-  num_workers = num_workers or os.cpu_count()
-  counts = {}
-  if num_workers == 1:
-    for split in splits:
-      counts[split] = convert_split(cityscapes_root, output_dir, split, num_shards)
-  else:
-    # spawn: safe whatever the parent has loaded (TensorFlow's threads).
-    with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
-      for split in splits:
-        counts[split] = convert_split(cityscapes_root, output_dir, split, num_shards, pool)
-  return counts
+  _check_arguments(num_shards, splits)
+  examples = {split: find_examples(cityscapes_root, split) for split in splits}
+  # The module's load_example looked up now, so that tests can replace it.
+  return _convert_splits(examples, load_example, cityscapes.CITYSCAPES, output_dir, num_shards,
+                         num_workers)
+
+
+def convert_folders(descriptor: descriptors.DatasetDescriptor, dataset_root: str,
+                    output_dir: str, splits: Optional[Sequence[str]] = None,
+                    num_shards: int = 10, num_workers: Optional[int] = None) -> dict[str, int]:
+  """Converts the splits of a folder dataset (CamVid, a user's spec); returns
+  {split: number of examples}.
+
+  Args:
+    descriptor: the dataset; its split_sources say where each split's files are.
+    dataset_root: the folder its sources are relative to.
+    output_dir: where the shards and dataset.json go.
+    splits: split names; None: all the descriptor's.
+    num_shards: shards per split (fewer when a split has fewer images).
+    num_workers: processes that read the files; None = all cores, 1 = in this process.
+
+  Raises:
+    FileNotFoundError, ValueError: naming the file (datasets.image_folders); a split
+      that failed is left marked unfinished, so no program reads it.
+  """
+  splits = list(descriptor.split_sources) if splits is None else splits
+  _check_arguments(num_shards, splits)
+  examples = {split: [(image, mask, descriptor) for image, mask in
+                      image_folders.find_examples(descriptor, dataset_root, split)]
+              for split in splits}
+  return _convert_splits(examples, image_folders.load_example, descriptor, output_dir,
+                         num_shards, num_workers)

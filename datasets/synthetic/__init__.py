@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from datasets import camvid
 from datasets import cityscapes
 
 ID = {name: label.id for name, label in cityscapes.NAME_TO_LABEL.items()}
@@ -995,18 +996,62 @@ def scene_rng(seed, split, index):
   return np.random.default_rng([seed, _SPLIT_CODES[split], index])
 
 
+# What each Cityscapes label is in CamVid's 11 classes, as CamVid's 32 classes group into
+# them (SegNet): trucks, buses and trams are cars, traffic lights signs, motorcycles and
+# riders bicyclists, terrain trees, walls and bridges buildings; the rest is void.
+_CAMVID_CLASS = {
+    "road": "road", "parking": "road", "sidewalk": "sidewalk", "building": "building",
+    "wall": "building", "bridge": "building", "tunnel": "building", "fence": "fence",
+    "guard rail": "fence", "pole": "pole", "polegroup": "pole", "traffic light": "sign",
+    "traffic sign": "sign", "vegetation": "tree", "terrain": "tree", "sky": "sky",
+    "person": "pedestrian", "rider": "bicyclist", "car": "car", "truck": "car", "bus": "car",
+    "caravan": "car", "trailer": "car", "train": "car", "motorcycle": "bicyclist",
+    "bicycle": "bicyclist",
+}
+
+
+def _camvid_value_table():
+  table = np.full(256, camvid.VOID, np.uint8)
+  names = camvid.CAMVID.class_names
+  for name, label in cityscapes.NAME_TO_LABEL.items():
+    if label.id >= 0 and name in _CAMVID_CLASS:
+      table[label.id] = names.index(_CAMVID_CLASS[name])
+  return table
+
+
+_CAMVID_VALUES = _camvid_value_table()
+
+
+def camvid_values(label_ids: np.ndarray) -> np.ndarray:
+  """CamVid's stored mask values (0..10, void 11) of a scene's Cityscapes labelIds."""
+  return _CAMVID_VALUES[label_ids]
+
+
+def train_ids(label_ids: np.ndarray, dataset: str = "cityscapes") -> np.ndarray:
+  """The train ids of a scene's Cityscapes labelIds in `dataset` ("cityscapes", "camvid").
+
+  Raises:
+    ValueError: another dataset (the scenes have no labels of its classes).
+  """
+  if dataset == "cityscapes":
+    return cityscapes.label_ids_to_train_ids(label_ids)
+  if dataset == "camvid":
+    return camvid.CAMVID.to_train_ids(camvid_values(label_ids))
+  raise ValueError(f"synthetic scenes have labels of cityscapes and camvid, not of '{dataset}'")
+
+
 def labelled_scenes(count: int, height: int, width: int, seed: int = 0,
-                    split: str = "val") -> list:
+                    split: str = "val", dataset: str = "cityscapes") -> list:
   """The first `count` scenes of a split in memory, as models are fed and scored.
 
   Returns:
-    list of (image float32 [1, H, W, 3] raw pixels, trainIds int32 [1, H, W]).
+    list of (image float32 [1, H, W, 3] raw pixels, train ids of `dataset` int32 [1, H, W]).
   """
   scenes = []
   for index in range(count):
     image, label_ids = render_scene(scene_rng(seed, split, index), height, width)
     scenes.append((image[None].astype(np.float32),
-                   cityscapes.label_ids_to_train_ids(label_ids)[None].astype(np.int32)))
+                   train_ids(label_ids, dataset)[None].astype(np.int32)))
   return scenes
 
 
@@ -1025,14 +1070,14 @@ def _write_scene(task):
   label_dir = os.path.join(output_dir, "gtFine", split, city)
   os.makedirs(image_dir, exist_ok=True)
   os.makedirs(label_dir, exist_ok=True)
-  train_ids = cityscapes.label_ids_to_train_ids(label_ids)
+  scene_train_ids = cityscapes.label_ids_to_train_ids(label_ids)
   rgba = np.concatenate(
       [_colour_label_ids(label_ids), np.full(label_ids.shape + (1,), 255, np.uint8)], -1)
   _write_png(os.path.join(image_dir, f"{stem}_leftImg8bit.png"), image)
   _write_png(os.path.join(label_dir, f"{stem}_gtFine_labelIds.png"), label_ids)
-  _write_png(os.path.join(label_dir, f"{stem}_gtFine_labelTrainIds.png"), train_ids)
+  _write_png(os.path.join(label_dir, f"{stem}_gtFine_labelTrainIds.png"), scene_train_ids)
   _write_png(os.path.join(label_dir, f"{stem}_gtFine_color.png"), rgba)
-  return np.bincount(train_ids.ravel(), minlength=256)
+  return np.bincount(scene_train_ids.ravel(), minlength=256)
 
 
 def generate(output_dir, num_train=200, num_val=40, height=256, width=512, seed=0,
