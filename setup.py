@@ -42,11 +42,17 @@ def _find_ceres_include():
   return None
 
 
+# The interpolation kernel (Python extension and LiteRT custom op alike): no fused
+# multiply-adds, so that every build and vector width rounds the blends identically.
+_KERNEL_ARGS = ["-ffp-contract=off", "-pthread"]
+
+
 def _extensions():
   cxx_args = ["-O3", "-std=c++17"]
   exts = [
-      Extension("nus._interpolate", ["nus/_interpolate.pyx"], language="c++",
-                extra_compile_args=cxx_args),
+      Extension("nus._interpolate", ["nus/_interpolate.pyx", "nus/src/interpolate.cc"],
+                language="c++", include_dirs=["nus/src"],
+                extra_compile_args=cxx_args + _KERNEL_ARGS, extra_link_args=["-pthread"]),
       Extension("nus._boundary", ["nus/_boundary.pyx", "nus/src/boundary.cc"], language="c++",
                 include_dirs=["nus/src"], extra_compile_args=cxx_args),
   ]

@@ -5,8 +5,8 @@ are `locations` (nus/ convention: [..., 0] = y, [..., 1] = x in [0, 1], pixel =
 loc * (size - 1)). Both functions interpolate them piecewise-linearly over the grid's
 own triangles, every cell (i, j) split along its (i, j)-(i+1, j+1) diagonal:
 
-- `interpolate`: compiled rasteriser (nus/_interpolate.pyx), numpy in and out, threads
-  over the batch and over row bands of each image. Equals
+- `interpolate`: compiled rasteriser (nus/src/interpolate.cc, the LiteRT custom op's
+  kernel too), numpy in and out, threads over the batch and over row bands of each image. Equals
   scipy.interpolate.griddata(method="linear") wherever the Delaunay triangulation
   griddata builds has the same triangles. Pixels outside the grid (and holes left by
   fold-overs) copy the nearest covered pixel: this continues the interpolant constantly
@@ -75,34 +75,22 @@ def _prepare(values, locations, out_size):
   return values, points, out_size, unbatched
 
 
-def _run(rasterise, fill, values, points, out, num_threads):
-  """Rasterises every image of the batch into `out`, in row bands over threads, then fills."""
-  batch, height = out.shape[:2]
-  covered = np.zeros(out.shape[:3], np.uint8)
+def _run(kernel, values, points, out, num_threads):
+  """Runs the kernel on every image of the batch, the threads shared out among them."""
+  batch = len(values)
   num_threads = max(1, num_threads or os.cpu_count() or 1)
-  work = height * out.shape[2] * values.shape[-1]
-  bands = max(1, min(-(-num_threads // batch), work // _MIN_BAND_VALUES))
-  edges = np.linspace(0, height, bands + 1).round().astype(int)
-  tasks = [(b, start, stop) for b in range(batch) for start, stop in zip(edges[:-1], edges[1:])]
+  per_image = -(-num_threads // batch)
 
-  def rasterise_band(task):
-    b, start, stop = task
-    rasterise(values[b], points[b], out[b], covered[b], start, stop)
+  def run_image(b):
+    kernel(values[b], points[b], out[b], per_image, _MIN_BAND_VALUES)
 
-  def fill_image(b):
-    if not covered[b].all():
-      fill(values[b], points[b], out[b], covered[b])
-
-  if num_threads == 1 or len(tasks) == 1:
-    for task in tasks:
-      rasterise_band(task)
+  if num_threads == 1 or batch == 1:
     for b in range(batch):
-      fill_image(b)
+      run_image(b)
   else:
-    # The kernels release the GIL, so the threads run in parallel.
-    with concurrent.futures.ThreadPoolExecutor(min(num_threads, len(tasks))) as pool:
-      list(pool.map(rasterise_band, tasks))
-      list(pool.map(fill_image, range(batch)))
+    # The kernel releases the GIL, so the images run in parallel.
+    with concurrent.futures.ThreadPoolExecutor(min(num_threads, batch)) as pool:
+      list(pool.map(run_image, range(batch)))
 
 
 def interpolate(values: np.ndarray, locations: np.ndarray, out_size: tuple,
@@ -122,7 +110,7 @@ def interpolate(values: np.ndarray, locations: np.ndarray, out_size: tuple,
   """
   values, points, out_size, unbatched = _prepare(values, locations, out_size)
   out = np.empty((len(values),) + out_size + (values.shape[-1],), np.float32)
-  _run(_interpolate.rasterise, _interpolate.fill_uncovered, values, points, out, num_threads)
+  _run(_interpolate.interpolate, values, points, out, num_threads)
   return out[0] if unbatched else out
 
 
@@ -138,8 +126,7 @@ def interpolate_labels(values: np.ndarray, locations: np.ndarray, out_size: tupl
   """
   values, points, out_size, unbatched = _prepare(values, locations, out_size)
   out = np.empty((len(values),) + out_size, np.int32)
-  _run(_interpolate.rasterise_labels, _interpolate.fill_uncovered_labels, values, points, out,
-       num_threads)
+  _run(_interpolate.interpolate_labels, values, points, out, num_threads)
   return out[0] if unbatched else out
 
 

@@ -138,8 +138,7 @@ def test_fill_copies_a_nearest_covered_pixel_for_any_coverage(density):
   covered[rng.integers(height), rng.integers(width)] = 1
   out = rng.normal(size=(height, width, 2)).astype(np.float32)
   before = out.copy()
-  grid = np.zeros((2, 2, 2), np.float32)  # unused: some pixel is covered
-  _interpolate.fill_uncovered(grid, np.zeros((2, 2, 2)), out, covered)
+  _interpolate.fill_uncovered(out, covered)
   sources = np.argwhere(covered)
   np.testing.assert_array_equal(out[covered == 1], before[covered == 1])
   for y, x in np.argwhere(covered == 0):
