@@ -10,6 +10,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cdef extern from "interpolate.h" namespace "nus" nogil:
   const int64_t kMaxCoordinate
+  const int64_t kMinBandValues
   cdef struct SampleGrid:
     const float* values
     const double* points
@@ -22,6 +23,7 @@ cdef extern from "interpolate.h" namespace "nus" nogil:
                               int64_t channels, float* out, int32_t* labels)
 
 MAX_COORDINATE = kMaxCoordinate
+MIN_BAND_VALUES = kMinBandValues
 
 
 cdef SampleGrid _grid(const float[:, :, ::1] values, const double[:, :, ::1] points,

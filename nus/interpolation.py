@@ -28,9 +28,9 @@ from deeplab import model as model_lib
 from nus import _interpolate
 from nus import sampling
 
-# interpolate splits an image into row bands for threads only down to this many output
-# values per band: below, thread start-up outweighs the work.
-_MIN_BAND_VALUES = 1 << 20
+# Threads split an image into row bands only down to this many output values per band
+# (the kernel's and the LiteRT custom op's default).
+_MIN_BAND_VALUES = _interpolate.MIN_BAND_VALUES
 # interpolate_tf: Newton iterations on its coarse lattice, ample for aux-net grids (see
 # the tests and benchmarks/nus_interpolation.py), and its lattices' points per grid cell
 # along each axis (agreement with the compiled kernel against cost).

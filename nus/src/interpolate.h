@@ -31,6 +31,10 @@ namespace nus {
 // differences then stay below 2^31 and edge functions below 2^63.
 inline constexpr int64_t kMaxCoordinate = int64_t{1} << 14;
 
+// Threads split an image into row bands only down to this many output values per band:
+// below, thread start-up outweighs the work.
+inline constexpr int64_t kMinBandValues = int64_t{1} << 20;
+
 // Values at the nodes of a rows x cols grid (rows, cols >= 2).
 struct SampleGrid {
   const float* values;   // [rows, cols, channels]
