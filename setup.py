@@ -51,7 +51,8 @@ _KERNEL_ARGS = ["-ffp-contract=off", "-pthread"]
 def _extensions():
   cxx_args = ["-O3", "-std=c++17"]
   exts = [
-      Extension("nus._interpolate", ["nus/_interpolate.pyx", "nus/src/interpolate.cc"],
+      Extension("nus._interpolate",
+                ["nus/_interpolate.pyx", "nus/src/interpolate.cc", "nus/src/upsample.cc"],
                 language="c++", include_dirs=["nus/src"],
                 extra_compile_args=cxx_args + _KERNEL_ARGS, extra_link_args=["-pthread"]),
       # The LiteRT custom op and its runner: LiteRT's C API is loaded at run time

@@ -2,7 +2,8 @@
 """Piecewise-linear interpolation of values on a deformed sample grid (compiled kernel).
 
 A thin wrapper of nus/src/interpolate.cc, the kernel the LiteRT custom op runs too (its
-header describes the rasteriser). All functions release the GIL; nus.interpolation is
+header describes the rasteriser), and of nus/src/upsample.cc (labels of the bilinear
+resize on the uniform grid). All functions release the GIL; nus.interpolation is
 the checked Python API.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t
@@ -21,6 +22,10 @@ cdef extern from "interpolate.h" namespace "nus" nogil:
                          int32_t* labels, int num_threads, int64_t min_band_values)
   void CopyFromNearestCovered(const uint8_t* covered, int64_t height, int64_t width,
                               int64_t channels, float* out, int32_t* labels)
+
+cdef extern from "upsample.h" namespace "nus" nogil:
+  void UpsampleLabels(const float* values, int64_t rows, int64_t cols, int64_t channels,
+                      int64_t height, int64_t width, int32_t* labels, int num_threads)
 
 MAX_COORDINATE = kMaxCoordinate
 MIN_BAND_VALUES = kMinBandValues
@@ -80,3 +85,11 @@ def fill_uncovered(float[:, :, ::1] out, const uint8_t[:, ::1] covered):
   with nogil:
     CopyFromNearestCovered(&covered[0, 0], out.shape[0], out.shape[1], out.shape[2],
                            &out[0, 0, 0], NULL)
+
+
+def upsample_labels(const float[:, :, ::1] values, int32_t[:, ::1] labels, int num_threads):
+  """Writes the argmax of the bilinear resize (corners aligned) of values [S1, S2, C] to
+  labels [H, W]."""
+  with nogil:
+    UpsampleLabels(&values[0, 0, 0], values.shape[0], values.shape[1], values.shape[2],
+                   labels.shape[0], labels.shape[1], &labels[0, 0], num_threads)

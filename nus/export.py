@@ -86,8 +86,9 @@ def custom_op_tail(model: keras.Model, sampler: sampler_lib.Sampler, input_size:
   """The interpolation as the exported file's last op (nus.litert_op), for export_lib."""
   out_size = tuple(int(s) for s in input_size)
   outputs_fn = sample_outputs_fn(model, sampler)
-  serve = tf.function(lambda image: outputs_fn(tf.cast(image, tf.float32)),
-                      input_signature=[export_lib.input_spec(out_size, input_dtype)],
+  # The image goes in as it is: nearest sampling gathers S x S pixels of it (cast
+  # after), so only the aux net's input resize reads it all.
+  serve = tf.function(outputs_fn, input_signature=[export_lib.input_spec(out_size, input_dtype)],
                       autograph=False)
 
   def reference(image):
