@@ -202,6 +202,8 @@ struct FloorSequence {
 // owner: > 0 is inside, i.e. E - 1 >= 0 for integers).
 int64_t TieBias(int64_t dx, int64_t dy) { return (dy < 0 || (dy == 0 && dx > 0)) ? 0 : -1; }
 
+// Compiled for AVX2 too: its per-pixel loops (weights, fills) vectorise wider.
+__attribute__((target_clones("avx2", "default")))
 void Triangle(const Mesh& mesh, Canvas* canvas, int64_t a, int64_t b, int64_t c) {
   const int64_t* xs = mesh.xs.data();
   const int64_t* ys = mesh.ys.data();
@@ -274,17 +276,23 @@ void Triangle(const Mesh& mesh, Canvas* canvas, int64_t a, int64_t b, int64_t c)
         last = first - 1;
       }
     }
-    // Weights along the span by increments: exact enough (double) and cheap.
-    double w0 = (edge_x[0] * (py - start_y[0]) - edge_y[0] * (first - start_x[0])) * inv_area;
-    double w1 = (edge_x[1] * (py - start_y[1]) - edge_y[1] * (first - start_x[1])) * inv_area;
-    double w2 = (edge_x[2] * (py - start_y[2]) - edge_y[2] * (first - start_x[2])) * inv_area;
     for (int k = 0; k < 3; ++k) row_e[k] += step_y[k];
     if (first > last) continue;
     const int64_t length = last - first + 1;
     const int64_t pixel = py * canvas->width + first;
+    // Short spans: plain loops beat library calls.
+    uint8_t* covered = canvas->covered + pixel;
+    for (int64_t k = 0; k < length; ++k) covered[k] = 1;
     if (shared >= 0) {
-      std::fill(canvas->labels + pixel, canvas->labels + pixel + length, shared);
-    } else if (labels) {
+      int32_t* out = canvas->labels + pixel;
+      for (int64_t k = 0; k < length; ++k) out[k] = shared;
+      continue;
+    }
+    // Weights at the span's first pixel; along it, first + k * step (double).
+    const double w0 = (edge_x[0] * (py - start_y[0]) - edge_y[0] * (first - start_x[0])) * inv_area;
+    const double w1 = (edge_x[1] * (py - start_y[1]) - edge_y[1] * (first - start_x[1])) * inv_area;
+    const double w2 = (edge_x[2] * (py - start_y[2]) - edge_y[2] * (first - start_x[2])) * inv_area;
+    if (labels) {
       // Labelled below, all the triangle's pixels in one vectorised pass.
       if (static_cast<int64_t>(canvas->wa.size()) < gathered + length) {
         const size_t size = std::max<size_t>(2 * canvas->wa.size(), gathered + length);
@@ -292,30 +300,25 @@ void Triangle(const Mesh& mesh, Canvas* canvas, int64_t a, int64_t b, int64_t c)
         canvas->wb.resize(size);
         canvas->wc.resize(size);
       }
-      float* wa = canvas->wa.data() + gathered;
-      float* wb = canvas->wb.data() + gathered;
-      float* wc = canvas->wc.data() + gathered;
+      float* __restrict__ wa = canvas->wa.data() + gathered;
+      float* __restrict__ wb = canvas->wb.data() + gathered;
+      float* __restrict__ wc = canvas->wc.data() + gathered;
       for (int64_t k = 0; k < length; ++k) {
-        wa[k] = static_cast<float>(w0);
-        wb[k] = static_cast<float>(w1);
-        wc[k] = static_cast<float>(w2);
-        w0 += dw0;
-        w1 += dw1;
-        w2 += dw2;
+        const double t = static_cast<double>(k);
+        wa[k] = static_cast<float>(w0 + t * dw0);
+        wb[k] = static_cast<float>(w1 + t * dw1);
+        wc[k] = static_cast<float>(w2 + t * dw2);
       }
       canvas->spans.push_back(pixel);
       canvas->spans.push_back(length);
       gathered += length;
     } else {
       for (int64_t k = 0; k < length; ++k) {
-        Blend3(canvas->out + (pixel + k) * channels, va, vb, vc, static_cast<float>(w0),
-               static_cast<float>(w1), static_cast<float>(w2), channels);
-        w0 += dw0;
-        w1 += dw1;
-        w2 += dw2;
+        const double t = static_cast<double>(k);
+        Blend3(canvas->out + (pixel + k) * channels, va, vb, vc, static_cast<float>(w0 + t * dw0),
+               static_cast<float>(w1 + t * dw1), static_cast<float>(w2 + t * dw2), channels);
       }
     }
-    std::memset(canvas->covered + pixel, 1, length);
   }
   if (labels && shared < 0) LabelPixels(canvas, gathered, va, vb, vc);
 }
@@ -392,7 +395,9 @@ void Interpolate(const SampleGrid& grid, int64_t height, int64_t width, float* o
                  int32_t* labels, int num_threads, int64_t min_band_values) {
   Mesh mesh;
   InitMesh(grid, labels != nullptr, &mesh);
-  std::vector<uint8_t> covered(height * width, 0);
+  // Reused by the calls of a thread: a fresh buffer per call would cost its page faults.
+  thread_local std::vector<uint8_t> covered;
+  covered.assign(height * width, 0);
   const int64_t work = height * width * grid.channels;
   const int64_t bands = std::max<int64_t>(
       1, std::min<int64_t>(std::max(num_threads, 1), work / std::max<int64_t>(min_band_values, 1)));
