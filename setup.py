@@ -58,7 +58,8 @@ def _extensions():
       # The LiteRT custom op and its runner: LiteRT's C API is loaded at run time
       # (libLiteRt.so of the ai-edge-litert wheel), so building needs no LiteRT.
       Extension("nus._litert_runner",
-                ["nus/_litert_runner.pyx", "nus/src/litert_op.cc", "nus/src/interpolate.cc"],
+                ["nus/_litert_runner.pyx", "nus/src/litert_op.cc", "nus/src/interpolate.cc",
+                 "nus/src/area_resize.cc"],
                 language="c++", include_dirs=["nus/src"],
                 extra_compile_args=cxx_args + _KERNEL_ARGS,
                 extra_link_args=["-pthread"], libraries=["dl"]),

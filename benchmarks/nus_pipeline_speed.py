@@ -3,7 +3,8 @@
 Both run as deployed: LiteRT's compiled-model API on the CPU (XNNPACK, --num_threads),
 through nus.litert_op.Runner, uint8 image in, int32 labels out.
 
-- NUS: aux net (image -> n x n grid), sampling (S x S samples and their locations),
+- NUS: aux net (image -> n x n grid; its input resize the NusAreaResize op, as
+  exported), sampling (S x S samples and their locations),
   segmenter (DeepLabv3 on the samples, logits at S x S), interpolation + argmax (the
   compiled kernel, the exported file's custom op); whole: the file nus.export writes.
 - uniform: sampling (on the uniform grid), the same segmenter, upsampling + argmax
@@ -91,10 +92,13 @@ class Case:
     def function(fn, *specs):
       return tf.function(fn, input_signature=list(specs), autograph=False)
 
+    def aux(image):
+      with aux_net.resize_area_op(net):  # as exported: NusAreaResize reads the image
+        return {"grid": net(image, training=False)}
+
+    area_op = dict(append=litert_op.adopt_area_resize, custom_tf_ops=(litert_op.RESIZE_AREA,))
     self.runners = {
-        "aux net": self.runner("aux", function(
-            lambda image: {"grid": net(tf.cast(image, tf.float32), training=False)}, image),
-            [net]),
+        "aux net": self.runner("aux", function(aux, image), [net], **area_op),
         "sampling": self.runner("sampling", function(
             lambda image, grid: dict(zip(("samples", "locations"), (
                 tf.cast(t, tf.float32) for t in sampling.sample(image, None, grid, size,
@@ -107,25 +111,22 @@ class Case:
             lambda logits: {"labels": tf.argmax(model_lib.upsample_logits(
                 logits, self.image_size), axis=-1, output_type=tf.int32)}, logits), []),
     }
-    def to_samples(sampler, keys):
-      outputs = nus_export.sample_outputs_fn(model, sampler)
-      return function(lambda image: {k: v for k, v in outputs(image).items() if k in keys},
-                      image)
-
-    self.runners["NUS whole"] = self.runner(
-        "nus", to_samples(self.nus, (litert_op.SAMPLE_LOGITS, litert_op.LOCATIONS)), [model, net],
-        lambda content: litert_op.add_interpolation_op(content, self.image_size))
+    # The NUS file as nus.export writes it.
+    tail = nus_export.custom_op_tail(model, self.nus, self.image_size, "uint8", "labels")
+    self.runners["NUS whole"] = self.runner("nus", tail.serve, [model, net], tail.append,
+                                            tail.custom_tf_ops)
     # The uniform grid's locations are constants: only the logits are an output.
-    self.runners["uniform to logits"] = self.runner(
-        "uniform-logits", to_samples(self.uniform, (litert_op.SAMPLE_LOGITS,)), [model])
+    to_logits = nus_export.sample_outputs_fn(model, self.uniform)
+    self.runners["uniform to logits"] = self.runner("uniform-logits", function(
+        lambda image: {"logits": to_logits(image)[litert_op.SAMPLE_LOGITS]}, image), [model])
     self.runners["uniform whole"] = self.runner("uniform", export_lib.serving_function(
         nus_export.nus_logits_fn(model, self.uniform, self.image_size), self.image_size),
         [model])
 
-  def runner(self, name, function, models, append=None):
+  def runner(self, name, function, models, append=None, custom_tf_ops=()):
     directory = os.path.join(self.work_dir, f"{self.size}-{name}")
     export_lib.write_saved_model(function, models, directory)
-    content = export_lib.convert(directory)
+    content = export_lib.convert(directory, custom_tf_ops=custom_tf_ops)
     return litert_op.Runner(append(content) if append else content, FLAGS.num_threads,
                             name=f"{name}.tflite")
 
@@ -152,7 +153,7 @@ class Case:
             uniform_logits, out_size, threads),
         ("uniform", "whole, LiteRT"): lambda: r["uniform whole"](image=image),
         ("uniform", "whole, LiteRT + compiled"): lambda: interpolation.upsample_labels(
-            r["uniform to logits"](image=image)[litert_op.SAMPLE_LOGITS], out_size, threads),
+            r["uniform to logits"](image=image)["logits"], out_size, threads),
     }
     return subjects, r["NUS whole"](image=image)
 

@@ -88,11 +88,14 @@ class CustomTail:
       (runner(image=array) -> {name: array}) that knows the stage.
     reference: raw pixels of the input dtype [1, H, W, 3] -> the labels [1, H, W] the
       file must reproduce (TensorFlow up to the stage, then the stage's own kernel).
+    custom_tf_ops: TensorFlow ops in `serve` the converter may keep as custom ops (for
+      `append` to adopt and the runner to run).
   """
   serve: Callable
   append: Callable[[bytes], bytes]
   make_runner: Callable[[bytes], Callable]
   reference: Callable[[np.ndarray], np.ndarray]
+  custom_tf_ops: tuple = ()
 
 
 def write_saved_model(serve: Callable, models: list, path: str) -> None:
@@ -108,7 +111,7 @@ def write_saved_model(serve: Callable, models: list, path: str) -> None:
 
 
 def convert(saved_model_dir: str, quantize: str = "none",
-            calibration_images: Optional[list] = None) -> bytes:
+            calibration_images: Optional[list] = None, custom_tf_ops: tuple = ()) -> bytes:
   """Converts a SavedModel written by `write_saved_model` to .tflite bytes.
 
   Args:
@@ -116,6 +119,8 @@ def convert(saved_model_dir: str, quantize: str = "none",
     quantize: "none" (float32), "float16" (float16 weights), "dynamic" (int8 weights,
       float activations) or "int8" (int8 weights and activations, calibrated).
     calibration_images: for "int8": a list of [1, H, W, 3] arrays of the input dtype.
+    custom_tf_ops: TensorFlow ops kept as custom ops of that name (any other op
+      without a builtin still fails).
 
   Returns:
     The .tflite file as bytes.
@@ -128,6 +133,7 @@ def convert(saved_model_dir: str, quantize: str = "none",
   # Builtin ops only: an op without a TFLite kernel fails here, by name, rather than
   # producing a file that needs the Flex delegate on the device.
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  converter.allow_custom_ops = bool(custom_tf_ops)
   if quantize != "none":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
   if quantize == "float16":
@@ -136,7 +142,11 @@ def convert(saved_model_dir: str, quantize: str = "none",
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.representative_dataset = lambda: (
         {INPUT_NAME: image} for image in tqdm.tqdm(calibration_images, desc="int8 calibration"))
-  return converter.convert()
+  content = converter.convert()
+  unexpected = sorted(set(tflite_ops.op_report(content).custom_codes()) - set(custom_tf_ops))
+  if unexpected:
+    raise ValueError(f"ops without a TFLite builtin kernel: {', '.join(unexpected)}")
+  return content
 
 
 def as_input(image: np.ndarray, input_dtype: Any) -> np.ndarray:
@@ -292,7 +302,7 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
   if tf.io.gfile.exists(staging):
     tf.io.gfile.rmtree(staging)  # a killed export's
   write_saved_model(tail.serve if tail else serve, models, staging)
-  content = convert(staging, quantize, calibration_images)
+  content = convert(staging, quantize, calibration_images, tail.custom_tf_ops if tail else ())
   if tail:
     content = tail.append(content)
   verification = verify(content, serve, samples, num_classes, quantize, tail)

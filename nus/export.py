@@ -26,6 +26,7 @@ from deeplab import export_lib
 from deeplab import flops
 from deeplab import model as model_lib
 from deeplab import runs
+from nus import aux_net
 from nus import interpolation
 from nus import litert_op
 from nus import options as options_lib
@@ -87,12 +88,21 @@ def custom_op_tail(model: keras.Model, sampler: sampler_lib.Sampler, input_size:
   out_size = tuple(int(s) for s in input_size)
   outputs_fn = sample_outputs_fn(model, sampler)
   # The image goes in as it is: nearest sampling gathers S x S pixels of it (cast
-  # after), so only the aux net's input resize reads it all.
-  serve = tf.function(outputs_fn, input_signature=[export_lib.input_spec(out_size, input_dtype)],
+  # after), and the aux net's input resize reads it once (as the NusAreaResize op for
+  # uint8 images whose size is a multiple of the net's input).
+  use_area_op = input_dtype == "uint8"
+
+  def outputs_with_area_op(image):
+    with aux_net.resize_area_op(sampler.net, use_area_op):
+      return outputs_fn(image)
+
+  serve = tf.function(outputs_with_area_op,
+                      input_signature=[export_lib.input_spec(out_size, input_dtype)],
                       autograph=False)
 
   def reference(image):
-    # As evaluation runs it: TensorFlow up to the samples, then the compiled kernel.
+    # As evaluation runs it: TensorFlow up to the samples (the aux net's input by average
+    # pools), then the compiled kernel.
     logits, locations = (t.numpy() for t in sampler_lib.sampled_logits(
         model, sampler, tf.cast(image, tf.float32)))
     if output == "labels":
@@ -101,9 +111,10 @@ def custom_op_tail(model: keras.Model, sampler: sampler_lib.Sampler, input_size:
 
   return export_lib.CustomTail(
       serve=serve,
-      append=lambda content: litert_op.add_interpolation_op(content, out_size, output),
+      append=lambda content: litert_op.add_interpolation_op(
+          litert_op.adopt_area_resize(content), out_size, output),
       make_runner=lambda content: KernelCheckedRunner(content, out_size, export_lib.NUM_THREADS),
-      reference=reference)
+      reference=reference, custom_tf_ops=(litert_op.RESIZE_AREA,))
 
 
 def export_nus(export_config: config_lib.ExportConfig, make_samples: Callable[[], list],
@@ -158,6 +169,8 @@ def export_nus(export_config: config_lib.ExportConfig, make_samples: Callable[[]
   elif tail:
     op = litert_op.LABELS_OP if export_config.output == "labels" else litert_op.LOGITS_OP
     interpolated = f"the LiteRT custom op {op}"
+    if export_config.input_dtype == "uint8":
+      interpolated += f" (aux net input by {litert_op.AREA_OP} where the sizes divide)"
   else:
     interpolated = "TF ops"
   description = (f"{run.checkpoint}: {options.model_variant}, output stride "

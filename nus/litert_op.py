@@ -7,8 +7,13 @@ compiled-model C API (nus/src/litert_op.cc):
   NusInterpolateLabels(logits [1, S1, S2, C], locations [1, S1, S2, 2]) -> labels [1, H, W]
   NusInterpolate(same inputs) -> logits [1, H, W, C]
 
+and its aux net's input resize may be one too, NusAreaResize (see nus/src/litert_op.h).
+
 - `add_interpolation_op`: appends the op to a .tflite whose signature outputs the logits
   at the samples and their locations (TF's converter has no way to emit it from a graph);
+- `adopt_area_resize`: the aux net's input resize (TF's ResizeArea, kept as a custom op
+  by the converter) as NusAreaResize(image uint8 [1, H, W, C]) -> block means, which
+  reads the image once where TF ops cast all of it to float first;
 - `Runner`: loads such a file with the op registered, runs it, returns its outputs;
 - `custom_ops`: the custom ops a .tflite asks for.
 
@@ -24,8 +29,10 @@ from ai_edge_litert import schema_py_generated as schema
 
 LABELS_OP = "NusInterpolateLabels"
 LOGITS_OP = "NusInterpolate"
+AREA_OP = "NusAreaResize"
 OP_VERSION = 1
-OPS = (LABELS_OP, LOGITS_OP)
+# The TensorFlow op the converter keeps as a custom op for `adopt_area_resize`.
+RESIZE_AREA = "ResizeArea"
 # The pipeline's intermediate outputs the op reads, kept as signature outputs: they let
 # verification compare the op's labels with nus.interpolation's on the same values.
 SAMPLE_LOGITS = "sample_logits"
@@ -62,6 +69,34 @@ def custom_ops(model_content: bytes) -> list:
     if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM:
       codes.add((code.CustomCode() or b"").decode())
   return sorted(codes)
+
+
+def adopt_area_resize(model_content: bytes) -> bytes:
+  """Turns the converter's custom ResizeArea ops (of uint8 images, by integer factors)
+  into NusAreaResize, their output size in the custom options."""
+  model = _read(model_content)
+  codes = [k for k, code in enumerate(model.operatorCodes)
+           if _name(code.customCode) == RESIZE_AREA]
+  if not codes:
+    return model_content
+  for k in codes:
+    model.operatorCodes[k].customCode = AREA_OP
+    model.operatorCodes[k].version = OP_VERSION
+  for graph in model.subgraphs:
+    for op in graph.operators:
+      if op.opcodeIndex not in codes:
+        continue
+      image, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+      height, width = int(out.shape[1]), int(out.shape[2])
+      if (image.type != schema.TensorType.UINT8 or image.shape[1] % height
+          or image.shape[2] % width):
+        raise ValueError(f"{RESIZE_AREA} of a {tuple(image.shape)} image to {height}x{width}: "
+                         f"{AREA_OP} takes uint8 images and integer factors")
+      op.customOptions = np.array([height, width], "<i4").view(np.uint8)
+      # The size moves into the options: a constant input would reach the kernel
+      # unaligned, which LiteRT refuses.
+      op.inputs = np.array(op.inputs[:1], np.int32)
+  return _write(model)
 
 
 def add_interpolation_op(model_content: bytes, out_size: tuple, output: str = "labels") -> bytes:

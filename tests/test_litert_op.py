@@ -22,7 +22,7 @@ from nus import options as options_lib
 from nus import sampler as sampler_lib
 from nus import sampling
 
-SIZE = (48, 80)
+SIZE = (64, 128)
 
 
 def _bent_locations(rng, grid, size, jitter=0.4):
@@ -70,6 +70,21 @@ def test_op_labels_and_logits_equal_the_compiled_kernels(tmp_path):
     runner(logits_in=logits, locations_in=np.full_like(locations, np.nan))
 
 
+def test_area_resize_op_gives_the_aux_net_input_exactly(tmp_path):
+  # The aux net's input from the uint8 image in one pass: the block means TF's average
+  # pools give (power-of-two blocks of integer pixels: bit for bit).
+  spec = tf.TensorSpec([1, 64, 128, 3], tf.uint8, name="image")
+  serve = tf.function(lambda image: {"small": aux_net.net_input(image, 16, True) * 1.0},
+                      input_signature=[spec], autograph=False)
+  export_lib.write_saved_model(serve, [], str(tmp_path))
+  content = litert_op.adopt_area_resize(
+      export_lib.convert(str(tmp_path), custom_tf_ops=(litert_op.RESIZE_AREA,)))
+  assert litert_op.custom_ops(content) == [litert_op.AREA_OP]
+  image = np.random.default_rng(1).integers(0, 256, (1, 64, 128, 3)).astype(np.uint8)
+  small = litert_op.Runner(content)(image=image)["small"]
+  np.testing.assert_array_equal(small, aux_net.net_input(image, 16).numpy())
+
+
 def test_kernel_labels_equal_those_recorded_from_the_cython_kernel():
   # Labels of a bent grid with many ties, recorded (sha256) from the kernel as it was in
   # Cython before it moved to nus/src/interpolate.cc: they must not change.
@@ -107,19 +122,19 @@ def nus_runs(tmp_path_factory):
   return runs[1], runs[0], segmenter, sampler_lib.Sampler(nus_options, net)
 
 
-def _export(tmp_path, nus_runs, method):
+def _export(tmp_path, nus_runs, method, size=SIZE):
   seg_dir, aux_dir = nus_runs[:2]
   return nus_export.export_nus(
       config.ExportConfig(checkpoint_path=seg_dir, output_file=str(tmp_path / "nus.tflite"),
-                          input_size=SIZE, num_verify_images=1),
-      lambda: synthetic.labelled_scenes(1, *SIZE), aux_dir, interpolation_method=method)
+                          input_size=size, num_verify_images=1),
+      lambda: synthetic.labelled_scenes(1, *size), aux_dir, interpolation_method=method)
 
 
 def test_nus_export_ends_in_the_custom_op_and_its_runner_gives_the_compiled_labels(
     tmp_path, nus_runs):
   result = _export(tmp_path, nus_runs, "custom_op")
   assert result.verification.passed and result.verification.pixel_agreement >= 0.999
-  assert result.ops.count(f"CUSTOM:{litert_op.LABELS_OP}") == 1
+  assert result.ops.custom_codes() == [litert_op.AREA_OP, litert_op.LABELS_OP]
   with open(result.tflite_path, "rb") as f:
     content = f.read()
   runner = litert_op.Runner(content, num_threads=2)
@@ -134,18 +149,18 @@ def test_nus_export_ends_in_the_custom_op_and_its_runner_gives_the_compiled_labe
   segmenter, sampler = nus_runs[2:]
   compiled = sampler_lib.predict_labels(segmenter, sampler, tf.constant(image, tf.float32))
   assert np.mean(outputs["labels"] == compiled.numpy()) >= 0.999
-  # The plain interpreter cannot run it: the op is only in our runner.
-  with pytest.raises(RuntimeError, match=litert_op.LABELS_OP):
+  # The plain interpreter cannot run it: the ops are only in our runner.
+  with pytest.raises(RuntimeError, match="unresolved custom op: Nus"):
     litert.Interpreter(model_content=content).allocate_tensors()
 
 
 def test_nus_export_falls_back_to_tf_ops_any_litert_runs(tmp_path, nus_runs):
-  result = _export(tmp_path, nus_runs, "tf_ops")
-  assert result.verification.passed
-  assert not [name for name in result.ops.op_names if name.startswith("CUSTOM")]
+  size = (32, 64)  # the TF-ops graph converts slowly
+  result = _export(tmp_path, nus_runs, "tf_ops", size)
+  assert result.verification.passed and result.ops.custom_codes() == []
   runner = litert.Interpreter(model_path=result.tflite_path).get_signature_runner()
-  image = export_lib.as_input(synthetic.labelled_scenes(1, *SIZE, seed=5)[0][0], np.uint8)
-  assert runner(image=image)["labels"].shape == (1, *SIZE)
+  image = export_lib.as_input(synthetic.labelled_scenes(1, *size, seed=5)[0][0], np.uint8)
+  assert runner(image=image)["labels"].shape == (1, *size)
 
 
 def test_runner_errors_name_the_file_and_the_library(tmp_path):

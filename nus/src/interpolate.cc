@@ -1,6 +1,7 @@
 #include "interpolate.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -18,6 +19,9 @@ struct Mesh {
   int64_t rows, cols, channels;
   std::vector<int64_t> xs, ys;  // fixed-point node columns and rows
   std::vector<int32_t> argmax;  // per node, for labels
+  // Per row of cells, the fixed-point rows its nodes span: a band skips the cells that
+  // cannot reach it without looking at their triangles.
+  std::vector<int64_t> cells_top, cells_bottom;
 };
 
 // One band of rows of the output and the scratch of the thread that writes it.
@@ -55,6 +59,14 @@ void InitMesh(const SampleGrid& grid, bool labels, Mesh* mesh) {
   for (int64_t p = 0; p < n; ++p) {
     mesh->ys[p] = std::llround(grid.points[2 * p] * kOne);
     mesh->xs[p] = std::llround(grid.points[2 * p + 1] * kOne);
+  }
+  mesh->cells_top.assign(grid.rows - 1, INT64_MAX);
+  mesh->cells_bottom.assign(grid.rows - 1, INT64_MIN);
+  for (int64_t i = 0; i + 1 < grid.rows; ++i) {
+    for (int64_t p = i * grid.cols; p < (i + 2) * grid.cols; ++p) {
+      mesh->cells_top[i] = std::min(mesh->cells_top[i], mesh->ys[p]);
+      mesh->cells_bottom[i] = std::max(mesh->cells_bottom[i], mesh->ys[p]);
+    }
   }
   if (labels) {
     mesh->argmax.resize(n);
@@ -372,6 +384,7 @@ void SplatSamples(const Mesh& mesh, Canvas* canvas) {
 void Rasterise(const Mesh& mesh, Canvas* canvas) {
   const int64_t cols = mesh.cols;
   for (int64_t i = 0; i + 1 < mesh.rows; ++i) {
+    if (LastRow(mesh.cells_bottom[i], *canvas) < FirstRow(mesh.cells_top[i], *canvas)) continue;
     for (int64_t j = 0; j + 1 < cols; ++j) {
       const int64_t p = i * cols + j;
       // Fixed diagonal (i, j)-(i+1, j+1): triangles (00, 01, 11) and (00, 11, 10).

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "area_resize.h"
 #include "interpolate.h"
 
 namespace nus {
@@ -66,8 +67,9 @@ bool LiteRtApi::Load(const std::string& path, std::string* error) {
 // options), its threads, and the first error (LiteRT ignores a kernel's status, so the
 // runner reads it after each run).
 struct OpState {
+  enum Kind { kLabels, kValues, kArea };
   const LiteRtApi* api;
-  bool labels;
+  Kind kind;
   int num_threads;
   int64_t height = 0, width = 0;
   std::string error;
@@ -91,7 +93,14 @@ std::string Shape(const LiteRtLayout& layout) {
   return text + "]";
 }
 
-const char* OpName(const OpState& state) { return state.labels ? kLabelsOpName : kValuesOpName; }
+const char* OpName(const OpState& state) {
+  switch (state.kind) {
+    case OpState::kLabels: return kLabelsOpName;
+    case OpState::kValues: return kValuesOpName;
+    case OpState::kArea: return kAreaOpName;
+  }
+  return "?";
+}
 
 LiteRtStatus Fail(OpState* state, const std::string& message) {
   if (state->error.empty()) state->error = std::string(OpName(*state)) + ": " + message;
@@ -121,8 +130,21 @@ LiteRtStatus OpGetOutputLayouts(void* user_data, size_t num_inputs,
                                 const LiteRtLayout* input_layouts, size_t num_outputs,
                                 LiteRtLayout* output_layouts) {
   auto* state = static_cast<OpState*>(user_data);
-  if (num_inputs != 2 || num_outputs != 1) {
-    return Fail(state, "takes (logits, locations) and gives one output");
+  if (num_inputs != (state->kind == OpState::kArea ? 1 : 2) || num_outputs != 1) {
+    return Fail(state, "unexpected number of inputs or outputs");
+  }
+  if (state->kind == OpState::kArea) {
+    const LiteRtLayout& image = input_layouts[0];
+    if (image.rank != 4 || image.dimensions[0] != 1 || image.dimensions[1] % state->height ||
+        image.dimensions[2] % state->width) {
+      return Fail(state, "expects an image [1, H, W, C] with H, W multiples of the output "
+                         "size, got " + Shape(image));
+    }
+    LiteRtLayout out = image;
+    out.dimensions[1] = static_cast<int32_t>(state->height);
+    out.dimensions[2] = static_cast<int32_t>(state->width);
+    output_layouts[0] = out;
+    return kLiteRtOk;
   }
   const LiteRtLayout& logits = input_layouts[0];
   const LiteRtLayout& locations = input_layouts[1];
@@ -134,7 +156,7 @@ LiteRtStatus OpGetOutputLayouts(void* user_data, size_t num_inputs,
                        ">= 2), got " + Shape(logits) + " and " + Shape(locations));
   }
   LiteRtLayout out{};
-  out.rank = state->labels ? 3 : 4;
+  out.rank = state->kind == OpState::kLabels ? 3 : 4;
   out.dimensions[0] = 1;
   out.dimensions[1] = static_cast<int32_t>(state->height);
   out.dimensions[2] = static_cast<int32_t>(state->width);
@@ -158,13 +180,39 @@ LiteRtStatus Lock(OpState* state, LiteRtTensorBuffer buffer, int mode, int eleme
   return kLiteRtOk;
 }
 
+LiteRtStatus RunArea(OpState* state, LiteRtTensorBuffer input, LiteRtTensorBuffer output) {
+  const LiteRtApi& api = *state->api;
+  LiteRtRankedTensorType type;
+  if (api.GetTensorBufferTensorType(input, &type) != kLiteRtOk || type.layout.rank != 4) {
+    return Fail(state, "cannot read the image's shape");
+  }
+  const int64_t height = type.layout.dimensions[1], width = type.layout.dimensions[2];
+  const int64_t channels = type.layout.dimensions[3];
+  void *image, *out;
+  if (Lock(state, input, kLiteRtLockRead, kLiteRtUInt8, height * width * channels,
+           "the image (uint8)", &image) != kLiteRtOk) {
+    return kLiteRtErrorInvalidArgument;
+  }
+  LiteRtStatus status = Lock(state, output, kLiteRtLockWrite, kLiteRtFloat32,
+                             state->height * state->width * channels, "the output", &out);
+  if (status == kLiteRtOk) {
+    AreaResize(static_cast<const uint8_t*>(image), height, width, channels,
+               height / state->height, width / state->width, static_cast<float*>(out),
+               state->num_threads);
+    api.UnlockTensorBuffer(output);
+  }
+  api.UnlockTensorBuffer(input);
+  return status;
+}
+
 LiteRtStatus OpRun(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* inputs,
                    size_t num_outputs, LiteRtTensorBuffer* outputs) {
   auto* state = static_cast<OpState*>(user_data);
   const LiteRtApi& api = *state->api;
-  if (num_inputs != 2 || num_outputs != 1) {
-    return Fail(state, "takes (logits, locations) and gives one output");
+  if (num_inputs != (state->kind == OpState::kArea ? 1 : 2) || num_outputs != 1) {
+    return Fail(state, "unexpected number of inputs or outputs");
   }
+  if (state->kind == OpState::kArea) return RunArea(state, inputs[0], outputs[0]);
   LiteRtRankedTensorType logits_type;
   if (api.GetTensorBufferTensorType(inputs[0], &logits_type) != kLiteRtOk ||
       logits_type.layout.rank != 4) {
@@ -181,9 +229,9 @@ LiteRtStatus OpRun(void* user_data, size_t num_inputs, const LiteRtTensorBuffer*
   LiteRtStatus status = Lock(state, inputs[1], kLiteRtLockRead, kLiteRtFloat32, rows * cols * 2,
                              "locations", &locations);
   if (status == kLiteRtOk) {
-    status = Lock(state, outputs[0], kLiteRtLockWrite,
-                  state->labels ? kLiteRtInt32 : kLiteRtFloat32,
-                  height * width * (state->labels ? 1 : channels), "the output", &out);
+    const bool labels = state->kind == OpState::kLabels;
+    status = Lock(state, outputs[0], kLiteRtLockWrite, labels ? kLiteRtInt32 : kLiteRtFloat32,
+                  height * width * (labels ? 1 : channels), "the output", &out);
     if (status == kLiteRtOk) {
       const std::vector<double> points = PixelPositions(static_cast<const float*>(locations),
                                                         rows * cols, height, width);
@@ -195,7 +243,7 @@ LiteRtStatus OpRun(void* user_data, size_t num_inputs, const LiteRtTensorBuffer*
       } else {
         const SampleGrid grid{static_cast<const float*>(logits), points.data(), rows, cols,
                               channels};
-        if (state->labels) {
+        if (labels) {
           InterpolateLabels(grid, height, width, static_cast<int32_t*>(out), state->num_threads,
                             kMinBandValues);
         } else {
@@ -249,31 +297,32 @@ bool Runner::Init(const std::string& library, int num_threads, std::string* erro
     *error = "LiteRT could not read the model (not a .tflite flatbuffer?)";
     return false;
   }
-  labels_op_.reset(new OpState{&api_, true, num_threads});
-  values_op_.reset(new OpState{&api_, false, num_threads});
+  for (OpState::Kind kind : {OpState::kLabels, OpState::kValues, OpState::kArea}) {
+    ops_.emplace_back(new OpState{&api_, kind, num_threads});
+  }
   LiteRtOptions options;
   if (api_.CreateOptions(&options) != kLiteRtOk) {
     *error = "LiteRT could not create compilation options";
     return false;
   }
-  const bool configured =
+  bool configured =
       api_.SetOptionsHardwareAccelerators(options, kLiteRtHwAcceleratorCpu) == kLiteRtOk &&
-      AddCpuOptions(api_, options, num_threads) &&
-      api_.AddCustomOpKernelOption(options, kLabelsOpName, kOpVersion, &kKernel,
-                                   labels_op_.get()) == kLiteRtOk &&
-      api_.AddCustomOpKernelOption(options, kValuesOpName, kOpVersion, &kKernel,
-                                   values_op_.get()) == kLiteRtOk;
+      AddCpuOptions(api_, options, num_threads);
+  for (const std::unique_ptr<OpState>& op : ops_) {
+    configured = configured && api_.AddCustomOpKernelOption(options, OpName(*op), kOpVersion,
+                                                            &kKernel, op.get()) == kLiteRtOk;
+  }
   const bool compiled =
       configured && api_.CreateCompiledModel(environment_, model_, options, &compiled_) == kLiteRtOk;
   api_.DestroyOptions(options);
   if (!compiled) {
     *error = configured ? "LiteRT could not compile the model" : "LiteRT rejected the options";
-    for (OpState* op : {labels_op_.get(), values_op_.get()}) {
+    for (const std::unique_ptr<OpState>& op : ops_) {
       if (!op->error.empty()) *error += ": " + op->error;
     }
     return false;
   }
-  for (OpState* op : {labels_op_.get(), values_op_.get()}) {
+  for (const std::unique_ptr<OpState>& op : ops_) {
     if (!op->error.empty()) {
       *error = op->error;
       return false;
@@ -349,7 +398,7 @@ bool Runner::Run(std::string* error) {
   for (RunnerTensor& tensor : outputs_) outputs.push_back(tensor.buffer);
   const LiteRtStatus status = api_.RunCompiledModel(compiled_, 0, inputs.size(), inputs.data(),
                                                     outputs.size(), outputs.data());
-  for (OpState* op : {labels_op_.get(), values_op_.get()}) {
+  for (const std::unique_ptr<OpState>& op : ops_) {
     if (!op->error.empty()) {
       *error = op->error;
       op->error.clear();

@@ -5,9 +5,13 @@
 //   NusInterpolateLabels(logits [1, S1, S2, C] float32, locations [1, S1, S2, 2] float32)
 //       -> labels [1, H, W] int32
 //   NusInterpolate(the same inputs) -> logits [1, H, W, C] float32
+//   NusAreaResize(image [1, H, W, C] uint8) -> [1, h, w, C] float32
+//       block means (nus/src/area_resize.cc), h and w dividing H and W: the aux net's
+//       input read straight from the uint8 image
 // locations are (y, x) in [0, 1] as nus/ samples them; the custom options hold the
-// output size, two little-endian int32 (H, W). The kernel is nus/src/interpolate.cc,
-// so the labels equal nus.interpolation.interpolate_labels' on the same inputs.
+// output size, two little-endian int32 (H, W) / (h, w). The interpolation kernel is
+// nus/src/interpolate.cc, so the labels equal nus.interpolation.interpolate_labels' on
+// the same inputs.
 #ifndef NUS_SRC_LITERT_OP_H_
 #define NUS_SRC_LITERT_OP_H_
 
@@ -22,6 +26,7 @@ namespace nus {
 
 inline constexpr char kLabelsOpName[] = "NusInterpolateLabels";
 inline constexpr char kValuesOpName[] = "NusInterpolate";
+inline constexpr char kAreaOpName[] = "NusAreaResize";
 inline constexpr int kOpVersion = 1;
 
 // One input or output of a compiled model's first signature, in host memory owned by
@@ -64,7 +69,7 @@ class Runner {
   LiteRtEnvironment environment_ = nullptr;
   LiteRtModel model_ = nullptr;
   LiteRtCompiledModel compiled_ = nullptr;
-  std::unique_ptr<OpState> labels_op_, values_op_;
+  std::vector<std::unique_ptr<OpState>> ops_;  // one per op name
   std::vector<RunnerTensor> inputs_, outputs_;
 };
 
