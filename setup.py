@@ -5,7 +5,8 @@ DEEPLAB_TF_PACKAGE="tensorflow[and-cuda]" before `pip install`; an environment t
 already has the full `tensorflow` distribution keeps it. Either way exactly one
 TensorFlow distribution is installed (a second one over tensorflow-cpu would shadow it).
 
-Extensions in nus/: `_interpolate` and `_boundary` (no external libraries) are always built;
+Extensions in nus/: `_interpolate`, `_litert_runner` (the interpolation as a LiteRT custom
+op; LiteRT's C API is loaded at run time) and `_boundary` are always built;
 `_ceres_targets` links the system Ceres Solver (Debian: libceres-dev) and is skipped
 with a message when Ceres headers are not found, so the package still installs.
 """
@@ -42,11 +43,26 @@ def _find_ceres_include():
   return None
 
 
+# The interpolation kernel (Python extension and LiteRT custom op alike): no fused
+# multiply-adds, so that every build and vector width rounds the blends identically.
+_KERNEL_ARGS = ["-ffp-contract=off", "-pthread"]
+
+
 def _extensions():
   cxx_args = ["-O3", "-std=c++17"]
   exts = [
-      Extension("nus._interpolate", ["nus/_interpolate.pyx"], language="c++",
-                extra_compile_args=cxx_args),
+      Extension("nus._interpolate",
+                ["nus/_interpolate.pyx", "nus/src/interpolate.cc", "nus/src/upsample.cc"],
+                language="c++", include_dirs=["nus/src"],
+                extra_compile_args=cxx_args + _KERNEL_ARGS, extra_link_args=["-pthread"]),
+      # The LiteRT custom op and its runner: LiteRT's C API is loaded at run time
+      # (libLiteRt.so of the ai-edge-litert wheel), so building needs no LiteRT.
+      Extension("nus._litert_runner",
+                ["nus/_litert_runner.pyx", "nus/src/litert_op.cc", "nus/src/interpolate.cc",
+                 "nus/src/area_resize.cc"],
+                language="c++", include_dirs=["nus/src"],
+                extra_compile_args=cxx_args + _KERNEL_ARGS,
+                extra_link_args=["-pthread"], libraries=["dl"]),
       Extension("nus._boundary", ["nus/_boundary.pyx", "nus/src/boundary.cc"], language="c++",
                 include_dirs=["nus/src"], extra_compile_args=cxx_args),
   ]

@@ -1,22 +1,27 @@
-"""Where the time of the NUS and uniform pipelines goes, stage by stage, side by side.
+"""The deployed NUS and uniform pipelines side by side in LiteRT, stage by stage and whole.
 
-Stages: aux net (image -> n x n locations; none on the uniform grid), sampling (S x S
-samples of the image), segmenter (DeepLabv3 on the S x S samples, logits upsampled to
-S x S) and interpolation plus argmax (labels at every pixel: the aux net's grid through
-nus.interpolation, the uniform grid through a bilinear resize). Each case S:H,W runs
-both pipelines in TensorFlow (the NUS interpolation both compiled, as evaluation runs
-it, and in TF ops, as exported) and in LiteRT, every stage exported as its own .tflite,
-plus the whole exported pipeline (nus.export's serving function, uint8 image in, int32
-labels out). Every subject of a case is timed in turn within each run, so load changes
-on a shared machine hit them alike: compare the ratios.
+Both run as deployed: LiteRT's compiled-model API on the CPU (XNNPACK, --num_threads),
+through nus.litert_op.Runner, uint8 image in, int32 labels out.
 
-Models have random weights (time does not depend on them); the aux net's mean grid is
-bent so that the sampling is really non-uniform. Printed per case: median ms per stage
-and in total, NUS / uniform per column, then two target checks: the whole LiteRT NUS
-pipeline at most 1.3x the uniform one, and in TensorFlow (compiled interpolation)
-sampling plus interpolation no slower than the segmenter.
+- NUS: aux net (image -> n x n grid; its input resize the NusAreaResize op, as
+  exported), sampling (S x S samples and their locations),
+  segmenter (DeepLabv3 on the samples, logits at S x S), interpolation + argmax (the
+  compiled kernel, the exported file's custom op); whole: the file nus.export writes.
+- uniform: sampling (on the uniform grid), the same segmenter, upsampling + argmax
+  either in LiteRT (bilinear resize, ARG_MAX) or compiled (nus.interpolation.
+  upsample_labels, one pass); whole: the LiteRT file with the resize and argmax, or the
+  LiteRT file up to the logits plus the compiled pass. The faster of each is the uniform
+  pipeline the NUS one is compared with.
 
-  .venv/bin/python benchmarks/nus_pipeline_speed.py [--cases=32:512,1024] [--num_runs=10]
+Every subject of a case is timed in turn within each run, so load changes on a shared
+machine hit them alike. Models have random weights (time does not depend on them); the
+aux net's mean grid is bent so that the sampling is really non-uniform. Printed per
+case: median ms and spread (10th-90th percentile) per stage and whole, the NUS / uniform
+ratio of the whole pipelines against the target (1.3x), and the label check: the NUS
+file's labels equal the compiled kernel's on the file's own samples (pixel for pixel)
+and their agreement with TensorFlow followed by the compiled kernel (as evaluation runs).
+
+  .venv/bin/python benchmarks/nus_pipeline_speed.py [--cases=64:512,1024] [--num_runs=20]
 """
 import os
 import tempfile
@@ -26,17 +31,18 @@ import numpy as np
 import tensorflow as tf
 from absl import app
 from absl import flags
-from ai_edge_litert import interpreter as litert
 from tqdm import tqdm
 
 from datasets import synthetic
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import export_lib
+from deeplab import host
 from deeplab import model as model_lib
 from nus import aux_net
 from nus import export as nus_export
 from nus import interpolation
+from nus import litert_op
 from nus import options
 from nus import sampler as sampler_lib
 from nus import sampling
@@ -47,16 +53,11 @@ flags.DEFINE_multi_string("cases", ["32:512,1024", "64:512,1024", "128:1024,2048
                           "Cases as S:H,W (S x S samples of an H x W image); repeat the "
                           "flag for several.")
 flags.DEFINE_float("depth_multiplier", 1.0, "MobileNetV2 depth multiplier of the segmenter.")
-flags.DEFINE_integer("num_threads", export_lib.NUM_THREADS,
-                     "Threads of LiteRT and TensorFlow (intra-op).")
-flags.DEFINE_integer("num_runs", 10, "Timed calls per subject (median).")
-flags.DEFINE_integer("warmup", 2, "Untimed calls first (tracing, allocations).")
+flags.DEFINE_integer("num_threads", export_lib.NUM_THREADS, "LiteRT's (and the kernels') threads.")
+flags.DEFINE_integer("num_runs", 20, "Timed calls per subject.")
+flags.DEFINE_integer("warmup", 3, "Untimed calls first (allocations, caches).")
 
-STAGES = ("aux net", "sampling", "segmenter", "interpolation + argmax")
-# Targets: the whole LiteRT NUS pipeline against the uniform one, and in TensorFlow
-# (sampling + interpolation) against the segmenter.
-LITERT_RATIO_TARGET = 1.3
-TF_OVERHEAD_TARGET = 1.0
+RATIO_TARGET = 1.3
 
 
 def build_models(size, depth_multiplier):
@@ -69,143 +70,156 @@ def build_models(size, depth_multiplier):
   return model, net, nus_options
 
 
-class Pipeline:
-  """One pipeline's stages as tf.functions with fixed signatures, and their inputs."""
+class Case:
+  """One case's .tflite files (LiteRT runners) and the inputs of each stage."""
 
-  def __init__(self, model, net, nus_options, image_size):
-    size = nus_options.sampling_size
-    height, width = image_size
-    self.sampler = sampler_lib.Sampler(nus_options, net)
-    self.models = [model] + ([net] if net is not None else [])
-    self.logits_fn = nus_export.nus_logits_fn(model, self.sampler, image_size)
+  def __init__(self, size, image_size, depth_multiplier, work_dir):
+    self.size, self.image_size, self.work_dir = size, tuple(image_size), work_dir
+    model, net, nus_options = build_models(size, depth_multiplier)
+    self.model, self.net = model, net
+    self.nus = sampler_lib.Sampler(nus_options, net)
+    self.uniform = sampler_lib.Sampler(options.NusOptions(sampling_size=size,
+                                                          preprocess="uniform"))
+    height, width = self.image_size
     image = tf.TensorSpec([1, height, width, 3], tf.uint8, name="image")
     grid_size = nus_options.grid_size
     grid = tf.TensorSpec([1, grid_size, grid_size, 2], tf.float32, name="grid")
     samples = tf.TensorSpec([1, size, size, 3], tf.float32, name="samples")
     logits = tf.TensorSpec([1, size, size, model.options.num_classes], tf.float32,
                            name="logits")
-    locations = tf.TensorSpec([1, size, size, 2], tf.float32, name="locations")
-    self.stages = {}
-    if net is not None:
-      self.stages["aux net"] = tf.function(
-          lambda image: {"grid": net(tf.cast(image, tf.float32), training=False)},
-          input_signature=[image], autograph=False)
-    self.stages["sampling"] = tf.function(
-        lambda image, grid: dict(zip(("samples", "locations"), sampling.sample(
-            tf.cast(image, tf.float32), None, grid, size, nus_options.sampling_method)[::2])),
-        input_signature=[image, grid], autograph=False)
-    self.stages["segmenter"] = tf.function(
-        lambda samples: {"logits": model_lib.upsample_logits(model(samples, training=False),
-                                                             (size, size))},
-        input_signature=[samples], autograph=False)
+    method = nus_options.sampling_method
 
-    def labels(logits, locations):
-      if net is None:
-        full = model_lib.upsample_logits(logits, image_size)
-      else:
-        full = interpolation.interpolate_tf(logits, locations, image_size)
-      return {"labels": tf.argmax(full, axis=-1, output_type=tf.int32)}
+    def function(fn, *specs):
+      return tf.function(fn, input_signature=list(specs), autograph=False)
 
-    self.stages["interpolation + argmax"] = tf.function(
-        labels, input_signature=[logits, locations], autograph=False)
+    def aux(image):
+      with aux_net.resize_area_op(net):  # as exported: NusAreaResize reads the image
+        return {"grid": net(image, training=False)}
 
-  def inputs(self, image):
-    """{stage: its input arrays} along the pipeline for one uint8 image [1, H, W, 3]."""
-    feeds = {}
-    if "aux net" in self.stages:
-      feeds["aux net"] = {"image": image}
-      grid = self.stages["aux net"](image)["grid"].numpy()
-    else:
-      grid = self.sampler.grid(image).numpy()
-    feeds["sampling"] = {"image": image, "grid": grid}
-    sampled = {k: v.numpy() for k, v in self.stages["sampling"](image, grid).items()}
-    feeds["segmenter"] = {"samples": sampled["samples"]}
-    logits = self.stages["segmenter"](sampled["samples"])["logits"].numpy()
-    feeds["interpolation + argmax"] = {"logits": logits, "locations": sampled["locations"]}
-    return feeds
+    area_op = dict(append=litert_op.adopt_area_resize, custom_tf_ops=(litert_op.RESIZE_AREA,))
+    self.runners = {
+        "aux net": self.runner("aux", function(aux, image), [net], **area_op),
+        "sampling": self.runner("sampling", function(
+            lambda image, grid: dict(zip(("samples", "locations"), (
+                tf.cast(t, tf.float32) for t in sampling.sample(image, None, grid, size,
+                                                                method)[::2]))), image, grid),
+            []),
+        "segmenter": self.runner("segmenter", function(
+            lambda samples: {"logits": model_lib.upsample_logits(
+                model(samples, training=False), (size, size))}, samples), [model]),
+        "resize + argmax": self.runner("resize", function(
+            lambda logits: {"labels": tf.argmax(model_lib.upsample_logits(
+                logits, self.image_size), axis=-1, output_type=tf.int32)}, logits), []),
+    }
+    # The NUS file as nus.export writes it.
+    tail = nus_export.custom_op_tail(model, self.nus, self.image_size, "uint8", "labels")
+    self.runners["NUS whole"] = self.runner("nus", tail.serve, [model, net], tail.append,
+                                            tail.custom_tf_ops)
+    # The uniform grid's locations are constants: only the logits are an output.
+    to_logits = nus_export.sample_outputs_fn(model, self.uniform)
+    self.runners["uniform to logits"] = self.runner("uniform-logits", function(
+        lambda image: {"logits": to_logits(image)[litert_op.SAMPLE_LOGITS]}, image), [model])
+    self.runners["uniform whole"] = self.runner("uniform", export_lib.serving_function(
+        nus_export.nus_logits_fn(model, self.uniform, self.image_size), self.image_size),
+        [model])
+
+  def runner(self, name, function, models, append=None, custom_tf_ops=()):
+    directory = os.path.join(self.work_dir, f"{self.size}-{name}")
+    export_lib.write_saved_model(function, models, directory)
+    content = export_lib.convert(directory, custom_tf_ops=custom_tf_ops)
+    return litert_op.Runner(append(content) if append else content, FLAGS.num_threads,
+                            name=f"{name}.tflite")
+
+  def subjects(self, image):
+    """{(pipeline, stage): call} and the NUS whole pipeline's outputs on `image`."""
+    r, threads, out_size = self.runners, FLAGS.num_threads, self.image_size
+    grid = r["aux net"](image=image)["grid"]
+    uniform_grid = self.uniform.grid(tf.constant(image)).numpy()
+    sampled = r["sampling"](image=image, grid=grid)
+    uniform_sampled = r["sampling"](image=image, grid=uniform_grid)
+    logits = r["segmenter"](samples=sampled["samples"])["logits"]
+    uniform_logits = r["segmenter"](samples=uniform_sampled["samples"])["logits"]
+    subjects = {
+        ("NUS", "aux net"): lambda: r["aux net"](image=image),
+        ("NUS", "sampling"): lambda: r["sampling"](image=image, grid=grid),
+        ("NUS", "segmenter"): lambda: r["segmenter"](samples=sampled["samples"]),
+        ("NUS", "interpolation + argmax"): lambda: interpolation.interpolate_labels(
+            logits, sampled["locations"], out_size, threads),
+        ("NUS", "whole"): lambda: r["NUS whole"](image=image),
+        ("uniform", "sampling"): lambda: r["sampling"](image=image, grid=uniform_grid),
+        ("uniform", "segmenter"): lambda: r["segmenter"](samples=uniform_sampled["samples"]),
+        ("uniform", "LiteRT resize + argmax"): lambda: r["resize + argmax"](logits=uniform_logits),
+        ("uniform", "compiled"): lambda: interpolation.upsample_labels(
+            uniform_logits, out_size, threads),
+        ("uniform", "whole, LiteRT"): lambda: r["uniform whole"](image=image),
+        ("uniform", "whole, LiteRT + compiled"): lambda: interpolation.upsample_labels(
+            r["uniform to logits"](image=image)["logits"], out_size, threads),
+    }
+    return subjects, r["NUS whole"](image=image)
 
 
-def litert_runner(function, models, directory):
-  """A LiteRT signature runner of `function` (TFLite builtins, float32)."""
-  export_lib.write_saved_model(function, models, directory)
-  content = export_lib.convert(directory)
-  return litert.Interpreter(model_content=content, num_threads=FLAGS.num_threads
-                            ).get_signature_runner(export_lib.SIGNATURE_KEY)
+def _ms(times):
+  """(median, 10th, 90th percentile) in ms."""
+  return tuple(1000 * float(np.percentile(times, q)) for q in (50, 10, 90))
 
 
-def subjects_of(name, pipe, image, work_dir):
-  """{(pipeline, runtime, stage): call} of one pipeline, stages and whole."""
-  feeds = pipe.inputs(tf.constant(image))
-  subjects = {}
-  for stage, function in pipe.stages.items():
-    tensors = {k: tf.constant(v) for k, v in feeds[stage].items()}
-    subjects[(name, "TensorFlow", stage)] = lambda f=function, x=tensors: f(**x)
-    runner = litert_runner(function, pipe.models, os.path.join(work_dir, f"{name}-{stage}"))
-    subjects[(name, "LiteRT", stage)] = lambda r=runner, x=feeds[stage]: r(**x)
-  if pipe.sampler.net is not None:
-    # As evaluation runs it: labels straight from the compiled kernel.
-    logits = feeds["interpolation + argmax"]["logits"]
-    locations = feeds["interpolation + argmax"]["locations"]
-    subjects[(name, "TF compiled", "interpolation + argmax")] = (
-        lambda: interpolation.interpolate_labels(logits, locations, image.shape[1:3],
-                                                 FLAGS.num_threads))
-  serve = export_lib.serving_function(pipe.logits_fn, image.shape[1:3])
-  runner = litert_runner(serve, pipe.models, os.path.join(work_dir, f"{name}-whole"))
-  subjects[(name, "LiteRT", "whole")] = lambda: runner(image=image)
-  return subjects
+def _cell(times):
+  median, low, high = _ms(times)
+  return f"{median:7.1f} ({low:.1f}-{high:.1f})"
 
 
-def stage_table(medians):
-  """Rows (stage, NUS TF compiled, NUS TF ops, uniform TF, NUS LiteRT, uniform LiteRT)."""
-  columns = [("NUS", "TF compiled"), ("NUS", "TensorFlow"), ("uniform", "TensorFlow"),
-             ("NUS", "LiteRT"), ("uniform", "LiteRT")]
-
-  def ms(name, runtime, stage):
-    if runtime == "TF compiled" and stage != "interpolation + argmax":
-      runtime = "TensorFlow"  # only the interpolation differs
-    return medians.get((name, runtime, stage), 0.0)
-
-  rows = [(stage, [ms(n, r, stage) for n, r in columns]) for stage in STAGES]
-  rows.append(("sum of stages", [sum(row[1][k] for row in rows) for k in range(len(columns))]))
-  return rows
+def check_labels(case, image, outputs):
+  """(identical to the compiled kernel on the file's samples, agreement with TensorFlow
+  plus the compiled kernel) for the NUS file's labels."""
+  labels = outputs["labels"]
+  compiled = interpolation.interpolate_labels(outputs[litert_op.SAMPLE_LOGITS],
+                                              outputs[litert_op.LOCATIONS], case.image_size)
+  tensorflow = sampler_lib.predict_labels(case.model, case.nus, tf.constant(image, tf.float32))
+  return np.array_equal(labels, compiled), float(np.mean(labels == tensorflow.numpy()))
 
 
 def run_case(size, image_size, depth_multiplier, num_runs, warmup, work_dir):
-  """Times one case and prints its table; returns the two target ratios."""
-  model, net, nus_options = build_models(size, depth_multiplier)
+  """Times one case and prints its table; returns the NUS / uniform ratio."""
+  case = Case(size, image_size, depth_multiplier, work_dir)
   image = export_lib.as_input(synthetic.labelled_scenes(1, *image_size)[0][0], np.uint8)
-  subjects = {}
-  for name, pipe_net, pipe_options in (
-      ("NUS", net, nus_options), ("uniform", None, options.NusOptions(
-          sampling_size=size, preprocess="uniform"))):
-    pipe = Pipeline(model, pipe_net, pipe_options, image_size)
-    subjects.update(subjects_of(name, pipe, image, os.path.join(work_dir, str(size))))
+  subjects, outputs = case.subjects(image)
   keys = list(subjects)
-  seconds = timing.median_seconds([subjects[k] for k in keys], num_runs, warmup,
-                                  f"S={size} {image_size[0]}x{image_size[1]}")
-  medians = {key: 1000 * s for key, s in zip(keys, seconds)}
+  runs = timing.run_seconds([subjects[k] for k in keys], num_runs, warmup,
+                            f"S={size} {image_size[0]}x{image_size[1]}")
+  times = dict(zip(keys, runs))
+  median = {key: _ms(t)[0] for key, t in times.items()}
+  tails = ("LiteRT resize + argmax", "compiled")
+  best_tail = min(tails, key=lambda k: median[("uniform", k)])
+  wholes = ("whole, LiteRT", "whole, LiteRT + compiled")
+  best_whole = min(wholes, key=lambda k: median[("uniform", k)])
 
-  print(f"\nS={size} on {image_size[0]}x{image_size[1]}, segmenter MobileNetV2 "
-        f"{depth_multiplier}, {FLAGS.num_threads} threads, median ms of {num_runs}:")
-  print(f"  {'stage':<24}{'NUS TF compiled':>16}{'NUS TF ops':>12}{'uniform TF':>12}"
-        f"{'NUS LiteRT':>12}{'uniform LiteRT':>16}")
-  for stage, values in stage_table(medians):
-    print(f"  {stage:<24}" + "".join(f"{v:>{w}.1f}" for v, w in zip(values, (16, 12, 12, 12, 16))))
-  rows = dict(stage_table(medians))
-  total = rows["sum of stages"]
-  print(f"  {'NUS / uniform':<24}{total[0] / total[2]:>15.2f}x{total[1] / total[2]:>11.2f}x"
-        f"{'':>12}{total[3] / total[4]:>11.2f}x")
-  whole_ratio = medians[("NUS", "LiteRT", "whole")] / medians[("uniform", "LiteRT", "whole")]
-  print(f"  whole exported pipeline, LiteRT: NUS {medians[('NUS', 'LiteRT', 'whole')]:.1f} ms, "
-        f"uniform {medians[('uniform', 'LiteRT', 'whole')]:.1f} ms: {whole_ratio:.2f}x "
-        f"(target <= {LITERT_RATIO_TARGET}x: "
-        f"{'meets' if whole_ratio <= LITERT_RATIO_TARGET else 'MISSES'})")
-  overhead = (rows["sampling"][0] + rows["interpolation + argmax"][0]) / rows["segmenter"][0]
-  print(f"  TensorFlow (compiled), sampling + interpolation {rows['sampling'][0]:.1f} + "
-        f"{rows['interpolation + argmax'][0]:.1f} ms against segmenter "
-        f"{rows['segmenter'][0]:.1f} ms: {overhead:.2f}x (target <= {TF_OVERHEAD_TARGET}x: "
-        f"{'meets' if overhead <= TF_OVERHEAD_TARGET else 'MISSES'})")
-  return whole_ratio, overhead
+  print(f"\nS={size} on {image_size[0]}x{image_size[1]}: segmenter MobileNetV2 "
+        f"{depth_multiplier}, LiteRT compiled model (XNNPACK), {FLAGS.num_threads} threads; "
+        f"median ms (10th-90th percentile) of {num_runs} runs")
+  print(f"  {'stage':<46}{'NUS':>20}{'uniform':>20}")
+  rows = [("aux net", "aux net", None), ("sampling", "sampling", "sampling"),
+          ("segmenter", "segmenter", "segmenter")]
+  rows += [(f"upsampling + argmax, {tail}", None, tail) for tail in tails]
+  rows += [("interpolation + argmax (kernel)", "interpolation + argmax", None)]
+  for label, nus_stage, uniform_stage in rows:
+    nus_text = _cell(times[("NUS", nus_stage)]) if nus_stage else "-"
+    uniform_text = _cell(times[("uniform", uniform_stage)]) if uniform_stage else "-"
+    mark = " *" if uniform_stage == best_tail else ""
+    print(f"  {label:<46}{nus_text:>20}{uniform_text:>20}{mark}")
+  for whole in wholes:
+    nus_text = _cell(times[("NUS", "whole")]) if whole == wholes[0] else ""
+    mark = " *" if whole == best_whole else ""
+    print(f"  {whole.replace('whole', 'whole pipeline'):<46}{nus_text:>20}"
+          f"{_cell(times[('uniform', whole)]):>20}{mark}")
+  ratio = median[("NUS", "whole")] / median[("uniform", best_whole)]
+  print(f"  (* the uniform pipeline's faster variant)\n  NUS / uniform, whole pipelines: "
+        f"{ratio:.2f}x (target <= {RATIO_TARGET}x: "
+        f"{'meets' if ratio <= RATIO_TARGET else 'MISSES'})")
+  identical, agreement = check_labels(case, image, outputs)
+  print(f"  NUS labels: {'identical' if identical else 'NOT IDENTICAL'} to the compiled "
+        f"kernel's on the file's own samples; {agreement:.4%} of the pixels agree with "
+        "TensorFlow + the compiled kernel")
+  return ratio, identical
 
 
 def main(argv):
@@ -213,13 +227,19 @@ def main(argv):
   cases = [cli_flags.parse_sampling_case(case) for case in FLAGS.cases]
   if FLAGS.num_runs < 1 or FLAGS.warmup < 0 or FLAGS.num_threads < 1:
     raise app.UsageError("--num_runs and --num_threads must be >= 1, --warmup >= 0")
-  # Before TensorFlow runs anything: the same thread budget as LiteRT.
+  print(f"Host: {host.summary(host.describe())}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+  # TensorFlow only builds the files and the reference labels: keep it off the threads.
   tf.config.threading.set_intra_op_parallelism_threads(FLAGS.num_threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
+  results = []
   with tempfile.TemporaryDirectory() as work_dir:
     for size, image_size in tqdm(cases, desc="cases", leave=False):
-      run_case(size, image_size, FLAGS.depth_multiplier, FLAGS.num_runs, FLAGS.warmup,
-               work_dir)
+      results.append(run_case(size, image_size, FLAGS.depth_multiplier, FLAGS.num_runs,
+                              FLAGS.warmup, work_dir))
+  print(f"\nLoad average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+  if not all(identical for _, identical in results):
+    raise SystemExit("the NUS pipeline's labels differ from the compiled kernel's")
 
 
 if __name__ == "__main__":

@@ -54,8 +54,7 @@ def serving_function(logits_fn: Callable, input_size: tuple, output: str = "labe
     A tf.function taking `image` and returning {output: tensor}.
   """
   config_lib.check_choice("output", output, config_lib.EXPORT_OUTPUTS)
-  config_lib.check_choice("input dtype", input_dtype, config_lib.INPUT_DTYPES)
-  spec = tf.TensorSpec([1, *input_size, 3], tf.as_dtype(input_dtype), name=INPUT_NAME)
+  spec = input_spec(input_size, input_dtype)
 
   # No autograph: the exported graph is plain tensor ops (Python loops unrolled, no
   # tf.while), and code written for eager use is traced as written.
@@ -68,6 +67,35 @@ def serving_function(logits_fn: Callable, input_size: tuple, output: str = "labe
     return {"labels": tf.argmax(logits, axis=-1, output_type=tf.int32)}
 
   return serve
+
+
+def input_spec(input_size: tuple, input_dtype: str = "uint8") -> tf.TensorSpec:
+  """The exported models' input: one raw-pixel image [1, H, W, 3] named INPUT_NAME."""
+  config_lib.check_choice("input dtype", input_dtype, config_lib.INPUT_DTYPES)
+  return tf.TensorSpec([1, *input_size, 3], tf.as_dtype(input_dtype), name=INPUT_NAME)
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomTail:
+  """A last stage the converter cannot emit (a custom op), added after conversion.
+
+  Attributes:
+    serve: the graph up to the stage's inputs, a tf.function taking `input_spec`'s image
+      and returning the stage's inputs by name; this is what is converted.
+    append: .tflite bytes of `serve` -> the .tflite with the stage (its output named
+      "labels" or "logits").
+    make_runner: .tflite bytes -> a callable like a LiteRT signature runner
+      (runner(image=array) -> {name: array}) that knows the stage.
+    reference: raw pixels of the input dtype [1, H, W, 3] -> the labels [1, H, W] the
+      file must reproduce (TensorFlow up to the stage, then the stage's own kernel).
+    custom_tf_ops: TensorFlow ops in `serve` the converter may keep as custom ops (for
+      `append` to adopt and the runner to run).
+  """
+  serve: Callable
+  append: Callable[[bytes], bytes]
+  make_runner: Callable[[bytes], Callable]
+  reference: Callable[[np.ndarray], np.ndarray]
+  custom_tf_ops: tuple = ()
 
 
 def write_saved_model(serve: Callable, models: list, path: str) -> None:
@@ -83,7 +111,7 @@ def write_saved_model(serve: Callable, models: list, path: str) -> None:
 
 
 def convert(saved_model_dir: str, quantize: str = "none",
-            calibration_images: Optional[list] = None) -> bytes:
+            calibration_images: Optional[list] = None, custom_tf_ops: tuple = ()) -> bytes:
   """Converts a SavedModel written by `write_saved_model` to .tflite bytes.
 
   Args:
@@ -91,6 +119,8 @@ def convert(saved_model_dir: str, quantize: str = "none",
     quantize: "none" (float32), "float16" (float16 weights), "dynamic" (int8 weights,
       float activations) or "int8" (int8 weights and activations, calibrated).
     calibration_images: for "int8": a list of [1, H, W, 3] arrays of the input dtype.
+    custom_tf_ops: TensorFlow ops kept as custom ops of that name (any other op
+      without a builtin still fails).
 
   Returns:
     The .tflite file as bytes.
@@ -103,6 +133,7 @@ def convert(saved_model_dir: str, quantize: str = "none",
   # Builtin ops only: an op without a TFLite kernel fails here, by name, rather than
   # producing a file that needs the Flex delegate on the device.
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  converter.allow_custom_ops = bool(custom_tf_ops)
   if quantize != "none":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
   if quantize == "float16":
@@ -111,7 +142,11 @@ def convert(saved_model_dir: str, quantize: str = "none",
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.representative_dataset = lambda: (
         {INPUT_NAME: image} for image in tqdm.tqdm(calibration_images, desc="int8 calibration"))
-  return converter.convert()
+  content = converter.convert()
+  unexpected = sorted(set(tflite_ops.op_report(content).custom_codes()) - set(custom_tf_ops))
+  if unexpected:
+    raise ValueError(f"ops without a TFLite builtin kernel: {', '.join(unexpected)}")
+  return content
 
 
 def as_input(image: np.ndarray, input_dtype: Any) -> np.ndarray:
@@ -162,7 +197,7 @@ def output_labels(outputs: dict) -> np.ndarray:
 
 
 def verify(model_content: bytes, serve: Callable, samples: list, num_classes: int,
-           quantize: str) -> "Verification":
+           quantize: str, tail: Optional[CustomTail] = None) -> "Verification":
   """Runs the .tflite in LiteRT and the TensorFlow serving function on `samples`.
 
   Args:
@@ -172,19 +207,27 @@ def verify(model_content: bytes, serve: Callable, samples: list, num_classes: in
       255 = ignore).
     num_classes: C.
     quantize: the quantisation mode (selects the requirement).
+    tail: the file's custom last stage, if any: its runner runs the file and its
+      reference gives the TensorFlow labels.
 
   Returns:
     A Verification.
   """
-  runner = litert.Interpreter(model_content=model_content, num_threads=NUM_THREADS
-                              ).get_signature_runner(SIGNATURE_KEY)
+  if tail is None:
+    runner = litert.Interpreter(model_content=model_content, num_threads=NUM_THREADS
+                                ).get_signature_runner(SIGNATURE_KEY)
+
+    def reference(x):
+      return output_labels(serve(tf.constant(x)))
+  else:
+    runner, reference = tail.make_runner(model_content), tail.reference
   input_dtype = serve.input_signature[0].dtype.as_numpy_dtype
   tf_matrix = metrics.StreamingConfusionMatrix(num_classes)
   tflite_matrix = metrics.StreamingConfusionMatrix(num_classes)
   agreeing = total = 0
   for image, label in tqdm.tqdm(samples, desc="LiteRT verification"):
     x = as_input(image, input_dtype)
-    tf_labels = output_labels(serve(tf.constant(x)))
+    tf_labels = reference(x)
     tflite_labels = output_labels(runner(**{INPUT_NAME: x}))
     agreeing += int(np.sum(tf_labels == tflite_labels))
     total += tf_labels.size
@@ -229,7 +272,8 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
                  samples: list, num_classes: int, multiply_adds: int, output: str = "labels",
                  input_dtype: str = "uint8", quantize: str = "none",
                  calibration_images: Optional[list] = None,
-                 saved_model_dir: Optional[str] = None) -> "ExportResult":
+                 saved_model_dir: Optional[str] = None,
+                 tail: Optional[CustomTail] = None) -> "ExportResult":
   """Exports any raw-pixels -> input-size-logits function; see `serving_function`.
 
   Args:
@@ -243,6 +287,8 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
     output, input_dtype: see `serving_function`.
     quantize, calibration_images: see `convert`.
     saved_model_dir: where the SavedModel goes (default: `default_saved_model_dir`).
+    tail: a custom last stage: `tail.serve` is converted instead of logits_fn's serving
+      function, then the stage appended, and the file verified through its runner.
 
   Returns:
     An ExportResult. A file that fails its verification is written as
@@ -255,9 +301,11 @@ def export_model(logits_fn: Callable, models: list, *, input_size: tuple, output
   staging = saved_model_dir + ".partial"
   if tf.io.gfile.exists(staging):
     tf.io.gfile.rmtree(staging)  # a killed export's
-  write_saved_model(serve, models, staging)
-  content = convert(staging, quantize, calibration_images)
-  verification = verify(content, serve, samples, num_classes, quantize)
+  write_saved_model(tail.serve if tail else serve, models, staging)
+  content = convert(staging, quantize, calibration_images, tail.custom_tf_ops if tail else ())
+  if tail:
+    content = tail.append(content)
+  verification = verify(content, serve, samples, num_classes, quantize, tail)
   tflite_path = output_file
   if not verification.passed:
     # Only a verified file gets the name a user or app loads; an earlier verified
@@ -347,11 +395,13 @@ def prepare_data(export_config: config_lib.ExportConfig) -> Optional[list]:
 
 def export_run(export_config: config_lib.ExportConfig, logits_fn: Callable, models: list,
                samples: list, num_classes: int, multiply_adds: int, description: str,
-               calibration: Optional[list] = None) -> ExportResult:
+               calibration: Optional[list] = None,
+               tail: Optional[CustomTail] = None) -> ExportResult:
   """Exports `logits_fn` as `export_config` says, prints and returns the ExportResult.
 
   Args:
     samples: verification samples (see `verify`) at export_config.input_size.
+    tail: see `export_model`.
   """
   c = export_config
   size = tuple(c.input_size)
@@ -361,7 +411,7 @@ def export_run(export_config: config_lib.ExportConfig, logits_fn: Callable, mode
       logits_fn, models, input_size=size, output_file=c.output_file, samples=samples,
       num_classes=num_classes, multiply_adds=multiply_adds, output=c.output,
       input_dtype=c.input_dtype, quantize=c.quantize, calibration_images=calibration,
-      saved_model_dir=c.saved_model_dir)
+      saved_model_dir=c.saved_model_dir, tail=tail)
   print(result.format())
   return result
 

@@ -46,6 +46,10 @@ class OpReport:
   def op_names(self):
     return sorted({name for name, _ in self.op_counts})
 
+  def custom_codes(self):
+    """The custom codes of the model's custom ops, sorted."""
+    return sorted(name[len("CUSTOM:"):] for name in self.op_names if name.startswith("CUSTOM:"))
+
   def count(self, op_name):
     return sum(n for (name, _), n in self.op_counts.items() if name == op_name)
 

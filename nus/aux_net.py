@@ -14,7 +14,9 @@ aux net's backbone and head can start from a segmenter of its own input trained 
 same labels (pretraining_options, initialise_from_segmenter): it then knows where the
 things are before it learns where to sample.
 """
+import contextlib
 import dataclasses
+import math
 
 import keras
 import tensorflow as tf
@@ -41,29 +43,44 @@ def pretraining_options(nus_options: options_lib.NusOptions,
   return dataclasses.replace(aux_model_options(nus_options), num_classes=num_classes)
 
 
-def net_input(images: tf.Tensor, size: int) -> tf.Tensor:
+def net_input(images: tf.Tensor, size: int, resize_area_op: bool = False) -> tf.Tensor:
   """float32 [B, size, size, 3]: raw-pixel images averaged over blocks (area resize).
+
+  With resize_area_op and static sizes that are multiples of `size`, the means come from
+  TensorFlow's ResizeArea op on the image as it is (uint8 too): the LiteRT export turns it
+  into the NusAreaResize custom op (nus.litert_op), which reads the image once.
 
   With static sizes this is an average pool, which TFLite runs (it has no area resize);
   sizes that are not multiples of `size` are first resized bilinearly up to the next
-  multiples.
+  multiples. The pool runs in two stages, blocks of up to 4 x 4 pixels first: the same
+  means (exactly, for power-of-two blocks of integer pixels), and LiteRT runs small
+  windows over the full image about twice as fast as one large window.
   """
-  images = tf.cast(images, tf.float32)
   height, width = images.shape[1], images.shape[2]
+  if resize_area_op and height and width and height % size == 0 and width % size == 0:
+    return tf.raw_ops.ResizeArea(images=images, size=[size, size], align_corners=False)
+  images = tf.cast(images, tf.float32)
   if height is None or width is None:
     return tf.image.resize(images, (size, size), method="area")
   factors = (-(-height // size), -(-width // size))
   if (height, width) != (size * factors[0], size * factors[1]):
     images = tf.image.resize(images, (size * factors[0], size * factors[1]), method="bilinear")
-  return tf.nn.avg_pool2d(images, factors, factors, "VALID")
+  first = tuple(math.gcd(f, 4) for f in factors)
+  rest = tuple(f // k for f, k in zip(factors, first))
+  images = tf.nn.avg_pool2d(images, first, first, "VALID")
+  return tf.nn.avg_pool2d(images, rest, rest, "VALID") if rest != (1, 1) else images
 
 
 class SamplingNet(keras.Model):
-  """`net(images)` -> [B, n, n, 2] sampling locations; images are raw pixels 0..255."""
+  """`net(images)` -> [B, n, n, 2] sampling locations; images are raw pixels 0..255.
+
+  resize_area_op: see net_input (what `resize_area_op` switches on for a while).
+  """
 
   def __init__(self, nus_options, **kwargs):
     super().__init__(**kwargs)
     self.nus_options = nus_options
+    self.resize_area_op = False
     self.network = model_lib.DeepLabModel(aux_model_options(nus_options), name="network")
     n = nus_options.grid_size
     self.mean_locations = self.add_weight(
@@ -71,11 +88,22 @@ class SamplingNet(keras.Model):
         initializer=keras.initializers.Constant(sampling.uniform_locations(n, n).numpy()))
 
   def call(self, images, training=False):
-    small = net_input(images, self.nus_options.net_input_size)
+    small = net_input(images, self.nus_options.net_input_size, self.resize_area_op)
     offsets = self.network(small, training=training)
     if self.nus_options.grid_subdivision > 1:
       offsets = tf.nn.depth_to_space(offsets, self.nus_options.grid_subdivision)
     return self.mean_locations + offsets
+
+
+@contextlib.contextmanager
+def resize_area_op(net: SamplingNet, enabled: bool = True):
+  """Within: the net's input resize is (enabled) or is not TensorFlow's ResizeArea op (see
+  net_input); graphs traced with it export with the NusAreaResize custom op."""
+  before, net.resize_area_op = net.resize_area_op, enabled
+  try:
+    yield net
+  finally:
+    net.resize_area_op = before
 
 
 def build_sampling_net(nus_options: options_lib.NusOptions) -> "SamplingNet":

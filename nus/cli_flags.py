@@ -8,7 +8,8 @@ deeplab's groups (model, input, train, prediction, eval, export) and for these
   nus        the aux net and the sampler (--nus_preprocess, --nus_sampling_size, ...,
              --nus_checkpoint)
   nus_train  --nus_train
-  nus_eval   --eval_type, --eval_batch_size, --nus_interpolation
+  nus_eval   --eval_type, --eval_batch_size, --nus_interpolation (compiled | tf)
+  nus_export  --nus_interpolation (custom_op | tf_ops)
   nus_predict  --draw_locations
 """
 from absl import flags
@@ -74,6 +75,14 @@ def _define_nus_eval_flags(fv):
                     "rasteriser, or the TF ops the TFLite export uses.", **target)
 
 
+def _define_nus_export_flags(fv):
+  flags.DEFINE_enum("nus_interpolation", "custom_op", ("custom_op", "tf_ops"),
+                    "How the exported file interpolates back to full resolution: the "
+                    "compiled kernel as a LiteRT custom op (run the file with "
+                    "nus.litert_op.Runner), or TF ops any LiteRT runtime can run.",
+                    flag_values=fv)
+
+
 def _define_nus_predict_flags(fv):
   flags.DEFINE_boolean("draw_locations", False,
                        "Also write <stem>_locations.png: the sampling locations drawn over "
@@ -84,6 +93,7 @@ GROUPS: dict[str, cli_flags.Group] = {
     "nus": (_define_nus_flags, "nus_preprocess"),
     "nus_train": (_define_nus_train_flags, "nus_train"),
     "nus_eval": (_define_nus_eval_flags, "nus_interpolation"),
+    "nus_export": (_define_nus_export_flags, "nus_interpolation"),
     "nus_predict": (_define_nus_predict_flags, "draw_locations"),
 }
 

@@ -5,8 +5,10 @@ r"""Exports seed 000's whole non-uniform sampling pipeline to TFLite and verifie
 
 One model: a full-resolution image in, full-resolution labels out (the aux net of
 --nus_checkpoint, or the uniform grid for a run trained with --nus_preprocess=uniform;
-sampling at --nus_sampling_size; the segmenter of --checkpoint_path; TF-ops
-interpolation). --input_size is the full resolution. The architecture and the NUS
+sampling at --nus_sampling_size; the segmenter of --checkpoint_path; interpolation by
+the compiled kernel as a LiteRT custom op, or --nus_interpolation=tf_ops for runtimes
+without it: run custom-op files with nus.litert_op.Runner). --input_size is the full
+resolution. The architecture and the NUS
 settings come from the run's model_config.json; flags given on the command line
 override them. --quantize=int8 is refused (it would quantise the sampling coordinates).
 
@@ -33,11 +35,12 @@ def main(argv):
   result = export.export_nus(
       export_config, functools.partial(export_lib.verification_samples, export_config),
       FLAGS.nus_checkpoint, model_overrides,
-      cli_flags.explicit_overrides(FLAGS, nus_options, flag_prefix="nus_"))
+      cli_flags.explicit_overrides(FLAGS, nus_options, flag_prefix="nus_"),
+      FLAGS.nus_interpolation)
   cli_flags.exit_unless_verified(result, export_config)
 
 
-FLAG_GROUPS = ("dataset", "model", "export", "nus")
+FLAG_GROUPS = ("dataset", "model", "export", "nus", "nus_export")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,16 @@ are `locations` (nus/ convention: [..., 0] = y, [..., 1] = x in [0, 1], pixel =
 loc * (size - 1)). Both functions interpolate them piecewise-linearly over the grid's
 own triangles, every cell (i, j) split along its (i, j)-(i+1, j+1) diagonal:
 
-- `interpolate`: compiled rasteriser (nus/_interpolate.pyx), numpy in and out, threads
-  over the batch and over row bands of each image. Equals
+- `interpolate`: compiled rasteriser (nus/src/interpolate.cc, the LiteRT custom op's
+  kernel too), numpy in and out, threads over the batch and over row bands of each image. Equals
   scipy.interpolate.griddata(method="linear") wherever the Delaunay triangulation
   griddata builds has the same triangles. Pixels outside the grid (and holes left by
   fold-overs) copy the nearest covered pixel: this continues the interpolant constantly
   across the grid's border, whereas the nearest sample would jump there.
 - `interpolate_labels`: the same pass keeping only each pixel's argmax (what users of
   labels need), without the H x W x C image.
+- `upsample_labels`: on the uniform grid, the argmax of the bilinear resize (corners
+  aligned) in one compiled pass: the uniform pipeline's last stage at the same speed.
 - `interpolate_tf`: the interpolant from TensorFlow ops (exportable to TFLite) without
   a per-pixel search: grid positions found on a coarse lattice, values interpolated on
   a finer one, resized to every pixel.
@@ -28,9 +30,9 @@ from deeplab import model as model_lib
 from nus import _interpolate
 from nus import sampling
 
-# interpolate splits an image into row bands for threads only down to this many output
-# values per band: below, thread start-up outweighs the work.
-_MIN_BAND_VALUES = 1 << 20
+# Threads split an image into row bands only down to this many output values per band
+# (the kernel's and the LiteRT custom op's default).
+_MIN_BAND_VALUES = _interpolate.MIN_BAND_VALUES
 # interpolate_tf: Newton iterations on its coarse lattice, ample for aux-net grids (see
 # the tests and benchmarks/nus_interpolation.py), and its lattices' points per grid cell
 # along each axis (agreement with the compiled kernel against cost).
@@ -75,34 +77,22 @@ def _prepare(values, locations, out_size):
   return values, points, out_size, unbatched
 
 
-def _run(rasterise, fill, values, points, out, num_threads):
-  """Rasterises every image of the batch into `out`, in row bands over threads, then fills."""
-  batch, height = out.shape[:2]
-  covered = np.zeros(out.shape[:3], np.uint8)
+def _run(kernel, values, points, out, num_threads):
+  """Runs the kernel on every image of the batch, the threads shared out among them."""
+  batch = len(values)
   num_threads = max(1, num_threads or os.cpu_count() or 1)
-  work = height * out.shape[2] * values.shape[-1]
-  bands = max(1, min(-(-num_threads // batch), work // _MIN_BAND_VALUES))
-  edges = np.linspace(0, height, bands + 1).round().astype(int)
-  tasks = [(b, start, stop) for b in range(batch) for start, stop in zip(edges[:-1], edges[1:])]
+  per_image = -(-num_threads // batch)
 
-  def rasterise_band(task):
-    b, start, stop = task
-    rasterise(values[b], points[b], out[b], covered[b], start, stop)
+  def run_image(b):
+    kernel(values[b], points[b], out[b], per_image, _MIN_BAND_VALUES)
 
-  def fill_image(b):
-    if not covered[b].all():
-      fill(values[b], points[b], out[b], covered[b])
-
-  if num_threads == 1 or len(tasks) == 1:
-    for task in tasks:
-      rasterise_band(task)
+  if num_threads == 1 or batch == 1:
     for b in range(batch):
-      fill_image(b)
+      run_image(b)
   else:
-    # The kernels release the GIL, so the threads run in parallel.
-    with concurrent.futures.ThreadPoolExecutor(min(num_threads, len(tasks))) as pool:
-      list(pool.map(rasterise_band, tasks))
-      list(pool.map(fill_image, range(batch)))
+    # The kernel releases the GIL, so the images run in parallel.
+    with concurrent.futures.ThreadPoolExecutor(min(num_threads, batch)) as pool:
+      list(pool.map(run_image, range(batch)))
 
 
 def interpolate(values: np.ndarray, locations: np.ndarray, out_size: tuple,
@@ -122,7 +112,7 @@ def interpolate(values: np.ndarray, locations: np.ndarray, out_size: tuple,
   """
   values, points, out_size, unbatched = _prepare(values, locations, out_size)
   out = np.empty((len(values),) + out_size + (values.shape[-1],), np.float32)
-  _run(_interpolate.rasterise, _interpolate.fill_uncovered, values, points, out, num_threads)
+  _run(_interpolate.interpolate, values, points, out, num_threads)
   return out[0] if unbatched else out
 
 
@@ -138,9 +128,36 @@ def interpolate_labels(values: np.ndarray, locations: np.ndarray, out_size: tupl
   """
   values, points, out_size, unbatched = _prepare(values, locations, out_size)
   out = np.empty((len(values),) + out_size, np.int32)
-  _run(_interpolate.rasterise_labels, _interpolate.fill_uncovered_labels, values, points, out,
-       num_threads)
+  _run(_interpolate.interpolate_labels, values, points, out, num_threads)
   return out[0] if unbatched else out
+
+
+def upsample_labels(values: np.ndarray, out_size: tuple,
+                    num_threads: Optional[int] = None) -> np.ndarray:
+  """The argmax over channels of the bilinear resize (corners aligned) of `values`.
+
+  Equal to argmax(deeplab.model.upsample_logits(values, out_size)) except where two
+  channels tie to float rounding.
+
+  Args:
+    values: [B, S1, S2, C] or [S1, S2, C] float32 array (converted if needed).
+    out_size: (H, W).
+    num_threads: threads over row bands (default os.cpu_count()).
+
+  Returns:
+    int32 [B, H, W] (or [H, W] for unbatched input).
+  """
+  values = np.ascontiguousarray(values, dtype=np.float32)
+  if values.ndim not in (3, 4) or min(values.shape) < 1:
+    raise ValueError(f"values must be [B, S1, S2, C] or [S1, S2, C], got {values.shape}")
+  height, width = (int(s) for s in out_size)
+  if height < 1 or width < 1:
+    raise ValueError(f"out_size must be positive, got {out_size}")
+  batched = values if values.ndim == 4 else values[None]
+  out = np.empty((len(batched), height, width), np.int32)
+  for b in range(len(batched)):
+    _interpolate.upsample_labels(batched[b], out[b], max(1, num_threads or os.cpu_count() or 1))
+  return out if values.ndim == 4 else out[0]
 
 
 class _GridMap:

@@ -119,7 +119,11 @@ def sampler_of_run(run: runs.Run, nus_checkpoint: Optional[str] = None) -> Sampl
 
 
 def sampled_logits(model: keras.Model, sampler: Sampler, images: tf.Tensor) -> tuple:
-  """Segmenter logits at the S x S sample points and those points' locations."""
+  """Segmenter logits at the S x S sample points and those points' locations.
+
+  images: raw pixels, float or uint8 (nearest sampling then gathers S x S uint8 pixels
+  and the model casts them: the same values as casting the image first).
+  """
   sampled, _, locations = sampler(images)
   size = sampler.nus_options.sampling_size
   logits = model_lib.upsample_logits(model(sampled, training=False), (size, size))

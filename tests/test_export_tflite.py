@@ -363,14 +363,16 @@ def test_nus_pipeline_exports_as_one_model(tmp_path, synthetic_records):
   result = nus_export.export_nus(config.ExportConfig(
       checkpoint_path=seg_dir, output_file=output_file, input_size=size, num_verify_images=2,
       dataset_dir=synthetic_records[1]),
-      lambda: export_lib.record_samples(synthetic_records[1], "val", size, 2), aux_dir)
+      lambda: export_lib.record_samples(synthetic_records[1], "val", size, 2), aux_dir,
+      interpolation_method="tf_ops")
   assert result.verification.passed and result.verification.pixel_agreement >= 0.999
   assert result.ops.warnings == ()
   assert result.multiply_adds == (flops.count(segmenter, (32, 32)).total.madds
                                   + flops.count(net, (32, 32)).total.madds)
 
-  # One model: full-resolution uint8 image in, full-resolution int32 labels out, equal
-  # to the TensorFlow NUS pipeline with the TF-ops interpolation.
+  # One model any LiteRT runs: full-resolution uint8 image in, full-resolution int32
+  # labels out, equal to the TensorFlow NUS pipeline with the TF-ops interpolation (the
+  # custom-op export: tests/test_litert_op.py).
   image = synthetic.labelled_scenes(1, *size)[0][0]
   labels = _runner(output_file)(image=export_lib.as_input(image, np.uint8))["labels"]
   assert labels.shape == (1, *size) and labels.dtype == np.int32

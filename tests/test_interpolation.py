@@ -1,5 +1,6 @@
 """Tests of nus.interpolation: the compiled rasteriser against scipy's griddata and an
-independent formula, the nearest-pixel fill, degenerate grids, and the TF-ops version."""
+independent formula, the nearest-pixel fill, degenerate grids, the TF-ops version, and
+the uniform grid's compiled upsampling."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +8,7 @@ from scipy import interpolate as scipy_interpolate
 from scipy import spatial
 from test_sampling import run_in_litert
 
+from deeplab import model as model_lib
 from nus import interpolation
 from nus import sampling
 
@@ -138,8 +140,7 @@ def test_fill_copies_a_nearest_covered_pixel_for_any_coverage(density):
   covered[rng.integers(height), rng.integers(width)] = 1
   out = rng.normal(size=(height, width, 2)).astype(np.float32)
   before = out.copy()
-  grid = np.zeros((2, 2, 2), np.float32)  # unused: some pixel is covered
-  _interpolate.fill_uncovered(grid, np.zeros((2, 2, 2)), out, covered)
+  _interpolate.fill_uncovered(out, covered)
   sources = np.argwhere(covered)
   np.testing.assert_array_equal(out[covered == 1], before[covered == 1])
   for y, x in np.argwhere(covered == 0):
@@ -328,3 +329,20 @@ def test_tf_ops_version_converts_to_tflite_builtins(tmp_path):
   np.testing.assert_allclose(result, interpolate(values, locations)["out"].numpy(), atol=1e-4)
   compiled = interpolation.interpolate(values, locations, (height, width))
   assert np.mean(result.argmax(-1) == compiled.argmax(-1)) >= 0.95
+
+
+@pytest.mark.parametrize("size, out_size", [((7, 9), (30, 50)), ((16, 16), (64, 128)),
+                                            ((1, 5), (4, 12))])
+def test_upsample_labels_are_the_argmax_of_the_bilinear_resize(size, out_size):
+  # The uniform pipeline's last stage in one compiled pass: equal to TensorFlow's resize
+  # (corners aligned, as deeplab.model.upsample_logits) followed by the argmax.
+  rng = np.random.default_rng(sum(size))
+  values = rng.normal(size=(2, *size, 6)).astype(np.float32)
+  values[1] += np.linspace(0, 3, 6, dtype=np.float32)  # one channel wins large regions
+  expected = tf.argmax(model_lib.upsample_logits(tf.constant(values), out_size), axis=-1)
+  for threads in (1, 3):
+    labels = interpolation.upsample_labels(values, out_size, threads)
+    assert labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, expected.numpy())
+  np.testing.assert_array_equal(interpolation.upsample_labels(values[0], out_size),
+                                expected.numpy()[0])

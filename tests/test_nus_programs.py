@@ -39,7 +39,8 @@ def _program(*args, timeout=300):
     ("nus.eval", ["--eval_type", "--nus_interpolation", "--eval_batch_size", "--nus_checkpoint",
                   "--checkpoint_dir", "--eval_logdir"], ["--[no]nus_train"]),
     ("nus.export_tflite", ["--nus_checkpoint", "--nus_sampling_size", "--checkpoint_path",
-                           "--quantize"], ["--[no]nus\n", "--[no]nus_train", "--eval_type"]),
+                           "--quantize", "--nus_interpolation"],
+     ["--[no]nus\n", "--[no]nus_train", "--eval_type"]),
     ("deeplab.train", ["--train_logdir", "--model_variant", "--[no]traceback"],
      ["--nus_", "--eval_type"]),
 ])

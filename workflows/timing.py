@@ -10,9 +10,9 @@ import numpy as np
 from tqdm import tqdm
 
 
-def median_seconds(calls: Sequence[Callable[[], Any]], num_runs: int, warmup: int = 1,
-                   label: str = "timing") -> list[float]:
-  """Times each call in turn per run; returns the median seconds per call.
+def run_seconds(calls: Sequence[Callable[[], Any]], num_runs: int, warmup: int = 1,
+                label: str = "timing") -> list[list[float]]:
+  """Times each call in turn per run; returns every run's seconds per call.
 
   The warm-up calls (tracing, first-use allocations) stay outside the timing.
   """
@@ -25,7 +25,13 @@ def median_seconds(calls: Sequence[Callable[[], Any]], num_runs: int, warmup: in
       start = time.perf_counter()
       call()
       recorded.append(time.perf_counter() - start)
-  return [float(np.median(t)) for t in times]
+  return times
+
+
+def median_seconds(calls: Sequence[Callable[[], Any]], num_runs: int, warmup: int = 1,
+                   label: str = "timing") -> list[float]:
+  """Times each call in turn per run (see run_seconds); returns the median seconds per call."""
+  return [float(np.median(t)) for t in run_seconds(calls, num_runs, warmup, label)]
 
 
 def seconds_per_input(predict_fns: dict[str, Callable[[Any], Any]], inputs: Sequence[Any],
