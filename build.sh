@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the compiled nus/ extensions in place (as the seed's nus/build.sh did).
+# Builds the compiled nus/ extensions in place (as the seed's nus/build.sh did), the
+# LiteRT custom ops and their runner (nus._litert_runner) among them.
 # Needs a C++ compiler and Cython; the Ceres module also needs libceres-dev:
 #   sudo apt-get install libceres-dev
 set -euo pipefail

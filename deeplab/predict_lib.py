@@ -33,6 +33,7 @@ from datasets import program_runner
 from deeplab import eval_lib
 from deeplab import export_lib
 from deeplab import runs
+from deeplab import tflite_ops
 from deeplab import vis_lib
 
 LIST_SUFFIX = ".txt"
@@ -186,12 +187,22 @@ def tflite_predictor(tflite_file: str) -> Predictor:
     ValueError: the file is not a .tflite with the export's signature.
   """
   try:
-    runner = litert.Interpreter(model_path=tflite_file, num_threads=export_lib.NUM_THREADS
-                                ).get_signature_runner(export_lib.SIGNATURE_KEY)
+    interpreter = litert.Interpreter(model_path=tflite_file, num_threads=export_lib.NUM_THREADS)
+    interpreter.allocate_tensors()  # fails here on custom ops it lacks
+    runner = interpreter.get_signature_runner(export_lib.SIGNATURE_KEY)
     spec = runner.get_input_details()[export_lib.INPUT_NAME]
   except (ValueError, KeyError) as e:
     raise ValueError(f"--tflite_file={tflite_file}: not a model of deeplab.export_tflite "
                      f"({e})") from None
+  except RuntimeError:
+    with open(tflite_file, "rb") as f:
+      custom = tflite_ops.op_report(f.read()).custom_codes()
+    if not custom:
+      raise
+    raise ValueError(f"--tflite_file={tflite_file} needs custom ops LiteRT's interpreter "
+                     f"lacks: {', '.join(custom)} (a NUS export: run it with "
+                     "nus.litert_op.Runner, or export it with --nus_interpolation=tf_ops)"
+                     ) from None
   size, dtype = tuple(int(s) for s in spec["shape"][1:3]), spec["dtype"]
 
   def predict_image(image):

@@ -72,7 +72,8 @@ def _define_nus_eval_flags(fv):
                        "Images per batch for segmenters trained on sampled images.", **target)
   flags.DEFINE_enum("nus_interpolation", "compiled", sampler_lib.INTERPOLATIONS,
                     "How sampled predictions return to full resolution: the compiled "
-                    "rasteriser, or the TF ops the TFLite export uses.", **target)
+                    "rasteriser (the exported custom op's kernel), or the TF ops of the "
+                    "portable export (--nus_interpolation=tf_ops there).", **target)
 
 
 def _define_nus_export_flags(fv):

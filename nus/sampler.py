@@ -5,8 +5,8 @@
   uniform grid (the baseline), with TensorFlow ops (inside a training step too);
   `sampler_of_run`: the one a segmenter run recorded;
 - `predict_labels`: segmenter logits at the S x S sample points interpolated back to
-  every pixel of the original image (compiled kernel, or TF ops as exported; a resize
-  on the uniform grid);
+  every pixel of the original image (compiled kernel, as the exported custom op runs
+  it, or the TF ops of the portable export; a resize on the uniform grid);
 - `ideal_labels`: what a perfect segmenter would give at the same samples;
 - `draw_locations`: the sampling locations drawn over an image.
 
@@ -153,7 +153,7 @@ def predict_labels(model: keras.Model, sampler: Sampler, images: tf.Tensor,
     sampler: Sampler.
     images: [B, H, W, 3] raw pixels (a tensor with static H, W for "tf").
     interpolation_method: for the aux net's grid, "compiled" (labels straight from
-      nus._interpolate) or "tf" (TF ops, as exported); the uniform grid always takes
+      nus._interpolate) or "tf" (the portable export's TF ops); the uniform grid always takes
       the resize of `full_resolution_logits`.
   """
   if interpolation_method not in INTERPOLATIONS:

@@ -14,6 +14,7 @@ from datasets import synthetic
 from deeplab import config
 from deeplab import export_lib
 from deeplab import model as model_lib
+from deeplab import predict_lib
 from nus import aux_net
 from nus import export as nus_export
 from nus import interpolation
@@ -171,3 +172,10 @@ def test_runner_errors_name_the_file_and_the_library(tmp_path):
     litert_op.Runner(b"not a flatbuffer", name="m.tflite")
   with pytest.raises(ValueError, match="'sample_logits' and 'locations'"):
     litert_op.add_interpolation_op(content, (8, 8))  # the op is there already
+
+
+def test_deeplab_predict_names_the_custom_ops_of_a_nus_file(tmp_path):
+  path = tmp_path / "nus.tflite"
+  path.write_bytes(_op_model(tmp_path / "m", 4, 3, (8, 8)))
+  with pytest.raises(ValueError, match=f"needs custom ops .*{litert_op.LABELS_OP}.*Runner"):
+    predict_lib.tflite_predictor(str(path))

@@ -225,8 +225,11 @@ def export_method(config, method):
     if method == "reference":
       result = export_lib.export_deeplab(export_config, samples)
     else:
+      # The portable file (TF-ops interpolation), which LiteRT's interpreter times below;
+      # benchmarks/nus_pipeline_speed.py times the custom-op file.
       result = nus_export.export_nus(
-          export_config, samples, nus_checkpoint=config.aux_logdir if method == "net" else None)
+          export_config, samples, nus_checkpoint=config.aux_logdir if method == "net" else None,
+          interpolation_method="tf_ops")
     # The SavedModel was only the converter's input.
     shutil.rmtree(result.saved_model_dir)
     return {"size_bytes": result.size_bytes,

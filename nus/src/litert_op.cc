@@ -298,7 +298,7 @@ bool Runner::Init(const std::string& library, int num_threads, std::string* erro
     return false;
   }
   for (OpState::Kind kind : {OpState::kLabels, OpState::kValues, OpState::kArea}) {
-    ops_.emplace_back(new OpState{&api_, kind, num_threads});
+    ops_.emplace_back(new OpState{&api_, kind, num_threads, 0, 0, ""});
   }
   LiteRtOptions options;
   if (api_.CreateOptions(&options) != kLiteRtOk) {
