@@ -16,6 +16,7 @@ import numpy as np
 from absl import flags
 
 from deeplab import cli_flags
+from deeplab import host
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("rounds", 3, "Child processes per setting (alternating).")
@@ -71,6 +72,7 @@ def main(argv):
   if FLAGS.child:
     print(json.dumps(time_steps()))
     return
+  print(f"host: {host.summary(host.describe())}", flush=True)
   results = {False: [], True: []}
   for _ in range(FLAGS.rounds):
     for deterministic in (False, True):

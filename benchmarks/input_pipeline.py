@@ -26,6 +26,7 @@ from datasets import data_generator
 from datasets import preprocess
 from datasets import synthetic
 from deeplab import cli_flags
+from deeplab import host
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_images", 8, "Synthetic 1024x2048 images to write.")
@@ -115,6 +116,7 @@ def run(num_images, batch_size, num_batches):
 
 def main(argv):
   del argv
+  print(f"host: {host.summary(host.describe())}", flush=True)
   run(FLAGS.num_images, FLAGS.batch_size, FLAGS.num_batches)
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from absl import flags
 
 from deeplab import cli_flags
+from deeplab import host
 from deeplab import losses
 from workflows import timing
 
@@ -46,6 +47,7 @@ def sorted_lovasz_softmax(labels, logits, ignore_label=255):
 
 
 def main(_):
+  print(f"host: {host.summary(host.describe())}", flush=True)
   height, width = cli_flags.parse_size(FLAGS.crop_size)
   rng = np.random.default_rng(FLAGS.seed)
   shape = (FLAGS.batch_size, height, width)

@@ -32,6 +32,7 @@ from absl import flags
 
 from deeplab import cli_flags
 from deeplab import config
+from deeplab import host
 from deeplab import model as model_lib
 from deeplab.core import backbones
 from workflows import timing
@@ -221,6 +222,7 @@ def run_benchmark(parts, inference_sizes, train_batch_size, train_crop_size,
 
 def main(argv):
   del argv
+  print(f"host: {host.summary(host.describe())}", flush=True)
   # Every subject and size gets its own tf.function by design; silence the retracing hint.
   tf.get_logger().setLevel("ERROR")
   strides = []

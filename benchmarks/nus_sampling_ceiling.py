@@ -16,6 +16,7 @@ from absl import flags
 
 from datasets import cityscapes
 from deeplab import cli_flags
+from deeplab import host
 from deeplab import metrics
 from nus import options
 from nus import sampler as sampler_lib
@@ -65,6 +66,7 @@ def ideal_miou(labels, grids, size):
 
 
 def main(_):
+  print(f"host: {host.summary(host.describe())}", flush=True)
   sizes = [int(s) for s in FLAGS.sampling_sizes]
   labels = val_labels()
   print(f"Ideal segmenter on {FLAGS.num_val} synthetic val scenes {FLAGS.height}x{FLAGS.width}: "

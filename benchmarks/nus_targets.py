@@ -25,6 +25,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from deeplab import cli_flags
+from deeplab import host
 from nus import _ceres_targets
 from nus import targets
 
@@ -180,6 +181,7 @@ def run_benchmark(num_labels, batch_size, size, grids, alpha, repeats, seed):
 
 def main(argv):
   del argv
+  print(f"host: {host.summary(host.describe())}", flush=True)
   grids = [int(g) for g in FLAGS.grids]
   if FLAGS.size < 2 or min(grids) < 2 or FLAGS.num_labels < 1 or FLAGS.batch_size < 1:
     raise app.UsageError("--size and --grids must be >= 2, --num_labels and --batch_size >= 1")

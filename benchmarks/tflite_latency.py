@@ -30,6 +30,7 @@ from datasets import synthetic
 from deeplab import cli_flags
 from deeplab import config
 from deeplab import export_lib
+from deeplab import host
 from deeplab import model as model_lib
 from deeplab.core import backbones
 from nus import aux_net
@@ -132,6 +133,7 @@ def _print_variant(variant, size, rows, num_threads, num_runs):
 
 def main(argv):
   del argv  # the runner refuses positional arguments
+  print(f"host: {host.summary(host.describe())}", flush=True)
   unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
   if unknown:
     raise app.UsageError(f"--variants: unknown {unknown}; valid: {', '.join(VARIANTS)}")

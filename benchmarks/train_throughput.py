@@ -28,6 +28,7 @@ from absl import flags
 
 from deeplab import cli_flags
 from deeplab import config
+from deeplab import host
 from deeplab import losses
 from deeplab import model as model_lib
 from deeplab import precision
@@ -124,6 +125,7 @@ def _setting(mixed_precision, jit_compile):
 
 def main(argv):
   del argv
+  print(f"host: {host.summary(host.describe())}", flush=True)
   tf.get_logger().setLevel("ERROR")
   for flag in ("batch_size", "num_runs", "warmup"):
     if FLAGS[flag].value < 1:
