@@ -131,6 +131,7 @@ def _run_main(program, *args):
   program.main([program.__name__])
 
 
+@pytest.mark.slow  # about a minute; keeps the default run under 20 minutes
 def test_nus_programs_on_camvid(camvid_run, tmp_path, nus_flags):
   records, _ = camvid_run
   aux, segmenter = str(tmp_path / "aux"), str(tmp_path / "segmenter")

@@ -128,6 +128,7 @@ def test_the_program_reports_a_user_error_in_one_line(smoke_run, arguments, mess
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # about a minute; keeps the default run under 20 minutes
 def test_the_same_seeds_give_the_same_json(smoke_run, tmp_path):
   _, root, _ = smoke_run
   _run(_smoke_config(str(tmp_path / "run")), str(tmp_path / "report"))

@@ -422,6 +422,7 @@ def test_bfloat16_steps_lower_the_loss(synthetic_records, tmp_path, monkeypatch)
   assert keras.config.dtype_policy().name == "float32"  # set for the model only
 
 
+@pytest.mark.slow  # about a minute; keeps the default run under 20 minutes
 def test_float16_xla_checkpoint_evaluates_visualises_and_exports(synthetic_records, tmp_path,
                                                                 monkeypatch):
   _, records = synthetic_records
