@@ -86,16 +86,21 @@ def _run(command: list[str]) -> float:
   return time.perf_counter() - start
 
 
+def _read_json(path: str):
+  with open(path) as f:
+    return json.load(f)
+
+
 def _latest_result(eval_logdir: str) -> dict:
   paths = glob.glob(os.path.join(eval_logdir, "ckpt-*.json"))
-  return max((json.load(open(p)) for p in paths), key=lambda r: r["step"])
+  return max(map(_read_json, paths), key=lambda r: r["step"])
 
 
 def train_and_score(backbone: str, weights: tuple) -> dict:
   """Trains (or resumes) one backbone, then scores its last checkpoint both ways."""
   logdir = os.path.join(FLAGS.work_dir, backbone)
   seconds_file = os.path.join(FLAGS.work_dir, f"{backbone}_training_seconds.json")
-  seconds = json.load(open(seconds_file)) if os.path.exists(seconds_file) else []
+  seconds = _read_json(seconds_file) if os.path.exists(seconds_file) else []
   train = train_command(backbone, logdir, FLAGS.dataset_dir, FLAGS.steps, weights)
   seconds.append(_run(train))
   with open(seconds_file, "w") as f:
