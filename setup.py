@@ -59,7 +59,7 @@ def _extensions():
       # (libLiteRt.so of the ai-edge-litert wheel), so building needs no LiteRT.
       Extension("nus._litert_runner",
                 ["nus/_litert_runner.pyx", "nus/src/litert_op.cc", "nus/src/interpolate.cc",
-                 "nus/src/area_resize.cc"],
+                 "nus/src/area_resize.cc", "nus/src/sample.cc"],
                 language="c++", include_dirs=["nus/src"],
                 extra_compile_args=cxx_args + _KERNEL_ARGS,
                 extra_link_args=["-pthread"], libraries=["dl"]),

@@ -4,10 +4,11 @@ Both run as deployed: LiteRT's compiled-model API on the CPU (XNNPACK, --num_thr
 through nus.litert_op.Runner, uint8 image in, int32 labels out.
 
 - NUS: aux net (image -> n x n grid; its input resize the NusAreaResize op, as
-  exported), sampling (S x S samples and their locations),
+  exported), sampling (S x S samples and their locations, the NusSample op),
   segmenter (DeepLabv3 on the samples, logits at S x S), interpolation + argmax (the
   compiled kernel, the exported file's custom op); whole: the file nus.export writes.
-- uniform: sampling (on the uniform grid), the same segmenter, upsampling + argmax
+- uniform: sampling (on the uniform grid: TF ops gathering at constant indices, as
+  exported), the same segmenter, upsampling + argmax
   either in LiteRT (bilinear resize, ARG_MAX) or compiled (nus.interpolation.
   upsample_labels, one pass); whole: the LiteRT file with the resize and argmax, or the
   LiteRT file up to the logits plus the compiled pass. The faster of each is the uniform
@@ -87,7 +88,6 @@ class Case:
     samples = tf.TensorSpec([1, size, size, 3], tf.float32, name="samples")
     logits = tf.TensorSpec([1, size, size, model.options.num_classes], tf.float32,
                            name="logits")
-    method = nus_options.sampling_method
 
     def function(fn, *specs):
       return tf.function(fn, input_signature=list(specs), autograph=False)
@@ -96,14 +96,18 @@ class Case:
       with aux_net.resize_area_op(net):  # as exported: NusAreaResize reads the image
         return {"grid": net(image, training=False)}
 
-    area_op = dict(append=litert_op.adopt_area_resize, custom_tf_ops=(litert_op.RESIZE_AREA,))
+    def uniform_sampling(image):  # as the uniform file samples: TF ops, a constant grid
+      return {"samples": tf.cast(self.uniform(image)[0], tf.float32)}
+
+    ops = dict(append=litert_op.adopt_converted_ops,
+               custom_tf_ops=(litert_op.RESIZE_AREA, litert_op.SAMPLE_OP))
     self.runners = {
-        "aux net": self.runner("aux", function(aux, image), [net], **area_op),
+        "aux net": self.runner("aux", function(aux, image), [net], **ops),
         "sampling": self.runner("sampling", function(
-            lambda image, grid: dict(zip(("samples", "locations"), (
-                tf.cast(t, tf.float32) for t in sampling.sample(image, None, grid, size,
-                                                                method)[::2]))), image, grid),
-            []),
+            lambda image, grid: dict(zip(("samples", "locations"), sampling.sample_with_op(
+                image, grid, size))), image, grid), [], **ops),
+        "uniform sampling": self.runner("uniform-sampling", function(uniform_sampling, image),
+                                        []),
         "segmenter": self.runner("segmenter", function(
             lambda samples: {"logits": model_lib.upsample_logits(
                 model(samples, training=False), (size, size))}, samples), [model]),
@@ -134,9 +138,8 @@ class Case:
     """{(pipeline, stage): call} and the NUS whole pipeline's outputs on `image`."""
     r, threads, out_size = self.runners, FLAGS.num_threads, self.image_size
     grid = r["aux net"](image=image)["grid"]
-    uniform_grid = self.uniform.grid(tf.constant(image)).numpy()
     sampled = r["sampling"](image=image, grid=grid)
-    uniform_sampled = r["sampling"](image=image, grid=uniform_grid)
+    uniform_sampled = r["uniform sampling"](image=image)
     logits = r["segmenter"](samples=sampled["samples"])["logits"]
     uniform_logits = r["segmenter"](samples=uniform_sampled["samples"])["logits"]
     subjects = {
@@ -146,7 +149,7 @@ class Case:
         ("NUS", "interpolation + argmax"): lambda: interpolation.interpolate_labels(
             logits, sampled["locations"], out_size, threads),
         ("NUS", "whole"): lambda: r["NUS whole"](image=image),
-        ("uniform", "sampling"): lambda: r["sampling"](image=image, grid=uniform_grid),
+        ("uniform", "sampling"): lambda: r["uniform sampling"](image=image),
         ("uniform", "segmenter"): lambda: r["segmenter"](samples=uniform_sampled["samples"]),
         ("uniform", "LiteRT resize + argmax"): lambda: r["resize + argmax"](logits=uniform_logits),
         ("uniform", "compiled"): lambda: interpolation.upsample_labels(

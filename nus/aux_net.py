@@ -46,9 +46,9 @@ def pretraining_options(nus_options: options_lib.NusOptions,
 def net_input(images: tf.Tensor, size: int, resize_area_op: bool = False) -> tf.Tensor:
   """float32 [B, size, size, 3]: raw-pixel images averaged over blocks (area resize).
 
-  With resize_area_op and static sizes that are multiples of `size`, the means come from
-  TensorFlow's ResizeArea op on the image as it is (uint8 too): the LiteRT export turns it
-  into the NusAreaResize custom op (nus.litert_op), which reads the image once.
+  With resize_area_op, uint8 images and static sizes that are multiples of `size`, the
+  means come from TensorFlow's ResizeArea op on the image as it is: the LiteRT export
+  turns it into the NusAreaResize custom op (nus.litert_op), which reads the image once.
 
   With static sizes this is an average pool, which TFLite runs (it has no area resize);
   sizes that are not multiples of `size` are first resized bilinearly up to the next
@@ -57,7 +57,8 @@ def net_input(images: tf.Tensor, size: int, resize_area_op: bool = False) -> tf.
   windows over the full image about twice as fast as one large window.
   """
   height, width = images.shape[1], images.shape[2]
-  if resize_area_op and height and width and height % size == 0 and width % size == 0:
+  if (resize_area_op and images.dtype == tf.uint8 and height and width
+      and height % size == 0 and width % size == 0):
     return tf.raw_ops.ResizeArea(images=images, size=[size, size], align_corners=False)
   images = tf.cast(images, tf.float32)
   if height is None or width is None:

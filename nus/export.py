@@ -6,8 +6,9 @@ interpolation back to every pixel, exported and verified through deeplab.export_
 The interpolation on the aux net's grid is
 
 - "custom_op" (default): the compiled kernel as a LiteRT custom op (nus.litert_op),
-  the file's last op; verified through nus.litert_op.Runner against TensorFlow plus the
-  compiled kernel (as evaluation runs it), and the op's labels must equal
+  the file's last op, with the sampling (and, for uint8 images, the aux net's input
+  resize) as custom ops too; verified through nus.litert_op.Runner against TensorFlow
+  plus the compiled kernel (as evaluation runs it), and the op's labels must equal
   nus.interpolation's on the file's own logits and locations, pixel for pixel;
 - "tf_ops": the portable TF-ops interpolation (nus.interpolation.interpolate_tf), for
   runtimes without the kernel; verified against the same graph in TensorFlow.
@@ -26,7 +27,6 @@ from deeplab import export_lib
 from deeplab import flops
 from deeplab import model as model_lib
 from deeplab import runs
-from nus import aux_net
 from nus import interpolation
 from nus import litert_op
 from nus import options as options_lib
@@ -87,16 +87,14 @@ def custom_op_tail(model: keras.Model, sampler: sampler_lib.Sampler, input_size:
   """The interpolation as the exported file's last op (nus.litert_op), for export_lib."""
   out_size = tuple(int(s) for s in input_size)
   outputs_fn = sample_outputs_fn(model, sampler)
-  # The image goes in as it is: nearest sampling gathers S x S pixels of it (cast
-  # after), and the aux net's input resize reads it once (as the NusAreaResize op for
-  # uint8 images whose size is a multiple of the net's input).
-  use_area_op = input_dtype == "uint8"
-
-  def outputs_with_area_op(image):
-    with aux_net.resize_area_op(sampler.net, use_area_op):
+  # The image goes in as it is: the NusSample op gathers S x S pixels of it, and the aux
+  # net's input resize reads it once (as the NusAreaResize op for uint8 images whose size
+  # is a multiple of the net's input).
+  def outputs_with_ops(image):
+    with sampler_lib.litert_ops(sampler):
       return outputs_fn(image)
 
-  serve = tf.function(outputs_with_area_op,
+  serve = tf.function(outputs_with_ops,
                       input_signature=[export_lib.input_spec(out_size, input_dtype)],
                       autograph=False)
 
@@ -112,9 +110,9 @@ def custom_op_tail(model: keras.Model, sampler: sampler_lib.Sampler, input_size:
   return export_lib.CustomTail(
       serve=serve,
       append=lambda content: litert_op.add_interpolation_op(
-          litert_op.adopt_area_resize(content), out_size, output),
+          litert_op.adopt_converted_ops(content), out_size, output),
       make_runner=lambda content: KernelCheckedRunner(content, out_size, export_lib.NUM_THREADS),
-      reference=reference, custom_tf_ops=(litert_op.RESIZE_AREA,))
+      reference=reference, custom_tf_ops=(litert_op.RESIZE_AREA, litert_op.SAMPLE_OP))
 
 
 def export_nus(export_config: config_lib.ExportConfig, make_samples: Callable[[], list],
@@ -168,9 +166,9 @@ def export_nus(export_config: config_lib.ExportConfig, make_samples: Callable[[]
     interpolated = "a bilinear resize"
   elif tail:
     op = litert_op.LABELS_OP if export_config.output == "labels" else litert_op.LOGITS_OP
-    interpolated = f"the LiteRT custom op {op}"
+    interpolated = f"the LiteRT custom op {op}; sampling by {litert_op.SAMPLE_OP}"
     if export_config.input_dtype == "uint8":
-      interpolated += f" (aux net input by {litert_op.AREA_OP} where the sizes divide)"
+      interpolated += f", the aux net's input by {litert_op.AREA_OP} where the sizes divide"
   else:
     interpolated = "TF ops"
   description = (f"{run.checkpoint}: {options.model_variant}, output stride "

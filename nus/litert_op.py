@@ -7,13 +7,17 @@ compiled-model C API (nus/src/litert_op.cc):
   NusInterpolateLabels(logits [1, S1, S2, C], locations [1, S1, S2, 2]) -> labels [1, H, W]
   NusInterpolate(same inputs) -> logits [1, H, W, C]
 
-and its aux net's input resize may be one too, NusAreaResize (see nus/src/litert_op.h).
+and the steps before it may be too: NusAreaResize, the aux net's input resize, and
+NusSample, the nearest sampling of the image on the grid (see nus/src/litert_op.h; the
+converter writes NusSample itself, from nus.sampling.sample_with_op).
 
 - `add_interpolation_op`: appends the op to a .tflite whose signature outputs the logits
   at the samples and their locations (TF's converter has no way to emit it from a graph);
-- `adopt_area_resize`: the aux net's input resize (TF's ResizeArea, kept as a custom op
-  by the converter) as NusAreaResize(image uint8 [1, H, W, C]) -> block means, which
-  reads the image once where TF ops cast all of it to float first;
+- `adopt_converted_ops`: the custom ops the converter keeps or writes, readied for the
+  kernels: the aux net's input resize (TF's ResizeArea) as NusAreaResize(image uint8
+  [1, H, W, C]) -> block means, which reads the image once where TF ops cast all of it
+  to float first; NusSample (image, grid) -> (samples, locations), the nearest sampling
+  that TF ops spread over some 40 ops;
 - `Runner`: loads such a file with the op registered, runs it, returns its outputs;
 - `custom_ops`: the custom ops a .tflite asks for.
 
@@ -30,8 +34,10 @@ from ai_edge_litert import schema_py_generated as schema
 LABELS_OP = "NusInterpolateLabels"
 LOGITS_OP = "NusInterpolate"
 AREA_OP = "NusAreaResize"
+# Written by the converter from nus.sampling.sample_with_op (the same name).
+SAMPLE_OP = "NusSample"
 OP_VERSION = 1
-# The TensorFlow op the converter keeps as a custom op for `adopt_area_resize`.
+# The TensorFlow op the converter keeps as a custom op for `adopt_converted_ops`.
 RESIZE_AREA = "ResizeArea"
 # The pipeline's intermediate outputs the op reads, kept as signature outputs: they let
 # verification compare the op's labels with nus.interpolation's on the same values.
@@ -71,31 +77,36 @@ def custom_ops(model_content: bytes) -> list:
   return sorted(codes)
 
 
-def adopt_area_resize(model_content: bytes) -> bytes:
-  """Turns the converter's custom ResizeArea ops (of uint8 images, by integer factors)
-  into NusAreaResize, their output size in the custom options."""
+def adopt_converted_ops(model_content: bytes) -> bytes:
+  """Readies the custom ops the converter wrote for the NUS kernels, their output size in
+  the custom options (a constant input would reach a kernel unaligned, which LiteRT
+  refuses):
+
+  - TF's ResizeArea (of uint8 images, by integer factors) becomes NusAreaResize;
+  - NusSample (nus.sampling.sample_with_op) gets its sampling size.
+  """
   model = _read(model_content)
-  codes = [k for k, code in enumerate(model.operatorCodes)
-           if _name(code.customCode) == RESIZE_AREA]
-  if not codes:
+  kinds = {k: _name(code.customCode) for k, code in enumerate(model.operatorCodes)}
+  kinds = {k: name for k, name in kinds.items() if name in (RESIZE_AREA, SAMPLE_OP)}
+  if not kinds:
     return model_content
-  for k in codes:
-    model.operatorCodes[k].customCode = AREA_OP
+  for k, name in kinds.items():
+    model.operatorCodes[k].customCode = AREA_OP if name == RESIZE_AREA else SAMPLE_OP
     model.operatorCodes[k].version = OP_VERSION
   for graph in model.subgraphs:
     for op in graph.operators:
-      if op.opcodeIndex not in codes:
+      if op.opcodeIndex not in kinds:
         continue
       image, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
       height, width = int(out.shape[1]), int(out.shape[2])
-      if (image.type != schema.TensorType.UINT8 or image.shape[1] % height
-          or image.shape[2] % width):
-        raise ValueError(f"{RESIZE_AREA} of a {tuple(image.shape)} image to {height}x{width}: "
-                         f"{AREA_OP} takes uint8 images and integer factors")
+      if kinds[op.opcodeIndex] == RESIZE_AREA:
+        if (image.type != schema.TensorType.UINT8 or image.shape[1] % height
+            or image.shape[2] % width):
+          raise ValueError(f"{RESIZE_AREA} of a {tuple(image.shape)} image to "
+                           f"{height}x{width}: {AREA_OP} takes uint8 images and integer "
+                           "factors")
+        op.inputs = np.array(op.inputs[:1], np.int32)  # the size constant
       op.customOptions = np.array([height, width], "<i4").view(np.uint8)
-      # The size moves into the options: a constant input would reach the kernel
-      # unaligned, which LiteRT refuses.
-      op.inputs = np.array(op.inputs[:1], np.int32)
   return _write(model)
 
 

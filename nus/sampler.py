@@ -13,6 +13,7 @@
 What export, the workflows and the benchmarks import; the NUS training and evaluation
 runners (nus.training, nus.evaluation) build on it.
 """
+import contextlib
 import dataclasses
 from typing import Any
 from typing import Optional
@@ -62,6 +63,7 @@ class Sampler:
                        "'uniform' takes none")
     self.nus_options = nus_options
     self.net = net
+    self.sample_op = False  # see litert_ops
 
   def grid(self, images):
     """[B, n, n, 2] sampling locations for raw-pixel images."""
@@ -73,8 +75,28 @@ class Sampler:
 
   def __call__(self, images, labels=None):
     """(S x S images, S x S labels or None, S x S locations), see nus.sampling.sample."""
-    return sampling.sample(images, labels, self.grid(images), self.nus_options.sampling_size,
-                           self.nus_options.sampling_method)
+    size, method = self.nus_options.sampling_size, self.nus_options.sampling_method
+    if self.sample_op and labels is None and method == "nearest":
+      samples, locations = sampling.sample_with_op(images, self.grid(images), size)
+      return samples, None, locations
+    return sampling.sample(images, labels, self.grid(images), size, method)
+
+
+@contextlib.contextmanager
+def litert_ops(sampler: Sampler, enabled: bool = True):
+  """Within: graphs traced through `sampler` export with the NUS custom ops of
+  nus.litert_op, the same values in TensorFlow: nearest sampling as one op (NusSample), and
+  the aux net's input resize as NusAreaResize (uint8 images, see aux_net.net_input)."""
+  before = sampler.sample_op
+  sampler.sample_op = enabled
+  try:
+    if sampler.net is None:
+      yield sampler
+    else:
+      with aux_net.resize_area_op(sampler.net, enabled):
+        yield sampler
+  finally:
+    sampler.sample_op = before
 
 
 def make_sampler(nus_options: options_lib.NusOptions,

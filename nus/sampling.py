@@ -6,13 +6,15 @@ and 1 the centre of the last (align corners), so pixel = loc * (size - 1).
 
 Everything here is batched, shape-polymorphic (works in tf.data maps and Keras models)
 and made of gather / round / floor / arithmetic ops only, so it converts to TFLite
-builtins.
+builtins; sample_with_op is the same nearest sampling, converted as one custom op.
 """
+import functools
 from typing import Optional
 from typing import Union
 
 import tensorflow as tf
 
+from nus import litert_op
 from nus import options as options_lib
 
 
@@ -181,6 +183,34 @@ def upsample_locations(locations: tf.Tensor, size: Union[int, tuple]) -> tf.Tens
   batch = tf.shape(locations)[0]
   targets = tf.broadcast_to(uniform_locations(rows, cols), [batch, rows, cols, 2])
   return sample_images(tf.cast(locations, tf.float32), targets, "bilinear")
+
+
+@functools.lru_cache(maxsize=None)
+def _nearest_samples_op(rows: int, cols: int):
+  """sample's nearest sampling at rows x cols, as one function that the TFLite converter
+  writes as the custom op litert_op.SAMPLE_OP (its kernel: nus/src/sample.cc)."""
+  @tf.function(autograph=False, experimental_implements=" ".join([
+      f'name: "{litert_op.SAMPLE_OP}"', 'attr { key: "tfl_fusable_op" value { b: true } }']))
+  def nearest_samples(images, locations):
+    upsampled = upsample_locations(pin_borders(locations), (rows, cols))
+    return tf.cast(sample_images(images, upsampled, "nearest"), tf.float32), upsampled
+  return nearest_samples
+
+
+def sample_with_op(images: tf.Tensor, locations: tf.Tensor,
+                   sampling_size: Union[int, tuple]) -> tuple:
+  """sample(images, None, locations, sampling_size) with nearest sampling, traced so that
+  the TFLite converter writes it as one custom op where TF ops take some 40 (one of them
+  a copy of the whole image).
+
+  Args:
+    images: [B, H, W, C]; locations: [B, n, m, 2] grids.
+  Returns:
+    (float32 samples [B, S1, S2, C], locations [B, S1, S2, 2]): sample's values.
+  """
+  rows, cols = (sampling_size, sampling_size) if isinstance(sampling_size, int) else tuple(
+      sampling_size)
+  return _nearest_samples_op(rows, cols)(images, tf.cast(locations, tf.float32))
 
 
 def sample(images: tf.Tensor, labels: Optional[tf.Tensor], locations: tf.Tensor,

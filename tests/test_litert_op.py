@@ -78,12 +78,39 @@ def test_area_resize_op_gives_the_aux_net_input_exactly(tmp_path):
   serve = tf.function(lambda image: {"small": aux_net.net_input(image, 16, True) * 1.0},
                       input_signature=[spec], autograph=False)
   export_lib.write_saved_model(serve, [], str(tmp_path))
-  content = litert_op.adopt_area_resize(
+  content = litert_op.adopt_converted_ops(
       export_lib.convert(str(tmp_path), custom_tf_ops=(litert_op.RESIZE_AREA,)))
   assert litert_op.custom_ops(content) == [litert_op.AREA_OP]
   image = np.random.default_rng(1).integers(0, 256, (1, 64, 128, 3)).astype(np.uint8)
   small = litert_op.Runner(content)(image=image)["small"]
   np.testing.assert_array_equal(small, aux_net.net_input(image, 16).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_sample_op_gives_the_tf_samples_and_locations_exactly(tmp_path, dtype):
+  # Nearest sampling as one op: the values of nus.sampling.sample, bit for bit, on grids
+  # bent past the image, folded and off their borders, at S1 != S2 and sizes whose
+  # pixel positions land on halves.
+  rng = np.random.default_rng(2)
+  height, width, rows, cols = 61, 130, 21, 33
+  image_spec = tf.TensorSpec([1, height, width, 3], tf.as_dtype(dtype), name="image")
+  grid_spec = tf.TensorSpec([1, 6, 5, 2], tf.float32, name="grid")
+  serve = tf.function(lambda image, grid: dict(zip(
+      ("samples", "locations"), sampling.sample_with_op(image, grid, (rows, cols)))),
+      input_signature=[image_spec, grid_spec], autograph=False)
+  export_lib.write_saved_model(serve, [], str(tmp_path))
+  content = litert_op.adopt_converted_ops(
+      export_lib.convert(str(tmp_path), custom_tf_ops=(litert_op.SAMPLE_OP,)))
+  assert litert_op.custom_ops(content) == [litert_op.SAMPLE_OP]
+  runner = litert_op.Runner(content)
+  image = (rng.integers(0, 256, (1, height, width, 3)) + (dtype == np.float32) * 0.5).astype(dtype)
+  for jitter in (0.0, 0.3, 1.5):
+    grid = sampling.uniform_locations(6, 5).numpy()[None]
+    grid = (grid + rng.uniform(-jitter, jitter, grid.shape) / 4).astype(np.float32)
+    outputs = runner(image=image, grid=grid)
+    samples, _, locations = sampling.sample(image, None, grid, (rows, cols))
+    np.testing.assert_array_equal(outputs["locations"], locations.numpy())
+    np.testing.assert_array_equal(outputs["samples"], samples.numpy().astype(np.float32))
 
 
 def test_kernel_labels_equal_those_recorded_from_the_cython_kernel():
@@ -135,7 +162,8 @@ def test_nus_export_ends_in_the_custom_op_and_its_runner_gives_the_compiled_labe
     tmp_path, nus_runs):
   result = _export(tmp_path, nus_runs, "custom_op")
   assert result.verification.passed and result.verification.pixel_agreement >= 0.999
-  assert result.ops.custom_codes() == [litert_op.AREA_OP, litert_op.LABELS_OP]
+  assert result.ops.custom_codes() == sorted(
+      [litert_op.AREA_OP, litert_op.LABELS_OP, litert_op.SAMPLE_OP])
   with open(result.tflite_path, "rb") as f:
     content = f.read()
   runner = litert_op.Runner(content, num_threads=2)

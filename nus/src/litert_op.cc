@@ -9,6 +9,7 @@
 
 #include "area_resize.h"
 #include "interpolate.h"
+#include "sample.h"
 
 namespace nus {
 
@@ -67,7 +68,7 @@ bool LiteRtApi::Load(const std::string& path, std::string* error) {
 // options), its threads, and the first error (LiteRT ignores a kernel's status, so the
 // runner reads it after each run).
 struct OpState {
-  enum Kind { kLabels, kValues, kArea };
+  enum Kind { kLabels, kValues, kArea, kSample };
   const LiteRtApi* api;
   Kind kind;
   int num_threads;
@@ -98,8 +99,18 @@ const char* OpName(const OpState& state) {
     case OpState::kLabels: return kLabelsOpName;
     case OpState::kValues: return kValuesOpName;
     case OpState::kArea: return kAreaOpName;
+    case OpState::kSample: return kSampleOpName;
   }
   return "?";
+}
+
+// The numbers of inputs and outputs of an op.
+bool HasArity(const OpState& state, size_t num_inputs, size_t num_outputs) {
+  switch (state.kind) {
+    case OpState::kArea: return num_inputs == 1 && num_outputs == 1;
+    case OpState::kSample: return num_inputs == 2 && num_outputs == 2;
+    default: return num_inputs == 2 && num_outputs == 1;
+  }
 }
 
 LiteRtStatus Fail(OpState* state, const std::string& message) {
@@ -126,13 +137,32 @@ LiteRtStatus OpInit(void* user_data, const void* init_data, size_t init_data_siz
   return kLiteRtOk;
 }
 
+// NusSample(image [1, H, W, C], grid [1, n, m, 2]) -> (samples [1, S1, S2, C],
+// locations [1, S1, S2, 2]), S1 x S2 the op's size.
+LiteRtStatus SampleLayouts(OpState* state, const LiteRtLayout* inputs, LiteRtLayout* outputs) {
+  const LiteRtLayout &image = inputs[0], &grid = inputs[1];
+  if (image.rank != 4 || grid.rank != 4 || image.dimensions[0] != 1 || grid.dimensions[0] != 1 ||
+      grid.dimensions[1] < 2 || grid.dimensions[2] < 2 || grid.dimensions[3] != 2 ||
+      state->height < 2 || state->width < 2) {
+    return Fail(state, "expects an image [1, H, W, C] and a grid [1, n, m, 2] (n, m >= 2), "
+                       "sampled at least 2 x 2, got " + Shape(image) + " and " + Shape(grid));
+  }
+  outputs[0] = image;
+  outputs[0].dimensions[1] = static_cast<int32_t>(state->height);
+  outputs[0].dimensions[2] = static_cast<int32_t>(state->width);
+  outputs[1] = outputs[0];
+  outputs[1].dimensions[3] = 2;
+  return kLiteRtOk;
+}
+
 LiteRtStatus OpGetOutputLayouts(void* user_data, size_t num_inputs,
                                 const LiteRtLayout* input_layouts, size_t num_outputs,
                                 LiteRtLayout* output_layouts) {
   auto* state = static_cast<OpState*>(user_data);
-  if (num_inputs != (state->kind == OpState::kArea ? 1 : 2) || num_outputs != 1) {
+  if (!HasArity(*state, num_inputs, num_outputs)) {
     return Fail(state, "unexpected number of inputs or outputs");
   }
+  if (state->kind == OpState::kSample) return SampleLayouts(state, input_layouts, output_layouts);
   if (state->kind == OpState::kArea) {
     const LiteRtLayout& image = input_layouts[0];
     if (image.rank != 4 || image.dimensions[0] != 1 || image.dimensions[1] % state->height ||
@@ -205,14 +235,72 @@ LiteRtStatus RunArea(OpState* state, LiteRtTensorBuffer input, LiteRtTensorBuffe
   return status;
 }
 
+LiteRtStatus RunSample(OpState* state, const LiteRtTensorBuffer* inputs,
+                       const LiteRtTensorBuffer* outputs) {
+  const LiteRtApi& api = *state->api;
+  LiteRtRankedTensorType types[2];
+  for (int k = 0; k < 2; ++k) {
+    if (api.GetTensorBufferTensorType(inputs[k], &types[k]) != kLiteRtOk ||
+        types[k].layout.rank != 4) {
+      return Fail(state, "cannot read the shapes of the image and the grid");
+    }
+  }
+  const int32_t* image_shape = types[0].layout.dimensions;
+  const int32_t* grid_shape = types[1].layout.dimensions;
+  const int64_t pixels = int64_t{image_shape[1]} * image_shape[2] * image_shape[3];
+  const int64_t samples = state->height * state->width;
+  const int image_type = types[0].element_type;
+  if (image_type != kLiteRtUInt8 && image_type != kLiteRtFloat32) {
+    return Fail(state, "the image must be uint8 or float32");
+  }
+  // Locked in turn; each unlocked again whatever follows.
+  const struct {
+    LiteRtTensorBuffer buffer;
+    int mode, element_type;
+    int64_t num_elements;
+    const char* what;
+  } tensors[4] = {
+      {inputs[0], kLiteRtLockRead, image_type, pixels, "the image"},
+      {inputs[1], kLiteRtLockRead, kLiteRtFloat32, int64_t{grid_shape[1]} * grid_shape[2] * 2,
+       "the grid"},
+      {outputs[0], kLiteRtLockWrite, kLiteRtFloat32, samples * image_shape[3], "the samples"},
+      {outputs[1], kLiteRtLockWrite, kLiteRtFloat32, samples * 2, "the locations"},
+  };
+  void* data[4];
+  int locked = 0;
+  LiteRtStatus status = kLiteRtOk;
+  for (; locked < 4; ++locked) {
+    const auto& t = tensors[locked];
+    status = Lock(state, t.buffer, t.mode, t.element_type, t.num_elements, t.what, &data[locked]);
+    if (status != kLiteRtOk) break;
+  }
+  if (status == kLiteRtOk) {
+    const auto* grid = static_cast<const float*>(data[1]);
+    auto* sampled = static_cast<float*>(data[2]);
+    auto* locations = static_cast<float*>(data[3]);
+    if (image_type == kLiteRtUInt8) {
+      SampleNearest(static_cast<const uint8_t*>(data[0]), image_shape[1], image_shape[2],
+                    image_shape[3], grid, grid_shape[1], grid_shape[2], state->height,
+                    state->width, locations, sampled);
+    } else {
+      SampleNearest(static_cast<const float*>(data[0]), image_shape[1], image_shape[2],
+                    image_shape[3], grid, grid_shape[1], grid_shape[2], state->height,
+                    state->width, locations, sampled);
+    }
+  }
+  for (int k = 0; k < locked; ++k) api.UnlockTensorBuffer(tensors[k].buffer);
+  return status;
+}
+
 LiteRtStatus OpRun(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* inputs,
                    size_t num_outputs, LiteRtTensorBuffer* outputs) {
   auto* state = static_cast<OpState*>(user_data);
   const LiteRtApi& api = *state->api;
-  if (num_inputs != (state->kind == OpState::kArea ? 1 : 2) || num_outputs != 1) {
+  if (!HasArity(*state, num_inputs, num_outputs)) {
     return Fail(state, "unexpected number of inputs or outputs");
   }
   if (state->kind == OpState::kArea) return RunArea(state, inputs[0], outputs[0]);
+  if (state->kind == OpState::kSample) return RunSample(state, inputs, outputs);
   LiteRtRankedTensorType logits_type;
   if (api.GetTensorBufferTensorType(inputs[0], &logits_type) != kLiteRtOk ||
       logits_type.layout.rank != 4) {
@@ -297,7 +385,8 @@ bool Runner::Init(const std::string& library, int num_threads, std::string* erro
     *error = "LiteRT could not read the model (not a .tflite flatbuffer?)";
     return false;
   }
-  for (OpState::Kind kind : {OpState::kLabels, OpState::kValues, OpState::kArea}) {
+  for (OpState::Kind kind :
+       {OpState::kLabels, OpState::kValues, OpState::kArea, OpState::kSample}) {
     ops_.emplace_back(new OpState{&api_, kind, num_threads, 0, 0, ""});
   }
   LiteRtOptions options;

@@ -8,10 +8,14 @@
 //   NusAreaResize(image [1, H, W, C] uint8) -> [1, h, w, C] float32
 //       block means (nus/src/area_resize.cc), h and w dividing H and W: the aux net's
 //       input read straight from the uint8 image
+//   NusSample(image [1, H, W, C] uint8 or float32, grid [1, n, m, 2] float32)
+//       -> (samples [1, S1, S2, C] float32, locations [1, S1, S2, 2] float32)
+//       nus.sampling.sample's nearest sampling (nus/src/sample.cc), written by the
+//       converter from nus.sampling.sample_with_op
 // locations are (y, x) in [0, 1] as nus/ samples them; the custom options hold the
-// output size, two little-endian int32 (H, W) / (h, w). The interpolation kernel is
-// nus/src/interpolate.cc, so the labels equal nus.interpolation.interpolate_labels' on
-// the same inputs.
+// output size, two little-endian int32 (H, W) / (h, w) / (S1, S2). The interpolation
+// kernel is nus/src/interpolate.cc, so the labels equal
+// nus.interpolation.interpolate_labels' on the same inputs.
 #ifndef NUS_SRC_LITERT_OP_H_
 #define NUS_SRC_LITERT_OP_H_
 
@@ -27,6 +31,7 @@ namespace nus {
 inline constexpr char kLabelsOpName[] = "NusInterpolateLabels";
 inline constexpr char kValuesOpName[] = "NusInterpolate";
 inline constexpr char kAreaOpName[] = "NusAreaResize";
+inline constexpr char kSampleOpName[] = "NusSample";
 inline constexpr int kOpVersion = 1;
 
 // One input or output of a compiled model's first signature, in host memory owned by
