@@ -268,6 +268,31 @@ def test_labels_of_folded_filled_and_collapsed_grids(monkeypatch):
       assert _tie_free(full, labels).all()
 
 
+@pytest.mark.parametrize("snap", [1.0, 0.5])
+def test_labels_of_unfolded_pinned_grids_with_nodes_on_pixel_centres(snap, monkeypatch):
+  # A pinned grid without folds tiles the image; the kernel then tracks coverage only on
+  # the border (the last row and column belong to no triangle) and fills cells whose
+  # corners share their argmax as one quadrilateral. Nodes on pixel centres (or halves)
+  # put many centres exactly on edges and vertices, where the tie rule decides.
+  monkeypatch.setattr(interpolation, "_MIN_BAND_VALUES", 1)  # bands even for tiny images
+  rng = np.random.default_rng(int(4 * snap))
+  size, height, width = 12, 45, 70
+  scale = np.array([height - 1, width - 1])
+  points = np.round(_aux_like_locations(rng, 1, 5, size, 0.3)[0] * scale / snap) * snap
+  triangles = _our_triangles(size, size)
+  corners = points.reshape(-1, 2)[triangles]
+  edges = corners[:, 1:] - corners[:, :1]
+  assert (np.cross(edges[:, 0, ::-1], edges[:, 1, ::-1]) > 0).all()  # no fold, no sliver
+  values = _smooth_logits(rng, 1, size, 5)[0]
+  for threads in (1, 3):
+    full = interpolation.interpolate(values, points / scale, (height, width),
+                                     num_threads=threads)
+    labels = interpolation.interpolate_labels(values, points / scale, (height, width),
+                                              num_threads=threads)
+    assert _tie_free(full, labels).all()
+    assert len(np.unique(labels)) == 5
+
+
 def test_labels_reject_bad_input_like_interpolate():
   with pytest.raises(ValueError, match="same rank"):
     interpolation.interpolate_labels(np.zeros((4, 4, 3)), np.zeros((1, 4, 4, 2)), (8, 8))

@@ -29,6 +29,9 @@ struct Canvas {
   float* out;        // [height, width, channels], or null when labels are written
   int32_t* labels;   // [height, width], or null when values are written
   uint8_t* covered;  // [height, width]
+  // The grid tiles the image (see TilesImage): only the border of `covered` is kept, as
+  // it is complete otherwise.
+  bool tiled;
   int64_t height, width, channels;
   int64_t row_start, row_stop;
   // For labels: one pixel's blend; one triangle's pixels at a time (their weights,
@@ -162,41 +165,47 @@ void Write(Canvas* canvas, int64_t pixel, const float* a, const float* b, const 
   }
 }
 
+// The pixel centres nearest to fixed-point coordinate v: ceil and floor of v / kOne (an
+// arithmetic shift floors).
+int64_t CeilPixel(int64_t v) { return -(-v >> kSubpixelBits); }
+int64_t FloorPixel(int64_t v) { return v >> kSubpixelBits; }
+
 // First / last pixel centre at or inside fixed-point coordinates lo / hi, clipped to the
 // image columns and to the canvas's rows.
-int64_t FirstColumn(int64_t lo) {
-  return static_cast<int64_t>(std::max(0.0, std::ceil(static_cast<double>(lo) / kOne)));
-}
+int64_t FirstColumn(int64_t lo) { return std::max<int64_t>(0, CeilPixel(lo)); }
 int64_t LastColumn(int64_t hi, const Canvas& canvas) {
-  return static_cast<int64_t>(
-      std::min(canvas.width - 1.0, std::floor(static_cast<double>(hi) / kOne)));
+  return std::min(canvas.width - 1, FloorPixel(hi));
 }
 int64_t FirstRow(int64_t lo, const Canvas& canvas) {
-  return static_cast<int64_t>(std::max(static_cast<double>(canvas.row_start),
-                                       std::ceil(static_cast<double>(lo) / kOne)));
+  return std::max(canvas.row_start, CeilPixel(lo));
 }
 int64_t LastRow(int64_t hi, const Canvas& canvas) {
-  return static_cast<int64_t>(
-      std::min(canvas.row_stop - 1.0, std::floor(static_cast<double>(hi) / kOne)));
+  return std::min(canvas.row_stop - 1, FloorPixel(hi));
 }
 
-// floor(value / divisor) for divisor > 0.
-int64_t FloorDiv(int64_t value, int64_t divisor) {
-  const int64_t q = value / divisor;
-  return q - (value % divisor < 0 ? 1 : 0);
+// floor(value / divisor) and the remainder, for divisor > 0. A double division,
+// truncated, estimates the quotient (within 2, as |quotient| < 2^47 here) and integers
+// correct it: cheaper than a 64-bit integer division. The remainder of the estimate is
+// small, so its computation modulo 2^64 (unsigned, where overflow wraps) is exact.
+void FloorDivide(int64_t value, int64_t divisor, int64_t* quotient, int64_t* remainder) {
+  int64_t q = static_cast<int64_t>(static_cast<double>(value) / static_cast<double>(divisor));
+  int64_t r = static_cast<int64_t>(static_cast<uint64_t>(value) -
+                                   static_cast<uint64_t>(q) * static_cast<uint64_t>(divisor));
+  for (; r < 0; r += divisor) --q;
+  for (; r >= divisor; r -= divisor) ++q;
+  *quotient = q;
+  *remainder = r;
 }
 
 // floor((start + r * step) / divisor) for r = 0, 1, 2, ... exactly, by increments (a
-// 64-bit division per row would cost more than the rest of the row).
+// division per row would cost more than the rest of the row).
 struct FloorSequence {
   int64_t quotient, remainder, divisor, step_quotient, step_remainder;
 
   void Init(int64_t start, int64_t step, int64_t d) {
     divisor = d;
-    quotient = FloorDiv(start, d);
-    remainder = start - quotient * d;
-    step_quotient = FloorDiv(step, d);
-    step_remainder = step - step_quotient * d;
+    FloorDivide(start, d, &quotient, &remainder);
+    FloorDivide(step, d, &step_quotient, &step_remainder);
   }
   void Next() {
     quotient += step_quotient;
@@ -214,46 +223,119 @@ struct FloorSequence {
 // owner: > 0 is inside, i.e. E - 1 >= 0 for integers).
 int64_t TieBias(int64_t dx, int64_t dy) { return (dy < 0 || (dy == 0 && dx > 0)) ? 0 : -1; }
 
+// Twice the signed area of triangle (a, b, c): snapped, and from the unsnapped positions.
+int64_t SnappedArea(const Mesh& mesh, int64_t a, int64_t b, int64_t c) {
+  const int64_t* xs = mesh.xs.data();
+  const int64_t* ys = mesh.ys.data();
+  return (xs[b] - xs[a]) * (ys[c] - ys[a]) - (ys[b] - ys[a]) * (xs[c] - xs[a]);
+}
+double ExactArea(const Mesh& mesh, int64_t a, int64_t b, int64_t c) {
+  const double* points = mesh.points;
+  return (points[2 * b + 1] - points[2 * a + 1]) * (points[2 * c] - points[2 * a]) -
+         (points[2 * b] - points[2 * a]) * (points[2 * c + 1] - points[2 * a + 1]);
+}
+
+// The pixel centres a convex polygon (vertices in the order of positive area) covers,
+// row by row from y0 to y1: those inside every edge, with the tie rule on the edge.
+// Edge functions: E(s -> t, p) = (t.x - s.x) * (p.y - s.y) - (t.y - s.y) * (p.x - s.x).
+class ConvexSpans {
+ public:
+  // False when the polygon's bounding box misses the canvas.
+  bool Init(const Mesh& mesh, const Canvas& canvas, const int64_t* vertex, int n) {
+    const int64_t* xs = mesh.xs.data();
+    const int64_t* ys = mesh.ys.data();
+    int64_t x_min = xs[vertex[0]], x_max = x_min, y_min = ys[vertex[0]], y_max = y_min;
+    for (int k = 1; k < n; ++k) {
+      x_min = std::min(x_min, xs[vertex[k]]);
+      x_max = std::max(x_max, xs[vertex[k]]);
+      y_min = std::min(y_min, ys[vertex[k]]);
+      y_max = std::max(y_max, ys[vertex[k]]);
+    }
+    x0 = FirstColumn(x_min);
+    x1 = LastColumn(x_max, canvas);
+    y0 = FirstRow(y_min, canvas);
+    y1 = LastRow(y_max, canvas);
+    if (x0 > x1 || y0 > y1) return false;
+    num_left = num_right = num_flat = 0;
+    for (int k = 0; k < n; ++k) {
+      const int64_t s = vertex[k], t = vertex[(k + 1) % n];
+      const int64_t dx = xs[t] - xs[s], dy = ys[t] - ys[s];
+      // At pixel (x0 + u, y0 + r): E + bias = start + r * dx * kOne - u * dy * kOne >= 0.
+      const int64_t start = dx * (y0 * kOne - ys[s]) - dy * (x0 * kOne - xs[s]) + TieBias(dx, dy);
+      if (dy < 0) {  // bounds the span's first pixel: u >= -floor(start / (-dy * kOne))
+        left[num_left++].Init(start, dx * kOne, -dy * kOne);
+      } else if (dy > 0) {  // bounds its last pixel: u <= floor(start / (dy * kOne))
+        right[num_right++].Init(start, dx * kOne, dy * kOne);
+      } else {  // horizontal: all of a row or none
+        flat[num_flat] = start;
+        flat_step[num_flat++] = dx * kOne;
+      }
+    }
+    return true;
+  }
+
+  // The span [first, last] of the next row; first > last when it is empty.
+  void NextRow(int64_t* first, int64_t* last) {
+    int64_t lo = x0, hi = x1;
+    for (int k = 0; k < num_left; ++k) {
+      lo = std::max(lo, x0 - left[k].quotient);
+      left[k].Next();
+    }
+    for (int k = 0; k < num_right; ++k) {
+      hi = std::min(hi, x0 + right[k].quotient);
+      right[k].Next();
+    }
+    for (int k = 0; k < num_flat; ++k) {
+      if (flat[k] < 0) hi = lo - 1;
+      flat[k] += flat_step[k];
+    }
+    *first = lo;
+    *last = hi;
+  }
+
+  int64_t x0, x1, y0, y1;  // the bounding box's pixels, clipped to the canvas
+
+ private:
+  static constexpr int kMaxEdges = 4;
+  int num_left, num_right, num_flat;
+  FloorSequence left[kMaxEdges], right[kMaxEdges];
+  int64_t flat[kMaxEdges], flat_step[kMaxEdges];
+};
+
+void MarkCovered(Canvas* canvas, int64_t pixel, int64_t length) {
+  if (canvas->tiled) return;
+  // Short spans: plain loops beat library calls.
+  uint8_t* covered = canvas->covered + pixel;
+  for (int64_t k = 0; k < length; ++k) covered[k] = 1;
+}
+
+// Marks a span covered and gives all its pixels one label.
+void FillSpan(Canvas* canvas, int64_t pixel, int64_t length, int32_t label) {
+  MarkCovered(canvas, pixel, length);
+  int32_t* out = canvas->labels + pixel;
+  for (int64_t k = 0; k < length; ++k) out[k] = label;
+}
+
 // Compiled for AVX2 too: its per-pixel loops (weights, fills) vectorise wider.
 __attribute__((target_clones("avx2", "default")))
 void Triangle(const Mesh& mesh, Canvas* canvas, int64_t a, int64_t b, int64_t c) {
-  const int64_t* xs = mesh.xs.data();
-  const int64_t* ys = mesh.ys.data();
-  int64_t area = (xs[b] - xs[a]) * (ys[c] - ys[a]) - (ys[b] - ys[a]) * (xs[c] - xs[a]);
+  const int64_t area = SnappedArea(mesh, a, b, c);
   if (area == 0) return;  // covers no area: its neighbours or the fill handle its pixels
   if (area < 0) std::swap(b, c);  // folded (mirrored): rasterised with the other winding
-  const int64_t x0 = FirstColumn(std::min(xs[a], std::min(xs[b], xs[c])));
-  const int64_t x1 = LastColumn(std::max(xs[a], std::max(xs[b], xs[c])), *canvas);
-  const int64_t y0 = FirstRow(std::min(ys[a], std::min(ys[b], ys[c])), *canvas);
-  const int64_t y1 = LastRow(std::max(ys[a], std::max(ys[b], ys[c])), *canvas);
-  if (x0 > x1 || y0 > y1) return;
-
-  // Edge k is opposite vertex k; its edge function at pixel p, divided by the area, is
-  // the barycentric weight of vertex k:
-  //   E(s -> t, p) = (t.x - s.x) * (p.y - s.y) - (t.y - s.y) * (p.x - s.x).
   const int64_t vertex[3] = {a, b, c};
-  int64_t row_e[3], step_x[3], step_y[3], bias[3];
-  // Per edge with step_x != 0, floor((row_e + bias) / |step_x|) row by row: the span's
-  // first pixel (step_x > 0: row_e + bias + step_x * t >= 0 from t = -floor) or last
-  // (step_x < 0: up to t = floor).
-  FloorSequence bound[3];
+  ConvexSpans spans;
+  if (!spans.Init(mesh, *canvas, vertex, 3)) return;
   // The weights come from the unsnapped positions, so that snapping (up to 2^-17 pixel)
   // only decides coverage and does not bend the interpolant of thin triangles.
-  const double* points = mesh.points;
-  const double area_exact =
-      (points[2 * b + 1] - points[2 * a + 1]) * (points[2 * c] - points[2 * a]) -
-      (points[2 * b] - points[2 * a]) * (points[2 * c + 1] - points[2 * a + 1]);
+  const double area_exact = ExactArea(mesh, a, b, c);
   if (area_exact <= 0) return;  // degenerate up to snapping: as for area == 0
   const double inv_area = 1.0 / area_exact;
+  // Edge k is opposite vertex k; its edge function at pixel p, divided by the area, is
+  // the barycentric weight of vertex k.
+  const double* points = mesh.points;
   double edge_y[3], edge_x[3], start_y[3], start_x[3];
   for (int k = 0; k < 3; ++k) {
     const int64_t s = vertex[(k + 1) % 3], t = vertex[(k + 2) % 3];
-    const int64_t dx = xs[t] - xs[s], dy = ys[t] - ys[s];
-    row_e[k] = dx * (y0 * kOne - ys[s]) - dy * (x0 * kOne - xs[s]);
-    step_x[k] = -dy * kOne;
-    step_y[k] = dx * kOne;
-    bias[k] = TieBias(dx, dy);
-    if (dy != 0) bound[k].Init(row_e[k] + bias[k], step_y[k], std::abs(step_x[k]));
     start_y[k] = points[2 * s];
     start_x[k] = points[2 * s + 1];
     edge_y[k] = points[2 * t] - start_y[k];
@@ -273,33 +355,17 @@ void Triangle(const Mesh& mesh, Canvas* canvas, int64_t a, int64_t b, int64_t c)
   }
   int64_t gathered = 0;  // pixels gathered for labelling
   canvas->spans.clear();
-  for (int64_t py = y0; py <= y1; ++py) {
-    // The covered pixels of a row form one span; each edge bounds it on one side:
-    // row_e + step_x * (px - x0) + bias >= 0, solved exactly in integers.
-    int64_t first = x0, last = x1;
-    for (int k = 0; k < 3; ++k) {
-      if (step_x[k] > 0) {
-        first = std::max(first, x0 - bound[k].quotient);
-        bound[k].Next();
-      } else if (step_x[k] < 0) {
-        last = std::min(last, x0 + bound[k].quotient);
-        bound[k].Next();
-      } else if (row_e[k] + bias[k] < 0) {
-        last = first - 1;
-      }
-    }
-    for (int k = 0; k < 3; ++k) row_e[k] += step_y[k];
+  for (int64_t py = spans.y0; py <= spans.y1; ++py) {
+    int64_t first, last;
+    spans.NextRow(&first, &last);
     if (first > last) continue;
     const int64_t length = last - first + 1;
     const int64_t pixel = py * canvas->width + first;
-    // Short spans: plain loops beat library calls.
-    uint8_t* covered = canvas->covered + pixel;
-    for (int64_t k = 0; k < length; ++k) covered[k] = 1;
     if (shared >= 0) {
-      int32_t* out = canvas->labels + pixel;
-      for (int64_t k = 0; k < length; ++k) out[k] = shared;
+      FillSpan(canvas, pixel, length, shared);
       continue;
     }
+    MarkCovered(canvas, pixel, length);
     // Weights at the span's first pixel; along it, first + k * step (double).
     const double w0 = (edge_x[0] * (py - start_y[0]) - edge_y[0] * (first - start_x[0])) * inv_area;
     const double w1 = (edge_x[1] * (py - start_y[1]) - edge_y[1] * (first - start_x[1])) * inv_area;
@@ -333,6 +399,36 @@ void Triangle(const Mesh& mesh, Canvas* canvas, int64_t a, int64_t b, int64_t c)
     }
   }
   if (labels && shared < 0) LabelPixels(canvas, gathered, va, vb, vc);
+}
+
+// For labels: whether cell p's two triangles can be filled as one quadrilateral, i.e.
+// its four corners share their argmax, both triangles are rasterised (positive area,
+// snapped and unsnapped) and their union is convex (no reflex angle at the diagonal's
+// ends, p and p + cols + 1). Then a pixel lies in the union iff it lies inside all
+// four outer edges (same tie rule), and one label covers both triangles.
+bool IsOneLabelQuad(const Mesh& mesh, int64_t p) {
+  const int64_t cols = mesh.cols;
+  const int64_t p01 = p + 1, p11 = p + cols + 1, p10 = p + cols;
+  const int32_t* argmax = mesh.argmax.data();
+  return argmax[p] == argmax[p01] && argmax[p] == argmax[p11] && argmax[p] == argmax[p10] &&
+         SnappedArea(mesh, p, p01, p11) > 0 && SnappedArea(mesh, p, p11, p10) > 0 &&
+         SnappedArea(mesh, p10, p, p01) >= 0 && SnappedArea(mesh, p01, p11, p10) >= 0 &&
+         ExactArea(mesh, p, p01, p11) > 0 && ExactArea(mesh, p, p11, p10) > 0;
+}
+
+// Both triangles of cell p, when IsOneLabelQuad(mesh, p): their pixels take its label.
+// Compiled for AVX2 too: its fills vectorise wider.
+__attribute__((target_clones("avx2", "default")))
+void OneLabelQuad(const Mesh& mesh, Canvas* canvas, int64_t p) {
+  const int64_t vertex[4] = {p, p + 1, p + mesh.cols + 1, p + mesh.cols};
+  ConvexSpans spans;
+  if (!spans.Init(mesh, *canvas, vertex, 4)) return;
+  const int32_t label = mesh.argmax[p];
+  for (int64_t py = spans.y0; py <= spans.y1; ++py) {
+    int64_t first, last;
+    spans.NextRow(&first, &last);
+    if (first <= last) FillSpan(canvas, py * canvas->width + first, last - first + 1, label);
+  }
 }
 
 // Pixel centres exactly on the grid's outer border belong to no triangle when the tie
@@ -387,6 +483,10 @@ void Rasterise(const Mesh& mesh, Canvas* canvas) {
     if (LastRow(mesh.cells_bottom[i], *canvas) < FirstRow(mesh.cells_top[i], *canvas)) continue;
     for (int64_t j = 0; j + 1 < cols; ++j) {
       const int64_t p = i * cols + j;
+      if (canvas->labels != nullptr && IsOneLabelQuad(mesh, p)) {
+        OneLabelQuad(mesh, canvas, p);
+        continue;
+      }
       // Fixed diagonal (i, j)-(i+1, j+1): triangles (00, 01, 11) and (00, 11, 10).
       Triangle(mesh, canvas, p, p + 1, p + cols + 1);
       Triangle(mesh, canvas, p, p + cols + 1, p + cols);
@@ -404,13 +504,63 @@ void Rasterise(const Mesh& mesh, Canvas* canvas) {
   }
 }
 
+// Whether the snapped grid tiles the image: its border nodes run along the image's
+// border in order (corners on corners), and every triangle has positive area (snapped
+// and unsnapped). Then each pixel centre lies in exactly one triangle (the mesh covers
+// each point of the image once: no folds), except those of the last row and column,
+// which the tie rule hands to the missing neighbour outside; BorderSegment covers them.
+bool TilesImage(const Mesh& mesh, int64_t height, int64_t width) {
+  const int64_t rows = mesh.rows, cols = mesh.cols;
+  const int64_t bottom_y = (height - 1) * kOne, right_x = (width - 1) * kOne;
+  const int64_t* xs = mesh.xs.data();
+  const int64_t* ys = mesh.ys.data();
+  for (int64_t j = 0; j < cols; ++j) {
+    const int64_t top = j, bottom = (rows - 1) * cols + j;
+    if (ys[top] != 0 || ys[bottom] != bottom_y) return false;
+    if (j > 0 && (xs[top] <= xs[top - 1] || xs[bottom] <= xs[bottom - 1])) return false;
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t left = i * cols, right = left + cols - 1;
+    if (xs[left] != 0 || xs[right] != right_x) return false;
+    if (i > 0 && (ys[left] <= ys[left - cols] || ys[right] <= ys[right - cols])) return false;
+  }
+  for (int64_t i = 0; i + 1 < rows; ++i) {
+    for (int64_t p = i * cols; p + 1 < (i + 1) * cols; ++p) {
+      if (SnappedArea(mesh, p, p + 1, p + cols + 1) <= 0 ||
+          SnappedArea(mesh, p, p + cols + 1, p + cols) <= 0 ||
+          ExactArea(mesh, p, p + 1, p + cols + 1) <= 0 ||
+          ExactArea(mesh, p, p + cols + 1, p + cols) <= 0) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// For a grid that tiles the image, the coverage BorderSegment reads, without the rest of
+// `covered`: first row and column covered, last row and column not.
+void MarkBorderCoverage(uint8_t* covered, int64_t height, int64_t width) {
+  for (int64_t y = 0; y < height; ++y) {
+    covered[y * width] = 1;
+    covered[y * width + width - 1] = 0;
+  }
+  std::memset(covered, 1, width - 1);
+  std::memset(covered + (height - 1) * width, 0, width);
+}
+
 void Interpolate(const SampleGrid& grid, int64_t height, int64_t width, float* out,
                  int32_t* labels, int num_threads, int64_t min_band_values) {
   Mesh mesh;
   InitMesh(grid, labels != nullptr, &mesh);
   // Reused by the calls of a thread: a fresh buffer per call would cost its page faults.
   thread_local std::vector<uint8_t> covered;
-  covered.assign(height * width, 0);
+  const bool tiled = TilesImage(mesh, height, width);
+  if (tiled) {
+    covered.resize(height * width);
+    MarkBorderCoverage(covered.data(), height, width);
+  } else {
+    covered.assign(height * width, 0);
+  }
   const int64_t work = height * width * grid.channels;
   const int64_t bands = std::max<int64_t>(
       1, std::min<int64_t>(std::max(num_threads, 1), work / std::max<int64_t>(min_band_values, 1)));
@@ -420,6 +570,7 @@ void Interpolate(const SampleGrid& grid, int64_t height, int64_t width, float* o
     canvas.out = out;
     canvas.labels = labels;
     canvas.covered = covered.data();
+    canvas.tiled = tiled;
     canvas.height = height;
     canvas.width = width;
     canvas.channels = grid.channels;
@@ -436,13 +587,13 @@ void Interpolate(const SampleGrid& grid, int64_t height, int64_t width, float* o
     Rasterise(mesh, &canvases[0]);
     for (std::thread& thread : threads) thread.join();
   }
-  const int64_t num_covered =
-      std::count_if(covered.begin(), covered.end(), [](uint8_t c) { return c != 0; });
-  if (num_covered == height * width) return;
+  if (tiled || std::memchr(covered.data(), 0, covered.size()) == nullptr) return;
   Canvas& whole = canvases[0];
   whole.row_start = 0;
   whole.row_stop = height;
-  if (num_covered == 0) SplatSamples(mesh, &whole);
+  if (std::all_of(covered.begin(), covered.end(), [](uint8_t c) { return c == 0; })) {
+    SplatSamples(mesh, &whole);
+  }
   CopyFromNearestCovered(covered.data(), height, width, grid.channels, out, labels);
 }
 

@@ -18,7 +18,12 @@
 // Labels come from the same pass without an H x W x C image: each pixel keeps the
 // first maximum over channels of its blend (numpy's argmax), computed channel by
 // channel over a triangle's pixels; channels that cannot win anywhere in a triangle
-// are skipped, and a triangle whose corners share their argmax takes it everywhere.
+// are skipped, and a triangle whose corners share their argmax takes it everywhere (a
+// convex cell whose four corners share it: both triangles at once, as a quadrilateral).
+//
+// A grid that tiles the image (border nodes in order along the image's border, no fold,
+// no degenerate triangle), as the pipeline's pinned grids do, covers every pixel but
+// those of the last row and column: coverage is then tracked only on the border.
 #ifndef NUS_SRC_INTERPOLATE_H_
 #define NUS_SRC_INTERPOLATE_H_
 
