@@ -83,17 +83,17 @@ class Sampler:
 
 
 @contextlib.contextmanager
-def litert_ops(sampler: Sampler, enabled: bool = True):
+def litert_ops(sampler: Sampler):
   """Within: graphs traced through `sampler` export with the NUS custom ops of
   nus.litert_op, the same values in TensorFlow: nearest sampling as one op (NusSample), and
   the aux net's input resize as NusAreaResize (uint8 images, see aux_net.net_input)."""
   before = sampler.sample_op
-  sampler.sample_op = enabled
+  sampler.sample_op = True
   try:
     if sampler.net is None:
       yield sampler
     else:
-      with aux_net.resize_area_op(sampler.net, enabled):
+      with aux_net.resize_area_op(sampler.net):
         yield sampler
   finally:
     sampler.sample_op = before
