@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import CAMVID_COUNTS
+from conftest import CAMVID_SIZE
 from PIL import Image
 
 from datasets import camvid
@@ -18,6 +20,7 @@ from workflows import nus_experiment_lib
 from workflows import nus_experiment_report as report_lib
 from workflows import overrides
 from workflows import presets
+from workflows import record_arrays
 from workflows import scene_arrays
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -272,6 +275,10 @@ def test_config_rejects_bad_values(tmp_path):
     scene_arrays.SceneSet(num_val=0)
   with pytest.raises(ValueError, match="dataset must be one of"):
     nus_experiment_lib.ExperimentConfig(output_dir=str(tmp_path), dataset="pascal")
+  # Another dataset with the first one's target classes (as --set dataset=camvid on a
+  # Cityscapes preset would give).
+  with pytest.raises(ValueError, match="nus.target_classes=none"):
+    overrides.from_preset(presets.EXPERIMENT, "nus_vs_uniform", ["dataset=camvid"])
 
 
 def test_config_takes_the_datasets_classes(tmp_path):
@@ -285,3 +292,38 @@ def test_config_takes_the_datasets_classes(tmp_path):
   images, labels = scene_arrays.render_split(scene_arrays.SceneSet(32, 48, 1, 1), "val", 1,
                                              "camvid")
   assert images.shape == (1, 32, 48, 3) and set(np.unique(labels)) <= set(range(11)) | {255}
+
+
+def _records_config(output_dir, records_dir, dataset="camvid"):
+  return nus_experiment_lib.ExperimentConfig(
+      output_dir=output_dir, dataset=dataset, records=record_arrays.RecordSplits(records_dir))
+
+
+def test_records_take_the_place_of_the_scenes(camvid_records, tmp_path):
+  _, records_dir = camvid_records
+  experiment = nus_experiment_lib.Experiment(_records_config(str(tmp_path), records_dir))
+  train, val = experiment.scenes("train"), experiment.scenes("val")
+  # CamVid's protocol: trainval to train, test to score.
+  assert train["images"].shape == (CAMVID_COUNTS["train"] + CAMVID_COUNTS["val"], *CAMVID_SIZE, 3)
+  assert val["labels"].shape == (CAMVID_COUNTS["test"], *CAMVID_SIZE)
+  assert set(np.unique(train["labels"])) <= set(range(11)) | {255}
+  assert len(np.unique(train["labels"])) > 3
+  # The stage's key names the shards by digest: converted again, the arrays are redone.
+  key = experiment.scenes_key("train")
+  assert key["split"] == "trainval" and key["shards"] and all(digest for _, digest in key["shards"])
+  with pytest.raises(ValueError, match="holds records of dataset 'camvid'"):
+    _ = _records_config(str(tmp_path / "other"), records_dir, "cityscapes").descriptor
+
+
+@pytest.mark.slow  # about a minute
+def test_the_experiment_runs_on_records(camvid_records, tmp_path):
+  _, records_dir = camvid_records
+  smoke = _smoke_config(str(tmp_path / "run"))
+  config = nus_experiment_lib.ExperimentConfig(**{
+      **{field.name: getattr(smoke, field.name) for field in dataclasses.fields(smoke)},
+      "dataset": "camvid", "records": record_arrays.RecordSplits(records_dir),
+      "nus": dataclasses.replace(smoke.nus, target_classes=None)})
+  report = _run(config, str(tmp_path / "report"))
+  assert [(r["S"], r["method"]) for r in report["rows"]] == [(16, "net"), (16, "uniform")]
+  assert report["config"]["records"]["val_split"] == "test"
+  assert list(report["rows"][0]["thing_class_iou"]) == ["car", "pedestrian", "bicyclist"]

@@ -3,7 +3,8 @@
   python -m workflows.nus_experiment [--preset=nus_vs_uniform] [--set FIELD=VALUE ...]
       [--output_dir=DIR] [--report_dir=DIR]
 
-Renders synthetic Cityscapes at full resolution, trains the aux sampling net, then per
+Renders synthetic Cityscapes at full resolution (--preset=nus_camvid: reads CamVid's
+converted trainval and test records instead), trains the aux sampling net, then per
 (method, S) and training seed a segmenter on cached S x S samples, scores each at full
 resolution beside the ideal segmenter at the same samples, and writes
 REPORT_DIR/nus_vs_uniform.json (the table and the target checks) and

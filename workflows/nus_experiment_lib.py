@@ -7,7 +7,8 @@ each skipped when its output is complete and computed from the same inputs, so t
 rerunning resumes:
 
 1. scenes: synthetic street scenes, train and val, at full resolution (arrays, .npz),
-   labelled in the classes of `dataset` (Cityscapes' or CamVid's);
+   labelled in the classes of `dataset` (Cityscapes' or CamVid's); or, with `records`,
+   real images: two splits of a converted dataset (CamVid's trainval and test);
 2. aux inputs: the aux net's block-averaged input images and Eq. 2 targets, mirrored
    copies included;
 3. aux net: its backbone and head pretrained to segment its own input images (the labels
@@ -44,6 +45,7 @@ from nus import options as options_lib
 from nus import sample_cache
 from nus import sampler as sampler_lib
 from workflows import nus_experiment_report as report_lib
+from workflows import record_arrays
 from workflows import scene_arrays
 from workflows import stages
 
@@ -76,6 +78,8 @@ class ExperimentConfig:
   output_dir: str = "runs/nus_vs_uniform"
   dataset: str = "cityscapes"  # the classes of the scenes' labels: cityscapes or camvid
   scenes: scene_arrays.SceneSet = scene_arrays.SceneSet(num_train=1800)
+  # Real images in place of the scenes: converted records of `dataset`.
+  records: Optional[record_arrays.RecordSplits] = None
   num_workers: int = 0  # rendering processes; 0: all cores
   sampling_sizes: tuple[int, ...] = (64, 72, 80)
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -103,8 +107,13 @@ class ExperimentConfig:
       object.__setattr__(self, "nus", dataclasses.replace(
           self.nus, target_classes=self.descriptor.nus_target_classes))
     # The segmenter predicts the dataset's classes, whatever ModelOptions' default.
+    num_classes = self.descriptor.num_classes
     object.__setattr__(self, "segmenter", dataclasses.replace(
-        self.segmenter, num_classes=self.descriptor.num_classes))
+        self.segmenter, num_classes=num_classes))
+    if max(self.nus.target_classes) >= num_classes:
+      raise ValueError(f"nus.target_classes={self.nus.target_classes} are not all classes of "
+                       f"dataset '{self.dataset}' ({num_classes}); nus.target_classes=none "
+                       "takes the dataset's thing and thin classes")
     if not self.sampling_sizes or min(self.sampling_sizes) < 8:
       raise ValueError(f"sampling_sizes must be >= 8, got {self.sampling_sizes}")
     if len(set(self.sampling_sizes)) != len(self.sampling_sizes):
@@ -112,18 +121,22 @@ class ExperimentConfig:
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
       raise ValueError(f"seeds must be distinct and at least one, got {self.seeds}")
     trainings = (self.aux_pretraining, self.aux_training, self.segmenter_training)
-    if 2 * self.scenes.num_train < max(t.train_batch_size for t in trainings if t is not None):
+    if self.records is None and 2 * self.scenes.num_train < max(
+        t.train_batch_size for t in trainings if t is not None):
       raise ValueError(f"num_train={self.scenes.num_train} (doubled by mirroring) is smaller "
                        "than a training batch")
     config_lib.check_choice("loss_function", self.loss_function, losses.LOSS_FUNCTIONS)
 
   @property
   def descriptor(self) -> descriptors.DatasetDescriptor:
-    """The dataset whose classes the scenes are labelled in.
+    """The dataset whose classes the scenes (or the records) are labelled in.
 
     Raises:
-      ValueError: a dataset the synthetic scenes have no labels of.
+      ValueError: a dataset the synthetic scenes have no labels of, or records of
+        another dataset.
     """
+    if self.records is not None:
+      return data_generator.get_descriptor(self.dataset, self.records.dataset_dir)
     if self.dataset not in scene_arrays.DATASETS:
       raise ValueError(f"dataset must be one of {scene_arrays.DATASETS} (the synthetic scenes' "
                        f"labels), got {self.dataset!r}")
@@ -166,17 +179,22 @@ class Experiment:
   def scenes(self, split: str) -> dict:
     """Stage 1: {"images" uint8 [N, H, W, 3], "labels" uint8 [N, H, W]} of a split."""
     c = self.config
-    scenes = c.scenes
 
-    def render():
-      images, labels = scene_arrays.render_split(scenes, split, c.num_workers, c.dataset)
+    def load():
+      if c.records is not None:
+        images, labels = record_arrays.read_split(c.records, split)
+      else:
+        images, labels = scene_arrays.render_split(c.scenes, split, c.num_workers, c.dataset)
       return {"images": images, "labels": labels}
 
     return self._once(f"scenes {split}", lambda: stages.cached(
-        f"scenes {split}", c.path("data", f"{split}.npz"), self.scenes_key(split), render))
+        f"scenes {split}", c.path("data", f"{split}.npz"), self.scenes_key(split), load))
 
   def scenes_key(self, split: str) -> dict:
-    return {"split": split, "scenes": self.config.scenes, "dataset": self.config.dataset}
+    c = self.config
+    if c.records is not None:
+      return {**record_arrays.split_key(c.records, split), "dataset": c.dataset}
+    return {"split": split, "scenes": c.scenes, "dataset": c.dataset}
 
   def aux_data(self) -> dict:
     """Stage 2: aux inputs and targets of train (mirrored copies after the originals)
@@ -299,7 +317,7 @@ class Experiment:
       aux = self.aux_data()
       arrays = {}
       train, val = self.scenes("train"), self.scenes("val")
-      num_train = c.scenes.num_train
+      num_train = len(train["images"])
       mirrored = aux["train_inputs"][num_train:]
       parts = [sample_cache.sample_set(
           images, labels, sample_cache.grids(net, small, c.nus.grid_size), size,
@@ -502,7 +520,10 @@ def run_experiment(config: ExperimentConfig, report_dir: str, preset: str,
   os.makedirs(report_dir, exist_ok=True)
   stages.write_if_changed(os.path.join(report_dir, "nus_vs_uniform.json"),
                           json.dumps(_rounded(report), indent=1, sort_keys=True) + "\n")
-  title = (f"NUS vs uniform, synthetic {config.scenes.height}x{config.scenes.width}, "
+  images = experiment.scenes("val")["images"]
+  source = (f"{config.dataset} {config.records.val_split}" if config.records is not None
+            else "synthetic")
+  title = (f"NUS vs uniform, {source} {images.shape[1]}x{images.shape[2]}, "
            f"mean and std over {len(config.seeds)} seed(s)")
   stages.write_if_changed(os.path.join(report_dir, "nus_vs_uniform.png"),
                           report_lib.chart_png(rows, title))

@@ -1,6 +1,7 @@
 """The named configurations; any field of one is changed with --set (workflows.overrides).
 
   nus_vs_uniform     the NUS experiment: 1800 scenes, S = 64, 72, 80, seeds 0, 1, 2
+  nus_camvid         the same on CamVid: trains on trainval, scores test at 360x480
   quickstart         the quickstart: 200 scenes, S = 64, one seed (25 minutes on 2 cores)
   quickstart_smoke   the quickstart on tiny images with a few steps per stage (the tests')
 
@@ -11,11 +12,20 @@ import dataclasses
 
 from workflows import nus_experiment_lib
 from workflows import quickstart_config
+from workflows import record_arrays
 from workflows import scene_arrays
 
 
 def nus_vs_uniform() -> nus_experiment_lib.ExperimentConfig:
   return nus_experiment_lib.ExperimentConfig()
+
+
+def nus_camvid() -> nus_experiment_lib.ExperimentConfig:
+  """CamVid's records in data/camvid (docs/training.md converts them; --set
+  records.dataset_dir=... for another place)."""
+  return nus_experiment_lib.ExperimentConfig(
+      output_dir="runs/nus_camvid", dataset="camvid",
+      records=record_arrays.RecordSplits("data/camvid"))
 
 
 def quickstart() -> quickstart_config.QuickstartConfig:
@@ -51,6 +61,6 @@ def quickstart_smoke() -> quickstart_config.QuickstartConfig:
 
 
 QUICKSTART = {"quickstart": quickstart, "quickstart_smoke": quickstart_smoke}
-EXPERIMENT = {"nus_vs_uniform": nus_vs_uniform,
+EXPERIMENT = {"nus_vs_uniform": nus_vs_uniform, "nus_camvid": nus_camvid,
               **{name: lambda preset=preset: preset().experiment
                  for name, preset in QUICKSTART.items()}}
