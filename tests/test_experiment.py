@@ -111,8 +111,8 @@ def test_an_output_dir_of_other_settings_is_refused_but_may_gain_sizes_and_seeds
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--preset=smoke"], "unknown preset 'smoke'; presets: nus_vs_uniform, quickstart, "
-     "quickstart_smoke"),
+    (["--preset=smoke"], "unknown preset 'smoke'; presets: nus_vs_uniform, nus_camvid, "
+     "quickstart, quickstart_smoke"),
     (["--set", "scenes.num_trian=8"], "no field 'scenes.num_trian'; the closest is "
      "'scenes.num_train'"),
     (["--set=sampling_sizes=4"], "sampling_sizes must be >= 8, got (4,)"),
