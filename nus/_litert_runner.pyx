@@ -60,8 +60,9 @@ cdef class CompiledModel:
     """{name: (shape, dtype)} of the outputs."""
     return {name: (a.shape, a.dtype) for name, a in self._outputs.items()}
 
-  def run(self, dict inputs):
-    """Copies `inputs` {name: array} in, runs, returns copies of the outputs {name: array}."""
+  def run(self, dict inputs, bint copy=True):
+    """Copies `inputs` {name: array} in, runs, returns the outputs {name: array}: copies,
+    or (copy False) views of this object's buffers, valid until the next run."""
     if set(inputs) != set(self._inputs):
       raise ValueError(f"the model's inputs are {sorted(self._inputs)}, got {sorted(inputs)}")
     for name, value in inputs.items():
@@ -72,4 +73,6 @@ cdef class CompiledModel:
       ok = self.runner.get().Run(&error)
     if not ok:
       raise RuntimeError(error.decode())
+    if not copy:
+      return dict(self._outputs)
     return {name: array.copy() for name, array in self._outputs.items()}

@@ -210,3 +210,8 @@ class Runner:
 
   def __call__(self, **inputs) -> dict:
     return self._model.run(inputs)
+
+  def run_in_place(self, **inputs) -> dict:
+    """As calling the runner, the outputs read in place (as an app reads LiteRT's output
+    buffers): views that the next run overwrites."""
+    return self._model.run(inputs, False)

@@ -71,6 +71,22 @@ def test_op_labels_and_logits_equal_the_compiled_kernels(tmp_path):
     runner(logits_in=logits, locations_in=np.full_like(locations, np.nan))
 
 
+def test_outputs_read_in_place_are_the_runners_buffers(tmp_path):
+  content = _op_model(tmp_path, 4, 3, (8, 8), "logits")
+  runner = litert_op.Runner(content)
+  rng = np.random.default_rng(3)
+  locations = _bent_locations(rng, 3, 4).astype(np.float32) * 2
+  first_logits, second_logits = (rng.normal(size=(1, 4, 4, 3)).astype(np.float32) for _ in "ab")
+  copied = runner(logits_in=first_logits, locations_in=locations)
+  in_place = runner.run_in_place(logits_in=first_logits, locations_in=locations)
+  for name in copied:
+    np.testing.assert_array_equal(in_place[name], copied[name])
+  runner.run_in_place(logits_in=second_logits, locations_in=locations)
+  # The views now show the second run; the copies keep the first.
+  np.testing.assert_array_equal(in_place[litert_op.SAMPLE_LOGITS], second_logits * 2)
+  np.testing.assert_array_equal(copied[litert_op.SAMPLE_LOGITS], first_logits * 2)
+
+
 def test_area_resize_op_gives_the_aux_net_input_exactly(tmp_path):
   # The aux net's input from the uint8 image in one pass: the block means TF's average
   # pools give (power-of-two blocks of integer pixels: bit for bit).
