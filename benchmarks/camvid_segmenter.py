@@ -19,6 +19,7 @@ published rows) and prints the table.
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -79,11 +80,9 @@ def eval_command(logdir: str, eval_logdir: str, dataset_dir: str, extra=()) -> l
           "--once", *extra]
 
 
-def _run(command: list[str]) -> float:
+def _run(command: list[str]) -> None:
   print("+ " + " ".join(["python"] + command[1:]), flush=True)
-  start = time.perf_counter()
   subprocess.run(command, check=True)
-  return time.perf_counter() - start
 
 
 def _read_json(path: str):
@@ -102,9 +101,13 @@ def train_and_score(backbone: str, weights: tuple) -> dict:
   seconds_file = os.path.join(FLAGS.work_dir, f"{backbone}_training_seconds.json")
   seconds = _read_json(seconds_file) if os.path.exists(seconds_file) else []
   train = train_command(backbone, logdir, FLAGS.dataset_dir, FLAGS.steps, weights)
-  seconds.append(_run(train))
-  with open(seconds_file, "w") as f:
-    json.dump(seconds, f)
+  start = time.perf_counter()
+  try:
+    _run(train)
+  finally:  # an interrupted session's time counts too: its checkpoints are resumed
+    seconds.append(time.perf_counter() - start)
+    with open(seconds_file, "w") as f:
+      json.dump(seconds, f)
   rows = {}
   for name, extra in (("single scale", ()), ("multi-scale + flip", MULTI_SCALE)):
     eval_logdir = os.path.join(logdir, "test_" + name.replace(" ", "_").replace("+", "and"))
@@ -119,6 +122,8 @@ def train_and_score(backbone: str, weights: tuple) -> dict:
 
 def main(argv):
   del argv
+  # Terminated (a session ending), the training's time is still recorded (finally).
+  signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
   cli_flags.require_flags(FLAGS, "dataset_dir")
   described = host.describe()
   print(f"host: {host.summary(described)}", flush=True)
