@@ -127,6 +127,8 @@ def test_sample_op_gives_the_tf_samples_and_locations_exactly(tmp_path, dtype):
     samples, _, locations = sampling.sample(image, None, grid, (rows, cols))
     np.testing.assert_array_equal(outputs["locations"], locations.numpy())
     np.testing.assert_array_equal(outputs["samples"], samples.numpy().astype(np.float32))
+  with pytest.raises(RuntimeError, match="NusSample: the grid must be finite"):
+    runner(image=image, grid=np.full_like(grid, np.nan))
 
 
 def test_kernel_labels_equal_those_recorded_from_the_cython_kernel():

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -266,7 +267,7 @@ LiteRtStatus RunSample(OpState* state, const LiteRtTensorBuffer* inputs,
       {outputs[0], kLiteRtLockWrite, kLiteRtFloat32, samples * image_shape[3], "the samples"},
       {outputs[1], kLiteRtLockWrite, kLiteRtFloat32, samples * 2, "the locations"},
   };
-  void* data[4];
+  void* data[4] = {};
   int locked = 0;
   LiteRtStatus status = kLiteRtOk;
   for (; locked < 4; ++locked) {
@@ -274,8 +275,13 @@ LiteRtStatus RunSample(OpState* state, const LiteRtTensorBuffer* inputs,
     status = Lock(state, t.buffer, t.mode, t.element_type, t.num_elements, t.what, &data[locked]);
     if (status != kLiteRtOk) break;
   }
+  const auto* grid = static_cast<const float*>(data[1]);
+  if (status == kLiteRtOk &&
+      !std::all_of(grid, grid + tensors[1].num_elements, [](float v) { return std::isfinite(v); })) {
+    status = Fail(state, "the grid must be finite (a NaN or infinity would index outside "
+                         "the image)");
+  }
   if (status == kLiteRtOk) {
-    const auto* grid = static_cast<const float*>(data[1]);
     auto* sampled = static_cast<float*>(data[2]);
     auto* locations = static_cast<float*>(data[3]);
     if (image_type == kLiteRtUInt8) {
