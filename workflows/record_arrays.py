@@ -28,12 +28,14 @@ def read_split(records: RecordSplits, split: str) -> tuple:
   """(images uint8 [N, H, W, 3], train ids uint8 [N, H, W]) of the experiment's split.
 
   Raises:
-    ValueError: incomplete or missing records (datasets.data_generator names them), or
+    FileNotFoundError, ValueError: missing, unfinished or changed records
+      (datasets.data_generator.record_files names them), or
       images of another size than the split's first (named).
   """
   name = records.split_name(split)
-  count = data_generator.verify_records(records.dataset_dir, name)
-  files = data_generator.record_files(records.dataset_dir, name)
+  files = data_generator.record_files(records.dataset_dir, name)  # checked by the manifest
+  manifest = shard_manifest.read(records.dataset_dir, name)
+  count = sum(shard["records"] for shard in manifest["shards"]) if manifest else None
   images, labels = [], []
   samples = tf.data.TFRecordDataset(files).map(data_generator.decode_record)
   for sample in tqdm(samples, total=count, desc=f"read {name}", unit="img", leave=False):
